@@ -1,0 +1,66 @@
+"""The `hf` backend: transformers, batched greedy generation with left padding, CPU or GPU."""
+
+from __future__ import annotations
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from skillgap.errors import BackendError
+from skillgap.items import Message
+from skillgap.models import Generation, ModelConfig
+from skillgap.models.sources import materialize, resolve_source
+
+
+def pick_device(device: str) -> torch.device:
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise BackendError(f"--device {device} asked for, but torch sees no CUDA GPU; use --device cpu.")
+    return torch.device(device)
+
+
+def pick_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    if dtype == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
+
+
+class HFBackend:
+    def __init__(self, cfg: ModelConfig, batch_size: int = 16):
+        src = resolve_source(cfg.model)
+        self.identity = f"hf:{src.identity}"
+        self.batch_size = batch_size
+        self.device = pick_device(cfg.device)
+        folder = materialize(src)
+        self.tokenizer = AutoTokenizer.from_pretrained(folder)
+        self.tokenizer.padding_side = "left"  # generation continues from the right edge of every row
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.model = AutoModelForCausalLM.from_pretrained(folder, dtype=pick_dtype(cfg.dtype, self.device))
+        self.model.to(self.device).eval()
+        self.stop_ids = sorted({i for i in (self.tokenizer.eos_token_id, self.model.generation_config.eos_token_id)
+                                if isinstance(i, int)})
+
+    def render(self, chat: list[Message]) -> str:
+        """The prompt string for one chat: the chat template if the model has one, else the plain text."""
+        if self.tokenizer.chat_template:
+            return self.tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
+        return "\n\n".join(m["content"] for m in chat) + "\n"
+
+    @torch.inference_mode()
+    def generate(self, chats: list[list[Message]], max_new_tokens: int) -> list[Generation]:
+        out: list[Generation] = []
+        for i in range(0, len(chats), self.batch_size):
+            texts = [self.render(c) for c in chats[i:i + self.batch_size]]
+            enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+            gen = self.model.generate(**enc, do_sample=False, max_new_tokens=max_new_tokens,
+                                      pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.stop_ids)
+            new = gen[:, enc["input_ids"].shape[1]:]
+            for row in new.tolist():
+                n = next((j for j, t in enumerate(row) if t in self.stop_ids), len(row))
+                out.append(Generation(self.tokenizer.decode(row[:n], skip_special_tokens=True), n))
+        return out

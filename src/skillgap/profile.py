@@ -1,0 +1,155 @@
+"""Profile: per-skill accuracy with intervals, the composition curve, and the missing-skill profile.
+
+Input is the graded records of one run; output is a `Profile`, a plain dataclass that serialises
+to the JSON `skillgap profile` writes. Ungradable items (parse errors) are counted per skill and
+overall but left out of every accuracy.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from typing import Any
+
+from skillgap.grade import Grade, numbers_in
+from skillgap.items import Item
+from skillgap.skills import SkillSet
+
+Z95 = 1.959963984540054
+
+
+def wilson(correct: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion (95% by default); (0, 1) when n == 0.
+
+    Chosen over the normal approximation because it stays inside [0, 1] and behaves at
+    accuracies near 0 or 1, which small per-skill samples hit all the time.
+    """
+    if n == 0:
+        return 0.0, 1.0
+    p = correct / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass(frozen=True)
+class Record:
+    """One item, what the model said, and its grade."""
+
+    item: Item
+    output: str
+    grade: Grade
+    n_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class Score:
+    n: int  # graded items
+    correct: int
+    accuracy: float
+    ci_low: float
+    ci_high: float
+    unparsed: int = 0  # items whose output could not be graded (not in n)
+
+    @classmethod
+    def of(cls, grades: list[Grade]) -> Score:
+        graded = [g for g in grades if g.score is not None]
+        c = sum(g.correct for g in graded)
+        lo, hi = wilson(c, len(graded))
+        return cls(len(graded), c, c / len(graded) if graded else 0.0, lo, hi, len(grades) - len(graded))
+
+
+@dataclass(frozen=True)
+class SkillScore(Score):
+    id: str = ""
+    name: str = ""
+    alone: dict[str, Any] = field(default_factory=dict)  # the same on k = 1 items only
+
+
+@dataclass(frozen=True)
+class KScore(Score):
+    k: int = 0
+
+
+@dataclass
+class Profile:
+    skills: list[SkillScore]
+    by_k: list[KScore]
+    missing: dict[str, int]
+    overall: Score
+    run_id: str = ""
+    model: str = ""
+    data: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        def score(s: Score, head: dict[str, Any]) -> dict[str, Any]:
+            d = asdict(s)
+            return head | {k: d[k] for k in ("n", "correct", "accuracy", "ci_low", "ci_high", "unparsed")} | \
+                {k: v for k, v in d.items() if k == "alone"}
+
+        return {
+            "run_id": self.run_id, "model": self.model, "data": self.data,
+            "overall": score(self.overall, {}),
+            "skills": [score(s, {"id": s.id, "name": s.name}) for s in self.skills],
+            "by_k": [score(s, {"k": s.k}) for s in self.by_k],
+            "missing": self.missing,
+        }
+
+
+def attribute(record: Record) -> tuple[str, ...]:
+    """The skills a failed item counts as missing: the "first broken step" rule.
+
+    Procedural items record the value after every step (`metadata.steps`). A chain can only
+    break once for the first time: the steps after it work on a wrong input, so their failure
+    is no evidence against their own skill. Hence:
+
+    1. correct or ungradable items are missing nothing;
+    2. if the output shows its work (the value of at least one intermediate step appears
+       among its numbers), the missing skill is that of the first step whose value does not
+       appear; if every value appears, the last step's (its result was not the final answer);
+    3. if the output shows no intermediate value (a bare wrong number) the break cannot be
+       located, so every skill of the item is counted, as STAT's teacher names several
+       skills per failed question; items without step traces are treated the same way.
+
+    k = 1 items always blame their single skill.
+    """
+    if record.grade.score is None or record.grade.correct:
+        return ()
+    steps = record.item.metadata.get("steps") or []
+    if len(steps) < 2:
+        return record.item.skills
+    shown = set(numbers_in(record.output))
+    values = [Fraction(s["value"]) for s in steps]
+    if not any(v in shown for v in values[:-1]):
+        return record.item.skills
+    for s, v in zip(steps, values):
+        if v not in shown:
+            return (s["skill"],)
+    return (steps[-1]["skill"],)
+
+
+def build_profile(records: Iterable[Record], skills: SkillSet | None = None,
+                  run_id: str = "", model: str = "", data: str = "") -> Profile:
+    """Aggregate graded records. Skills come from `skills` (in its order) plus any label it lacks."""
+    records = list(records)
+    ids = list(skills.ids) if skills else []
+    ids += sorted({s for r in records for s in r.item.skills} - set(ids))
+    per_skill = {s: [r for r in records if s in r.item.skills] for s in ids}
+    skill_scores = []
+    for s in ids:
+        rs = per_skill[s]
+        if not rs:
+            continue
+        alone = Score.of([r.grade for r in rs if r.item.k == 1])
+        skill_scores.append(SkillScore(**asdict(Score.of([r.grade for r in rs])), id=s,
+                                       name=skills[s].name if skills and s in skills else s,
+                                       alone={"n": alone.n, "accuracy": alone.accuracy}))
+    ks = sorted({r.item.k for r in records})
+    by_k = [KScore(**asdict(Score.of([r.grade for r in records if r.item.k == k])), k=k) for k in ks]
+    missing = Counter(s for r in records for s in attribute(r))
+    return Profile(skill_scores, by_k, {s: missing[s] for s in ids if missing[s]},
+                   Score.of([r.grade for r in records]), run_id, model, data)

@@ -1,0 +1,1 @@
+"""Recipes: the loop's stages wired into short, readable scripts. Copy one to change it."""

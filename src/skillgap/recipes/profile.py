@@ -1,0 +1,103 @@
+"""Recipe: measure a model skill by skill.
+
+    items = load_items(data)            # skills -> items
+    backend = load_model(model)         # model
+    for batch in pending items:         # resumable: finished items are skipped
+        outputs = backend.generate(batch)
+        grades = grader(outputs)        # grade
+        store.add(batch, grades)        # committed batch by batch
+    profile = build_profile(records)    # profile
+
+The same command run twice finds the same run in the store and generates only what is missing,
+so a second identical run after completion does not even load the model.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
+from rich.text import Text
+
+from skillgap.data import DataConfig, load_items
+from skillgap.grade import get_grader
+from skillgap.models import ModelConfig, load_model, model_identity
+from skillgap.profile import Profile, Record, build_profile
+from skillgap.store import RunStore, fingerprint
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """How to generate and grade."""
+
+    batch_size: int = 16  # chats per generate() call; also the commit granularity of the run store
+    max_new_tokens: int = 128  # greedy decoding stops at the end-of-turn token or here
+    grader: str | None = None  # None: the suite's grader ('numeric' for arith and for files)
+
+
+class RateColumn(ProgressColumn):
+    def render(self, task: Any) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:.2f} items/s" if speed else "- items/s")
+
+
+def run_id_for(model: ModelConfig, data: DataConfig, ev: EvalConfig) -> tuple[str, dict[str, Any]]:
+    """A readable, deterministic id: what determines the outputs, hashed."""
+    identity = {"kind": "profile", "model": model_identity(model), "data": data.describe(),
+                "limit": data.limit, "seed": data.seed, "max_new_tokens": ev.max_new_tokens,
+                "grader": ev.grader}
+    slug = "".join(c if c.isalnum() else "-" for c in Path(model.model).name.lower()).strip("-")[:24]
+    name = data.suite if not data.data else Path(data.data).stem
+    return f"{slug}-{name}-s{data.seed}-{fingerprint(identity)[:8]}", identity
+
+
+def profile(model: ModelConfig, data: DataConfig, ev: EvalConfig, runs_dir: str | Path = "runs",
+            output_path: str | Path | None = None, console: Console | None = None) -> Profile:
+    console = console or Console(stderr=True)
+    items, skills, default_grader = load_items(data)
+    grader = get_grader(ev.grader or default_grader)
+    run_id, identity = run_id_for(model, data, ev)
+    config = {"model": model.to_dict(), "data": asdict(data), "eval": asdict(ev), "identity": identity}
+
+    store = RunStore(runs_dir)
+    try:
+        session = store.open_run(run_id, "profile", identity["model"], data.describe(), data.seed,
+                                 len(items), config)
+        done = store.done_ids(run_id)
+        index = {it.id: i for i, it in enumerate(items)}
+        # Similar lengths in one batch waste less compute on padding.
+        pending = sorted((it for it in items if it.id not in done), key=lambda it: len(it.prompt or str(it.messages)))
+        if done:
+            console.print(f"[dim]run {run_id}: {len(done)} of {len(items)} items already done, resuming[/dim]")
+        if pending:
+            backend = load_model(model, batch_size=ev.batch_size)
+            columns = (TextColumn("[bold]profile"), BarColumn(), MofNCompleteColumn(), RateColumn(),
+                       TextColumn("eta"), TimeRemainingColumn())
+            with Progress(*columns, console=console, transient=False) as bar:
+                task = bar.add_task("profile", total=len(items), completed=len(done))
+                for i in range(0, len(pending), backend.batch_size):
+                    batch = pending[i:i + backend.batch_size]
+                    gens = backend.generate([it.chat() for it in batch], ev.max_new_tokens)
+                    rows = [(index[it.id], Record(it, g.text, grader(g.text, it.answer), g.n_tokens))
+                            for it, g in zip(batch, gens)]
+                    store.add(run_id, session, rows)
+                    bar.advance(task, len(batch))
+        prof = build_profile(store.records(run_id), skills, run_id, identity["model"], data.describe())
+        store.finish(run_id, prof.to_dict())
+    finally:
+        store.close()
+    if output_path:
+        write_json(prof.to_dict() | {"config": config}, output_path)
+    return prof
+
+
+def write_json(obj: dict[str, Any], path: str | Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2) + "\n")
+    tmp.replace(path)

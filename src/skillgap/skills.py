@@ -1,0 +1,122 @@
+"""Skills: the unit of what a model can do, and of the data that teaches it.
+
+A `SkillSet` is an inventory of skills plus their prerequisite graph (an edge p -> s means
+"s builds on p"). The graph is validated on construction: an unknown prerequisite or a cycle
+is an error, because every later stage (attribution, curriculum, Skill-it mixing) walks it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from skillgap.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Skill:
+    """One skill. `id` is the stable key used in item labels; `name` is for people."""
+
+    id: str
+    name: str
+    description: str = ""
+    family: str = ""
+    prerequisites: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["prerequisites"] = list(self.prerequisites)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Skill:
+        return cls(
+            id=str(d["id"]),
+            name=str(d.get("name") or d["id"]),
+            description=str(d.get("description") or ""),
+            family=str(d.get("family") or ""),
+            prerequisites=tuple(d.get("prerequisites") or ()),
+        )
+
+
+@dataclass(frozen=True)
+class SkillSet:
+    """An ordered inventory of skills with a validated prerequisite DAG."""
+
+    skills: tuple[Skill, ...]
+    _by_id: dict[str, Skill] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        by_id: dict[str, Skill] = {}
+        for s in self.skills:
+            if s.id in by_id:
+                raise ConfigError(f"Skill id {s.id!r} is defined twice.")
+            by_id[s.id] = s
+        for s in self.skills:
+            for p in s.prerequisites:
+                if p not in by_id:
+                    raise ConfigError(f"Skill {s.id!r} lists unknown prerequisite {p!r}.")
+        object.__setattr__(self, "_by_id", by_id)
+        self.topological_order()  # raises on a cycle
+
+    @classmethod
+    def from_dicts(cls, rows: Iterable[Mapping[str, Any]]) -> SkillSet:
+        return cls(tuple(Skill.from_dict(r) for r in rows))
+
+    def to_dicts(self) -> list[dict[str, Any]]:
+        return [s.to_dict() for s in self.skills]
+
+    def __len__(self) -> int:
+        return len(self.skills)
+
+    def __iter__(self) -> Iterator[Skill]:
+        return iter(self.skills)
+
+    def __contains__(self, skill_id: object) -> bool:
+        return skill_id in self._by_id
+
+    def __getitem__(self, skill_id: str) -> Skill:
+        try:
+            return self._by_id[skill_id]
+        except KeyError:
+            raise ConfigError(f"Unknown skill {skill_id!r}; known: {', '.join(self.ids)}.") from None
+
+    @property
+    def ids(self) -> list[str]:
+        return [s.id for s in self.skills]
+
+    def topological_order(self) -> list[str]:
+        """Prerequisites before the skills that need them; ties keep inventory order.
+
+        Raises ConfigError naming one cycle (e.g. 'a -> b -> a') if the graph has any.
+        """
+        state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+        order: list[str] = []
+
+        def visit(sid: str, path: list[str]) -> None:
+            if state.get(sid) == 2:
+                return
+            if state.get(sid) == 1:
+                cycle = path[path.index(sid):] + [sid]
+                raise ConfigError(f"Prerequisite cycle: {' -> '.join(cycle)}.")
+            state[sid] = 1
+            for p in self._by_id[sid].prerequisites:
+                visit(p, path + [sid])
+            state[sid] = 2
+            order.append(sid)
+
+        for s in self.skills:
+            visit(s.id, [])
+        return order
+
+    def ancestors(self, skill_id: str) -> set[str]:
+        """Every skill that `skill_id` builds on, directly or transitively."""
+        seen: set[str] = set()
+        stack = list(self[skill_id].prerequisites)
+        while stack:
+            p = stack.pop()
+            if p not in seen:
+                seen.add(p)
+                stack.extend(self._by_id[p].prerequisites)
+        return seen
