@@ -108,12 +108,17 @@ def _add1_then(x: int, r: random.Random, c: Ctx) -> Step | None:
     return Step("add_1digit", f"Then {c.name} finds {b} more.", x + b, (x, b))
 
 
-def _addm_operand(x: int, r: random.Random) -> int | None:
+def _operand(x: int, r: random.Random, lo: int, hi: int, ok: Callable[[int, int], bool]) -> int | None:
+    """A second operand in [lo, hi] for which ok(x, b) holds (a carry, a borrow), if one turns up."""
     for _ in range(20):
-        b = r.randint(10, 999 if x >= 100 else 99)
-        if _carries(x, b):
+        b = r.randint(lo, hi)
+        if ok(x, b):
             return b
     return None
+
+
+def _addm_operand(x: int, r: random.Random) -> int | None:
+    return _operand(x, r, 10, 999 if x >= 100 else 99, _carries)
 
 
 def _addm_start(r: random.Random, c: Ctx) -> Step | None:
@@ -128,11 +133,7 @@ def _addm_then(x: int, r: random.Random, c: Ctx) -> Step | None:
 
 
 def _sub_operand(x: int, r: random.Random) -> int | None:
-    for _ in range(20):
-        b = r.randint(10, x - 1)
-        if _borrows(x, b):
-            return b
-    return None
+    return _operand(x, r, 10, x - 1, _borrows)
 
 
 def _sub_start(r: random.Random, c: Ctx) -> Step | None:
