@@ -64,3 +64,36 @@ def test_split_depends_on_mathematics_only():
     steps = [Step("add_multi", "Mia has 47 shells and gets 38 more.", 85, (47, 38))]
     renamed = [Step("add_multi", "Tom has 47 coins and gets 38 more.", 85, (47, 38))]
     assert split_of(steps) == split_of(renamed)
+
+
+def test_worked_solutions_show_every_step_and_end_with_the_answer():
+    from skillgap.grade import extract_number, numbers_in
+
+    suite = load_suite("arith")
+    for it in suite.generate("train", 400, seed=2):
+        lines = it.completion.split("\n")
+        assert len(lines) == it.k + 1 and lines[-1] == f"The answer is {it.answer}."
+        assert str(extract_number(it.completion)) == it.answer  # the grader reads the solution as right
+        shown = set(numbers_in(it.completion))
+        assert all(s["value"] in shown for s in it.metadata["steps"])
+
+
+def test_explain_worked_by_hand():
+    from skillgap.suites.arith import explain
+
+    assert explain("fraction_of", (56, 3, 4), 42) == "56 ÷ 4 = 14, and 14 × 3 = 42"
+    assert explain("order_ops", (20, 3, 4, 1), 8) == "3 × 4 = 12 first, then 20 - 12 = 8"
+    assert explain("div_remainder", (85, 6), 1) == "85 ÷ 6 = 14 remainder 1, so 1 left over"
+    assert explain("place_value", (4721, 2), 7) == "The hundreds digit of 4721 is 7"
+
+
+def test_synthesize_targets_one_skill_and_stays_out_of_test():
+    suite = load_suite("arith")
+    test_math = {_math(it)[0] for it in suite.generate("test", 1000, seed=0)}
+    for skill in SKILLS.ids:
+        items = suite.synthesize(skill, 30, seed=1)
+        assert len(items) == 30 and len({it.id for it in items}) == 30
+        assert all(skill in it.skills and it.split == "train" for it in items)
+        assert sum(it.k == 1 for it in items) >= 5  # some alone, the rest composed
+        assert not any(_math(it)[0] in test_math for it in items)
+    assert suite.synthesize("round", 10, seed=1) == suite.synthesize("round", 10, seed=1)

@@ -1,6 +1,9 @@
 """The `skillgap` command. Subcommands map one-to-one onto recipes; flags are grouped by concern.
 
+    skillgap run --model smollm2-135m --suite arith --strategy stat-sel --budget 512 --seed 0 --output-path out/
     skillgap profile --model smollm2-135m --suite arith --limit 200 --seed 0 --output-path profile.json
+    skillgap train --model smollm2-135m --suite arith --strategy stat-sel --budget 512 --output-path out/
+    skillgap compare RUN_A RUN_B
     skillgap runs
     skillgap show RUN_ID
 """
@@ -17,6 +20,9 @@ from skillgap import __version__
 from skillgap.errors import SkillgapError
 
 EXAMPLES = """examples:
+  skillgap run --model smollm2-135m --suite arith --strategy stat-sel --budget 512 --seed 0 --output-path out/
+  skillgap train --model smollm2-135m --data train.jsonl --output-path out/
+  skillgap compare out/before.json out/after.json
   skillgap profile --model smollm2-135m --suite arith --limit 200 --seed 0 --output-path profile.json
   skillgap profile --model ./my-model-dir --data items.jsonl --batch-size 32 --device cuda
   skillgap profile --model Qwen2.5-7B-Instruct --base-url http://localhost:8000/v1 --suite arith --limit 500
@@ -30,6 +36,72 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                    help="where the run store (skillgap.db) lives (default: ./runs or $SKILLGAP_RUNS)")
 
 
+def _model_args(p: argparse.ArgumentParser) -> None:
+    m = p.add_argument_group("model")
+    m.add_argument("--model", default="smollm2-135m",
+                   help="alias (smollm2-135m), model folder, .gguf file, or served model name (default: smollm2-135m)")
+    m.add_argument("--backend", choices=["hf", "openai"], default=None,
+                   help="default: openai when --base-url is given, else hf")
+    m.add_argument("--adapter", default=None, help="hf: a LoRA adapter folder to apply (e.g. out/adapter)")
+    m.add_argument("--device", default="auto", help="hf: auto | cpu | cuda | cuda:N | mps (default: auto)")
+    m.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
+    m.add_argument("--base-url", default=None, help="openai: endpoint, e.g. http://localhost:8000/v1")
+    m.add_argument("--concurrency", type=int, default=8, help="openai: requests in flight (default: 8)")
+
+
+def _data_args(p: argparse.ArgumentParser, limit: int | None, limit_help: str = "number of items",
+               data_help: str = "a JSONL file of items instead of a suite") -> None:
+    d = p.add_argument_group("data")
+    d.add_argument("--suite", default=None, help="built-in procedural suite (default: arith)")
+    d.add_argument("--data", default=None, help=data_help)
+    d.add_argument("--limit", type=int, default=limit, help=f"{limit_help} (default: {limit or 'all'})")
+    d.add_argument("--seed", type=int, default=0, help="seed for the suite, selection and training (default: 0)")
+
+
+def _eval_args(p: argparse.ArgumentParser) -> None:
+    e = p.add_argument_group("eval")
+    e.add_argument("--batch-size", type=int, default=16, help="chats per generation batch (default: 16)")
+    e.add_argument("--max-new-tokens", type=int, default=128, help="generation budget per item (default: 128)")
+    e.add_argument("--grader", default=None, help="numeric | exact | regex:<pattern> | module:function")
+
+
+def _target_args(p: argparse.ArgumentParser) -> None:
+    from skillgap.recipes.train import TargetConfig
+
+    d = TargetConfig()
+    t = p.add_argument_group("target")
+    t.add_argument("--strategy", default=d.strategy, help="uniform | stat-sel | stat-syn | curriculum "
+                                                          f"(default: {d.strategy})")
+    t.add_argument("--budget", type=int, default=d.budget, help=f"training examples (default: {d.budget})")
+    t.add_argument("--diagnose-limit", type=int, default=d.diagnose_limit,
+                   help=f"pool items the base model is diagnosed on (default: {d.diagnose_limit})")
+    t.add_argument("--pool-size", type=int, default=d.pool_size,
+                   help=f"suite items generated to select from (default: {d.pool_size})")
+    t.add_argument("--train-data", default=None, help="a JSONL pool of training items instead of the suite's")
+
+
+def _train_args(p: argparse.ArgumentParser) -> None:
+    from skillgap.train import TrainConfig
+
+    d = TrainConfig()
+    t = p.add_argument_group("train")
+    t.add_argument("--method", default=d.method, choices=["lora", "full"], help=f"(default: {d.method})")
+    t.add_argument("--precision", default=d.precision, choices=["auto", "bf16", "fp32"],
+                   help="auto: bf16 mixed precision where the CPU or GPU has bf16 units (default: auto)")
+    t.add_argument("--learning-rate", type=float, default=d.learning_rate, help=f"(default: {d.learning_rate})")
+    t.add_argument("--epochs", type=int, default=d.epochs, help=f"(default: {d.epochs})")
+    t.add_argument("--max-steps", type=int, default=d.max_steps, help="> 0 overrides --epochs")
+    t.add_argument("--train-batch-size", type=int, default=d.batch_size, help=f"(default: {d.batch_size})")
+    t.add_argument("--grad-accum", type=int, default=d.grad_accum, help=f"(default: {d.grad_accum})")
+    t.add_argument("--lora-r", type=int, default=d.lora_r, help=f"(default: {d.lora_r})")
+    t.add_argument("--lora-alpha", type=int, default=d.lora_alpha, help=f"(default: {d.lora_alpha})")
+    t.add_argument("--max-length", type=int, default=d.max_length, help=f"tokens per record (default: {d.max_length})")
+    t.add_argument("--eval-every", type=int, default=d.eval_every,
+                   help=f"steps between per-skill validation losses (default: {d.eval_every})")
+    t.add_argument("--save-every", type=int, default=d.save_every,
+                   help=f"steps between checkpoints (default: {d.save_every})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="skillgap", description=__doc__.split("\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES)
@@ -38,27 +110,43 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("profile", help="measure a model skill by skill", epilog=EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    m = p.add_argument_group("model")
-    m.add_argument("--model", default="smollm2-135m",
-                   help="alias (smollm2-135m), model folder, .gguf file, or served model name (default: smollm2-135m)")
-    m.add_argument("--backend", choices=["hf", "openai"], default=None,
-                   help="default: openai when --base-url is given, else hf")
-    m.add_argument("--device", default="auto", help="hf: auto | cpu | cuda | cuda:N | mps (default: auto)")
-    m.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
-    m.add_argument("--base-url", default=None, help="openai: endpoint, e.g. http://localhost:8000/v1")
-    m.add_argument("--concurrency", type=int, default=8, help="openai: requests in flight (default: 8)")
-    d = p.add_argument_group("data")
-    d.add_argument("--suite", default=None, help="built-in procedural suite (default: arith)")
-    d.add_argument("--data", default=None, help="a JSONL file of items instead of a suite")
-    d.add_argument("--limit", type=int, default=200, help="number of items (default: 200)")
-    d.add_argument("--seed", type=int, default=0, help="suite seed (default: 0)")
-    e = p.add_argument_group("eval")
-    e.add_argument("--batch-size", type=int, default=16, help="chats per generation batch (default: 16)")
-    e.add_argument("--max-new-tokens", type=int, default=128, help="generation budget per item (default: 128)")
-    e.add_argument("--grader", default=None, help="numeric | exact | regex:<pattern> | module:function")
+    _model_args(p)
+    _data_args(p, limit=200)
+    _eval_args(p)
     o = p.add_argument_group("output")
     o.add_argument("--output-path", default=None, help="write the profile JSON here")
     _add_common(o)
+
+    p = sub.add_parser("run", help="the whole loop: profile, target, train, verify, report", epilog=EXAMPLES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    _model_args(p)
+    _data_args(p, limit=100, limit_help="test items measured before and after training")
+    _target_args(p)
+    _train_args(p)
+    _eval_args(p)
+    o = p.add_argument_group("output")
+    o.add_argument("--output-path", required=True, help="output directory (report.html, report.json, adapter, ...)")
+    _add_common(o)
+
+    p = sub.add_parser("train", help="build a targeted training set and fine-tune on it", epilog=EXAMPLES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    _model_args(p)
+    _data_args(p, limit=None, data_help="a JSONL file of training items (prompt/messages + completion)")
+    _target_args(p)
+    p.add_argument_group("target").add_argument(
+        "--profile", default=None, help="a profile JSON (from `skillgap profile`) whose missing skills to target, "
+                                        "instead of diagnosing the model first")
+    _train_args(p)
+    _eval_args(p)
+    o = p.add_argument_group("output")
+    o.add_argument("--output-path", required=True, help="output directory (adapter, train.jsonl, train_result.json)")
+    _add_common(o)
+
+    p = sub.add_parser("compare", help="two profiles side by side, with the significant differences")
+    p.add_argument("a", help="run id (or unique prefix), or a profile/report JSON file: the baseline")
+    p.add_argument("b", help="the same, for the run to compare with it")
+    p.add_argument("--alpha", type=float, default=0.05, help="significance level, Holm-corrected over skills")
+    _add_common(p)
 
     p = sub.add_parser("runs", help="list runs in the run store")
     _add_common(p)
@@ -69,18 +157,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def cmd_profile(a: argparse.Namespace) -> int:
+def _configs(a: argparse.Namespace) -> dict[str, Any]:
+    """The parsed flags as the recipes' config dataclasses, one per concern."""
     from skillgap.data import DataConfig
     from skillgap.models import ModelConfig
-    from skillgap.recipes.profile import EvalConfig, profile
+    from skillgap.recipes.profile import EvalConfig
 
     if a.suite and a.data:
         raise SkillgapError("Give --suite or --data, not both.")
-    model = ModelConfig(model=a.model, backend=a.backend, device=a.device, dtype=a.dtype, base_url=a.base_url,
-                        concurrency=a.concurrency)
-    data = DataConfig(suite=None if a.data else (a.suite or "arith"), data=a.data, limit=a.limit, seed=a.seed)
-    ev = EvalConfig(batch_size=a.batch_size, max_new_tokens=a.max_new_tokens, grader=a.grader)
-    prof = profile(model, data, ev, runs_dir=a.runs_dir, output_path=a.output_path)
+    out: dict[str, Any] = {
+        "model": ModelConfig(model=a.model, backend=a.backend, device=a.device, dtype=a.dtype, base_url=a.base_url,
+                             concurrency=a.concurrency, adapter=a.adapter),
+        "data": DataConfig(suite=None if a.data else (a.suite or "arith"), data=a.data, limit=a.limit, seed=a.seed),
+        "ev": EvalConfig(batch_size=a.batch_size, max_new_tokens=a.max_new_tokens, grader=a.grader),
+    }
+    if hasattr(a, "strategy"):
+        from skillgap.recipes.train import TargetConfig
+        from skillgap.train import TrainConfig
+
+        out["target"] = TargetConfig(strategy=a.strategy, budget=a.budget, diagnose_limit=a.diagnose_limit,
+                                     pool_size=a.pool_size, train_data=a.train_data)
+        out["train"] = TrainConfig(method=a.method, precision=a.precision, learning_rate=a.learning_rate, epochs=a.epochs,
+                                   max_steps=a.max_steps, batch_size=a.train_batch_size, grad_accum=a.grad_accum,
+                                   lora_r=a.lora_r, lora_alpha=a.lora_alpha, max_length=a.max_length,
+                                   eval_every=a.eval_every, save_every=a.save_every, seed=a.seed)
+    return out
+
+
+def cmd_profile(a: argparse.Namespace) -> int:
+    from skillgap.recipes.profile import profile
+
+    c = _configs(a)
+    prof = profile(c["model"], c["data"], c["ev"], runs_dir=a.runs_dir, output_path=a.output_path)
     print_profile(prof.to_dict())
     if a.output_path:
         print(f"wrote {a.output_path}")
@@ -122,6 +230,96 @@ def _console() -> Any:
     from rich.console import Console
 
     return Console(width=max(120, Console().width))
+
+
+def cmd_run(a: argparse.Namespace) -> int:
+    from skillgap.recipes.run import run
+
+    c = _configs(a)
+    if c["data"].data and not a.train_data:
+        raise SkillgapError("With --data (the test items), also give --train-data (the pool to train from).")
+    report = run(c["model"], c["data"], c["target"], c["train"], c["ev"], a.output_path, runs_dir=a.runs_dir)
+    print_comparison(report["before"], report["after"], report["deltas"] | {
+        "improved": report["improved"], "regressions": report["regressions"]})
+    print(f"wrote {a.output_path.rstrip('/')}/report.html and report.json")
+    return 0
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    from skillgap.recipes.train import train_recipe
+
+    c = _configs(a)
+    if a.data and a.train_data:
+        raise SkillgapError("Give --data (a training file) or --train-data (a pool to select from), not both.")
+    result = train_recipe(c["model"], c["data"], c["target"], c["train"], c["ev"], a.output_path,
+                          runs_dir=a.runs_dir, profile_path=a.profile)
+    last = result.log[-1]["loss"] if result.log else float("nan")
+    print(f"trained {result.steps} steps on {result.examples_seen} examples ({result.train_tokens} tokens) in "
+          f"{result.seconds:.0f} s; last loss {last:.3f}; weights in {result.weights}")
+    return 0
+
+
+def _load_profile(ref: str, runs_dir: str) -> dict[str, Any]:
+    """A profile from a JSON file (a profile, or a report's `after`) or from the run store."""
+    from pathlib import Path
+
+    if Path(ref).is_file():
+        d = json.loads(Path(ref).read_text())
+        return d["after"] if "after" in d and "skills" not in d else d
+    from skillgap.store import RunStore
+
+    store = RunStore(runs_dir)
+    try:
+        run = store.get(ref)
+    finally:
+        store.close()
+    if not run["profile"]:
+        raise SkillgapError(f"run {run['run_id']} is unfinished; re-run its command to complete it first.")
+    return json.loads(run["profile"])
+
+
+def cmd_compare(a: argparse.Namespace) -> int:
+    from skillgap.verify import compare
+
+    before, after = _load_profile(a.a, a.runs_dir), _load_profile(a.b, a.runs_dir)
+    print_comparison(before, after, compare(before, after, alpha=a.alpha))
+    return 0
+
+
+def print_comparison(before: dict[str, Any], after: dict[str, Any], verdict: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    def pct(x: float) -> str:
+        return f"{100 * x:5.1f}"
+
+    def row(d: dict[str, Any]) -> list[str]:
+        style = {"improved": "green", "regression": "bold red"}.get(d["flag"], "")
+        flag = f"[{style}]{d['flag']}[/{style}]" if style else ""
+        return [f"{pct(d['before'])} ({d['n_before']})", f"{pct(d['after'])} ({d['n_after']})",
+                f"{100 * d['delta']:+.1f}", f"{100 * d['delta_ci_low']:+.1f} to {100 * d['delta_ci_high']:+.1f}",
+                f"{d['p_value']:.3f}", flag]
+
+    cols = ("acc % before (n)", "acc % after (n)", "delta pp", "95% CI of delta", "p", "")
+    t = Table(title=f"{before.get('run_id', 'A')} -> {after.get('run_id', 'B')}", title_justify="left",
+              caption="flags: significant at 0.05, Holm-corrected over skills")
+    t.add_column("skill", no_wrap=True)
+    for c in cols:
+        t.add_column(c, justify="right", no_wrap=True)
+    for d in sorted(verdict["skills"], key=lambda d: d["delta"]):
+        t.add_row(d["id"], *row(d))
+    t.add_section()
+    t.add_row("overall", *row(verdict["overall"]))
+    k = Table(title="by number of composed skills (k)", title_justify="left")
+    k.add_column("k")
+    for c in cols:
+        k.add_column(c, justify="right", no_wrap=True)
+    for d in verdict["by_k"]:
+        k.add_row(str(d["k"]), *row(d))
+    console = _console()
+    console.print(t)
+    console.print(k)
+    console.print(f"improved: {', '.join(verdict['improved']) or 'none'}; "
+                  f"regressions: {', '.join(verdict['regressions']) or 'none'}")
 
 
 def cmd_runs(a: argparse.Namespace) -> int:
@@ -173,9 +371,13 @@ def cmd_show(a: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # A command-line run shows rich progress bars; datasets' per-map bars would bury them.
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     args = build_parser().parse_args(argv)
     try:
-        return {"profile": cmd_profile, "runs": cmd_runs, "show": cmd_show}[args.command](args)
+        commands = {"profile": cmd_profile, "run": cmd_run, "train": cmd_train, "compare": cmd_compare,
+                    "runs": cmd_runs, "show": cmd_show}
+        return commands[args.command](args)
     except SkillgapError as e:
         print(f"skillgap: error: {e}", file=sys.stderr)
         return 2

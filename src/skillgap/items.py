@@ -5,7 +5,8 @@ On disk an item is one JSON line that `datasets.load_dataset("json", data_files=
     {"id": "arith-test-0", "messages": [{"role": "user", "content": "..."}], "answer": "85",
      "skills": ["add_multi"], "k": 1, "split": "test", "metadata": {...}}
 
-`prompt` (a string) may stand instead of `messages`, as in TRL's prompt/completion datasets.
+`prompt` (a string) may stand instead of `messages`, as in TRL's prompt/completion datasets, and
+`completion` (a string) is the reference solution that training uses; evaluation never reads it.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class Item:
     messages: tuple[Message, ...] | None = None
     split: str = "test"
     metadata: dict[str, Any] = field(default_factory=dict, compare=False)
+    completion: str | None = None  # a worked reference solution, the SFT target
 
     def __post_init__(self) -> None:
         if (self.prompt is None) == (self.messages is None):
@@ -53,6 +55,8 @@ class Item:
             d["messages"] = [dict(m) for m in self.messages]
         else:
             d["prompt"] = self.prompt
+        if self.completion is not None:
+            d["completion"] = self.completion
         d.update(answer=self.answer, skills=list(self.skills), k=self.k, split=self.split,
                  metadata=self.metadata)
         return d
@@ -91,11 +95,15 @@ def item_from_dict(d: Any, path: str | Path = "<memory>", line: int | None = Non
                     or not isinstance(m.get("content"), str):
                 raise bad(f"messages[{i}]", "expected an object with string 'role' and 'content'")
         messages = tuple({"role": m["role"], "content": m["content"]} for m in messages)
+    completion = d.get("completion")
+    if completion is not None and not isinstance(completion, str):
+        raise bad("completion", f"expected a string, got {type(completion).__name__}")
     metadata = d.get("metadata") or {}
     if not isinstance(metadata, dict):
         raise bad("metadata", f"expected an object, got {type(metadata).__name__}")
     return Item(id=str(d["id"]), answer=str(d["answer"]), skills=tuple(skills), prompt=prompt,
-                messages=messages, split=str(d.get("split") or "test"), metadata=metadata)
+                messages=messages, split=str(d.get("split") or "test"), metadata=metadata,
+                completion=completion)
 
 
 def read_jsonl(path: str | Path) -> list[Item]:

@@ -33,6 +33,7 @@ class ModelConfig:
     concurrency: int = 8  # openai: requests in flight
     max_retries: int = 4  # openai: retries with exponential backoff on transient errors
     timeout: float = 120.0  # openai: seconds per request
+    adapter: str | None = None  # hf: a PEFT (LoRA) adapter folder applied on top of `model`
 
     def resolved_backend(self) -> str:
         if self.backend:
@@ -55,7 +56,10 @@ class Backend(Protocol):
     identity: str  # stable description of the model, part of a run's fingerprint
     batch_size: int  # how many chats one generate() call should get
 
-    def generate(self, chats: list[list[Message]], max_new_tokens: int) -> list[Generation]: ...
+    def generate(self, chats: list[list[Message]], max_new_tokens: int, temperature: float = 0.0,
+                 seed: int = 0) -> list[Generation]:
+        """Greedy at temperature 0 (evaluation); sampled above it (a teacher drawing several solutions)."""
+        ...
 
 
 def load_model(cfg: ModelConfig, batch_size: int = 16) -> Backend:
@@ -72,4 +76,8 @@ def model_identity(cfg: ModelConfig) -> str:
     if name == "openai":
         return f"openai:{cfg.model.removeprefix('openai/')}@{cfg.base_url}"
     from skillgap.models.sources import resolve_source
-    return f"hf:{resolve_source(cfg.model).identity}"
+    ident = f"hf:{resolve_source(cfg.model).identity}"
+    if cfg.adapter:
+        from skillgap.models.sources import adapter_identity
+        ident += f"+{adapter_identity(cfg.adapter)}"
+    return ident

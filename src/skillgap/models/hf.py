@@ -41,6 +41,14 @@ class HFBackend:
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.model = AutoModelForCausalLM.from_pretrained(folder, dtype=pick_dtype(cfg.dtype, self.device))
+        if cfg.adapter:
+            from peft import PeftModel
+
+            from skillgap.models.sources import adapter_identity
+
+            self.identity += f"+{adapter_identity(cfg.adapter)}"
+            # Merged once at load: generation then runs at the base model's speed.
+            self.model = PeftModel.from_pretrained(self.model, cfg.adapter).merge_and_unload()
         self.model.to(self.device).eval()
         self.stop_ids = sorted({i for i in (self.tokenizer.eos_token_id, self.model.generation_config.eos_token_id)
                                 if isinstance(i, int)})
@@ -52,12 +60,17 @@ class HFBackend:
         return "\n\n".join(m["content"] for m in chat) + "\n"
 
     @torch.inference_mode()
-    def generate(self, chats: list[list[Message]], max_new_tokens: int) -> list[Generation]:
+    def generate(self, chats: list[list[Message]], max_new_tokens: int, temperature: float = 0.0,
+                 seed: int = 0) -> list[Generation]:
+        sampling: dict[str, object] = {"do_sample": False}
+        if temperature > 0:
+            sampling = {"do_sample": True, "temperature": temperature, "top_p": 1.0, "top_k": 0}
+            torch.manual_seed(seed)  # generate() takes no generator; seeding here keeps teacher samples reproducible
         out: list[Generation] = []
         for i in range(0, len(chats), self.batch_size):
             texts = [self.render(c) for c in chats[i:i + self.batch_size]]
             enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
-            gen = self.model.generate(**enc, do_sample=False, max_new_tokens=max_new_tokens,
+            gen = self.model.generate(**enc, **sampling, max_new_tokens=max_new_tokens,
                                       pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.stop_ids)
             new = gen[:, enc["input_ids"].shape[1]:]
             for row in new.tolist():

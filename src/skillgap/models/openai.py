@@ -34,11 +34,11 @@ class OpenAIBackend:
         self.client = openai.OpenAI(base_url=cfg.base_url, api_key=os.environ.get(cfg.api_key_env) or "EMPTY",
                                     max_retries=0, timeout=cfg.timeout)
 
-    def _one(self, chat: list[Message], max_new_tokens: int) -> Generation:
+    def _one(self, chat: list[Message], max_new_tokens: int, temperature: float) -> Generation:
         delay = 1.0
         for attempt in range(self.cfg.max_retries + 1):
             try:
-                r = self.client.chat.completions.create(model=self.model, messages=chat, temperature=0.0,
+                r = self.client.chat.completions.create(model=self.model, messages=chat, temperature=temperature,
                                                         max_tokens=max_new_tokens)
                 text = r.choices[0].message.content or ""
                 n = r.usage.completion_tokens if r.usage else len(text.split())
@@ -54,6 +54,7 @@ class OpenAIBackend:
                                    f"{e.message}. Check --model and the API key.") from None
         raise AssertionError("unreachable")
 
-    def generate(self, chats: list[list[Message]], max_new_tokens: int) -> list[Generation]:
+    def generate(self, chats: list[list[Message]], max_new_tokens: int, temperature: float = 0.0,
+                 seed: int = 0) -> list[Generation]:
         with ThreadPoolExecutor(max_workers=self.cfg.concurrency) as pool:
-            return list(pool.map(lambda c: self._one(c, max_new_tokens), chats))
+            return list(pool.map(lambda c: self._one(c, max_new_tokens, temperature), chats))

@@ -8,6 +8,7 @@ keyed by the file's hash, under the cache (`$SKILLGAP_CACHE`, default `~/.cache/
 from __future__ import annotations
 
 import hashlib
+import json
 import importlib.util
 import os
 import shutil
@@ -73,6 +74,7 @@ def materialize(src: Source) -> Path:
         return src.path
     out = cache_dir() / "models" / f"{src.path.stem}-{src.identity.rsplit(':', 1)[1]}"
     if (out / "config.json").is_file():
+        _drop_quantization(out)
         return out
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -87,5 +89,26 @@ def materialize(src: Source) -> Path:
     model.generation_config = loaded.generation_config
     model.save_pretrained(tmp)
     tok.save_pretrained(tmp)
+    _drop_quantization(tmp)
     tmp.rename(out)  # atomic: a killed conversion never leaves a half-written cache entry
     return out
+
+
+def _drop_quantization(folder: Path) -> None:
+    """The weights are de-quantized fp32; a leftover GGUF `quantization_config` would make Trainer refuse them."""
+    path = folder / "config.json"
+    cfg = json.loads(path.read_text())
+    if "quantization_config" in cfg:
+        del cfg["quantization_config"]
+        tmp = path.with_name("config.json.tmp")
+        tmp.write_text(json.dumps(cfg, indent=2) + "\n")
+        tmp.replace(path)
+
+
+def adapter_identity(adapter: str | Path) -> str:
+    """A LoRA adapter folder, keyed by the hash of its weights (a retrained adapter is a new model)."""
+    path = Path(adapter).expanduser()
+    weights = sorted(path.glob("adapter_model.*")) if path.is_dir() else []
+    if not weights:
+        raise BackendError(f"{path} is not a PEFT adapter folder (no adapter_model.safetensors in it).")
+    return f"adapter:{path.name}:{_sha256(weights[0])[:16]}"

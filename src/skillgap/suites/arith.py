@@ -391,6 +391,70 @@ def split_of(steps: list[Step], test_percent: int = 20) -> str:
     return "test" if h % 100 < test_percent else "train"
 
 
+PLACES = ("ones", "tens", "hundreds", "thousands")
+
+
+def explain(skill: str, operands: list[int] | tuple[int, ...], value: int) -> str:
+    """One line of worked solution for one step: what a student would write down."""
+    o = list(operands)
+    if skill in ("add_1digit", "add_multi"):
+        return f"{o[0]} + {o[1]} = {value}"
+    if skill == "sub_borrow":
+        return f"{o[0]} - {o[1]} = {value}"
+    if skill in ("mul_facts", "mul_1digit"):
+        return f"{o[0]} × {o[1]} = {value}"
+    if skill == "div_remainder":
+        x, b = o[0], o[1]
+        what = "full bags" if len(o) == 3 and o[2] == 0 else "left over"
+        return f"{x} ÷ {b} = {x // b} remainder {x % b}, so {value} {what}"
+    if skill == "fraction_of":
+        x, n, d = o
+        return f"{x} ÷ {d} = {x // d}, and {x // d} × {n} = {value}"
+    if skill == "percent":
+        x, p = o
+        return f"{p}% of {x} = {x} × {p} ÷ 100 = {value}"
+    if skill == "order_ops":
+        a, b, d, minus = o
+        return f"{b} × {d} = {b * d} first, then {a} {'-' if minus else '+'} {b * d} = {value}"
+    if skill == "compare":
+        x, y = o
+        return f"{x} and {y} are equal" if x == y else f"{max(x, y)} is more than {min(x, y)}"
+    if skill == "round":
+        x, base = o
+        return f"{x} rounded to the nearest {'hundred' if base == 100 else 'ten'} is {value}"
+    if skill == "place_value":
+        x, i = o
+        return f"The {PLACES[i]} digit of {x} is {value}"
+    if skill == "unit_convert":
+        if len(o) == 3 and o[2] == 1:
+            return f"{o[0]} ÷ {o[1]} = {value}"
+        return f"{o[0]} × {o[1]} = {value}"
+    raise KeyError(skill)
+
+
+def solution(steps: list[Step]) -> str:
+    """The SFT target: one worked line per step, then the answer alone on the last line."""
+    lines = [explain(s.skill, s.operands, s.value) for s in steps]
+    return "\n".join(lines + [f"The answer is {steps[-1].value}."])
+
+
+def _item(item_id: str, split: str, text: str, steps: list[Step]) -> Item:
+    return Item(
+        id=item_id,
+        prompt=f"{text}\n{INSTRUCTION}",
+        answer=str(steps[-1].value),
+        skills=tuple(s.skill for s in steps),
+        split=split,
+        metadata={"suite": "arith", "steps": [{"skill": s.skill, "value": s.value, "operands": list(s.operands)}
+                                              for s in steps]},
+        completion=solution(steps),
+    )
+
+
+def _signature(steps: list[Step]) -> str:
+    return "|".join(f"{s.skill}:{s.operands}" for s in steps)
+
+
 @dataclass(frozen=True)
 class ArithSuite:
     """The built-in arithmetic suite. `generate` is deterministic in (split, n, seed)."""
@@ -416,7 +480,7 @@ class ArithSuite:
                 singles = list(SKILLS.ids)
                 r.shuffle(singles)
             made = _single(singles[-1], r) if k == 1 else _chain(k, r)
-            sig = "" if made is None else "|".join(f"{s.skill}:{s.operands}" for s in made[1])
+            sig = "" if made is None else _signature(made[1])
             if made is None or sig in seen or split_of(made[1], self.test_percent) != split:
                 misses += 1
                 if misses > 10_000:
@@ -425,16 +489,35 @@ class ArithSuite:
                     singles.pop()  # this skill's finite domain (e.g. 9x9 facts) is used up here
                 continue
             misses = 0
-            text, steps = made
             seen.add(sig)
             if k == 1:
                 singles.pop()
-            items.append(Item(
-                id=f"arith-{split}-s{seed}-{len(items):05d}",
-                prompt=f"{text}\n{INSTRUCTION}",
-                answer=str(steps[-1].value),
-                skills=tuple(s.skill for s in steps),
-                split=split,
-                metadata={"suite": "arith", "steps": [{"skill": s.skill, "value": s.value} for s in steps]},
-            ))
+            items.append(_item(f"arith-{split}-s{seed}-{len(items):05d}", split, *made))
+        return items
+
+    def synthesize(self, skill: str, n: int, seed: int = 0) -> list[Item]:
+        """`n` new train-split items that exercise `skill`: every third one alone, the rest composed with others.
+
+        The generator behind STAT-Syn for this suite: new problems aimed at one skill, never
+        a test problem (the split hash still applies), distinct within the call.
+        """
+        if skill not in OPS:
+            raise KeyError(skill)
+        r = random.Random(f"arith/syn/{skill}/{seed}")
+        seen: set[str] = set()
+        items: list[Item] = []
+        misses = 0
+        while len(items) < n:
+            alone = len(items) % 3 == 0 and misses < 500  # a used-up single domain falls back to chains
+            made = _single(skill, r) if alone else _chain(r.choice([k for k in (2, 3) if k <= self.max_k] or [1]), r)
+            ok = made is not None and skill in {s.skill for s in made[1]} \
+                and _signature(made[1]) not in seen and split_of(made[1], self.test_percent) == "train"
+            if not ok:
+                misses += 1
+                if misses > 50_000:
+                    raise RuntimeError(f"arith cannot synthesize {n} distinct items for {skill!r}; ask for fewer.")
+                continue
+            misses = 0
+            seen.add(_signature(made[1]))  # type: ignore[index]
+            items.append(_item(f"arith-syn-{skill}-s{seed}-{len(items):05d}", "train", *made))  # type: ignore[misc]
         return items

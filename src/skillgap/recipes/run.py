@@ -1,0 +1,93 @@
+"""Recipe: the whole loop, from a model's gaps to the evidence that training closed them.
+
+    diagnosis = profile(model, pool sample)        # grade -> missing-skill profile
+    before    = profile(model, test items)
+    mixture   = build_mixture(strategy, diagnosis.missing, pool, budget)   # target
+    weights   = train(model, mixture.items)        # train (LoRA by default)
+    after     = profile(model + weights, the same test items)              # verify
+    report    = compare(before, after) -> report.html, report.json
+
+The diagnosis runs on training items, as STAT diagnoses on its training questions, so the test
+items stay untouched until they measure before and after (checked: none is in the training
+set). Every stage is resumable: profiles live in the run store, training checkpoints in the
+output directory, and a finished stage is not run again.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from skillgap import __version__
+from skillgap.data import DataConfig, load_items
+from skillgap.models import ModelConfig, model_identity
+from skillgap.recipes.profile import EvalConfig, profile, write_json
+from skillgap.recipes.train import TargetConfig, diagnose, load_pool, prepare, validation_sets
+from skillgap.train import TrainConfig, train
+from skillgap.verify import assert_disjoint, compare
+
+
+def run(model: ModelConfig, data: DataConfig, target: TargetConfig, tc: TrainConfig, ev: EvalConfig,
+        output_path: str | Path, runs_dir: str | Path = "runs", console: Console | None = None) -> dict[str, Any]:
+    console = console or Console(stderr=True)
+    out = Path(output_path)
+    out.mkdir(parents=True, exist_ok=True)
+    config = {"model": model.to_dict(), "data": asdict(data), "target": asdict(target), "train": asdict(tc),
+              "eval": asdict(ev), "runs_dir": str(runs_dir), "skillgap_version": __version__}
+    write_json(config, out / "config.json")
+    timings: dict[str, float] = {}
+
+    def stage(name: str) -> None:
+        console.rule(f"[bold]{name}")
+        timings[name] = time.perf_counter()
+
+    def done(name: str) -> None:
+        timings[name] = round(time.perf_counter() - timings[name], 2)
+
+    test_items, _, _ = load_items(data)
+    assert_disjoint(load_pool(data, target)[0], test_items, where="training pool")
+
+    stage("diagnose")
+    diagnosis = diagnose(model, data, target, ev, runs_dir, out, console)
+    done("diagnose")
+
+    stage("before")
+    before = profile(model, data, ev, runs_dir, out / "before.json", console).to_dict()
+    done("before")
+
+    stage("target")
+    prep = prepare(model, data, target, ev, runs_dir, out, console, missing=diagnosis["missing"])
+    assert_disjoint(prep.mixture.items, test_items)
+    done("target")
+
+    stage("train")
+    val = validation_sets(prep.mixture, prep.pool, [s["id"] for s in before["skills"]], prep.suite,
+                          target.val_per_skill, data.seed)
+    result = train(model, prep.mixture.items, tc, out, val=val, console=console)
+    done("train")
+
+    stage("after")
+    trained = replace(model, adapter=result.weights) if result.method == "lora" else replace(model, model=result.weights)
+    after = profile(trained, data, ev, runs_dir, out / "after.json", console).to_dict()
+    done("after")
+
+    verdict = compare(before, after)
+    report = {
+        "skillgap_version": __version__, "config": config, "model": model_identity(model),
+        "suite": data.suite if not data.data else data.data, "strategy": target.strategy,
+        "budget": target.budget, "seed": data.seed,
+        "before": before, "after": after, "diagnosis": diagnosis,
+        "deltas": {"overall": verdict["overall"], "skills": verdict["skills"], "by_k": verdict["by_k"]},
+        "improved": verdict["improved"], "regressions": verdict["regressions"],
+        "mixture": prep.mixture.to_dict() | {"budget": target.budget},
+        "training": {k: v for k, v in result.to_dict().items() if k != "fingerprint"},
+        "timings": timings,
+    }
+    from skillgap.report import write_report
+
+    write_report(report, out)
+    return report

@@ -1,0 +1,131 @@
+"""Target: turn a missing-skill profile and a pool of items into a training set of a given budget.
+
+Each strategy lives in its own module and cites its paper; they share this interface:
+
+    mixture = build_mixture("stat-sel", Request(missing, pool, budget=512, seed=0, skills=suite.skills))
+
+The result is a `Mixture`: the training items in the order the trainer will see them, plus the
+per-skill accounting the report shows. Strategies load lazily by name.
+"""
+
+from __future__ import annotations
+
+import importlib
+import random
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from skillgap.errors import ConfigError, unknown_name
+from skillgap.items import Item
+from skillgap.skills import SkillSet
+
+STRATEGIES: dict[str, str] = {
+    "uniform": "skillgap.target.uniform:uniform",
+    "stat-sel": "skillgap.target.stat_sel:stat_sel",
+    "stat-syn": "skillgap.target.stat_syn:stat_syn",
+    "curriculum": "skillgap.target.curriculum:curriculum",
+}
+
+
+@dataclass
+class Request:
+    """What every strategy may use. `missing` is the Missing-Skill-Profile: skill -> count."""
+
+    missing: dict[str, int]
+    pool: Sequence[Item]  # existing labelled training items (never test items)
+    budget: int  # number of training examples to return
+    seed: int = 0
+    skills: SkillSet | None = None  # the inventory and its prerequisite graph, when known
+    suite: Any = None  # a suite with `synthesize(skill, n, seed)`, for stat-syn
+    teacher: Any = None  # a model backend, for stat-syn on data without a generator
+
+
+@dataclass
+class Mixture:
+    """A training set in training order, and how it was made."""
+
+    strategy: str
+    items: list[Item]
+    order: str = "shuffled"  # or "curriculum": the trainer must keep this order
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    def by_skill(self) -> dict[str, int]:
+        return dict(Counter(s for it in self.items for s in it.skills).most_common())
+
+    def by_k(self) -> dict[str, int]:
+        return {str(k): n for k, n in sorted(Counter(it.k for it in self.items).items())}
+
+    def weights(self) -> dict[str, float]:
+        """Each skill's share of the skill labels in the set (sums to 1)."""
+        c = self.by_skill()
+        total = sum(c.values()) or 1
+        return {s: n / total for s, n in c.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"strategy": self.strategy, "n_examples": len(self.items), "order": self.order,
+                "by_skill": self.by_skill(), "by_k": self.by_k(), "weights": self.weights(), "notes": self.notes}
+
+
+def build_mixture(strategy: str, req: Request) -> Mixture:
+    if strategy not in STRATEGIES:
+        raise unknown_name("strategy", strategy, list(STRATEGIES))
+    if req.budget < 1:
+        raise ConfigError(f"--budget must be at least 1, got {req.budget}.")
+    module, _, attr = STRATEGIES[strategy].partition(":")
+    mixture = getattr(importlib.import_module(module), attr)(req)
+    mixture.items = unique_ids(mixture.items)
+    leaked = [it.id for it in mixture.items if it.split == "test"]
+    if leaked:
+        raise ConfigError(f"strategy {strategy!r} put {len(leaked)} test items in the training set "
+                          f"(first: {leaked[0]}); the pool must hold training items only.")
+    return mixture
+
+
+def unique_ids(items: list[Item]) -> list[Item]:
+    """A repeated item (a small pool cycled through) gets `~2`, `~3`... so ids stay unique in train.jsonl."""
+    seen: Counter[str] = Counter()
+    out = []
+    for it in items:
+        seen[it.id] += 1
+        out.append(it if seen[it.id] == 1 else replace(it, id=f"{it.id}~{seen[it.id]}"))
+    return out
+
+
+def quotas(counts: dict[str, int], total: int) -> dict[str, int]:
+    """Split `total` in proportion to `counts` (largest remainder; ties go to the earlier skill)."""
+    mass = sum(counts.values())
+    if mass <= 0:
+        return {}
+    exact = {s: total * c / mass for s, c in counts.items()}
+    out = {s: int(x) for s, x in exact.items()}
+    rest = sorted(counts, key=lambda s: -(exact[s] - out[s]))
+    for s in rest[: total - sum(out.values())]:
+        out[s] += 1
+    return {s: n for s, n in out.items() if n}
+
+
+def draw(candidates: Sequence[Item], n: int, rng: random.Random, taken: set[str] | None = None) -> list[Item]:
+    """`n` items from `candidates`: without replacement while they last, then cycling through again.
+
+    Items whose ids are in `taken` (chosen earlier, for another skill) come last; the ids drawn are
+    added to it.
+    """
+    if not candidates:
+        return []
+    taken = set() if taken is None else taken
+    fresh = [it for it in candidates if it.id not in taken]
+    out = rng.sample(fresh, min(n, len(fresh)))
+    while len(out) < n:
+        out += rng.sample(list(candidates), min(n - len(out), len(candidates)))
+    taken.update(it.id for it in out)
+    return out
+
+
+def require_missing(req: Request, strategy: str) -> dict[str, int]:
+    missing = {s: c for s, c in req.missing.items() if c > 0}
+    if not missing:
+        raise ConfigError(f"{strategy}: the profile names no missing skills (no graded item was wrong; "
+                          "unparsable outputs name none), so there is nothing to target; use --strategy uniform.")
+    return missing

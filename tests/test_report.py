@@ -1,0 +1,214 @@
+"""The report stage: report.json round-trips and report.html is one self-contained page.
+
+The browser test opens the page in real headless Chromium with every host name unresolvable, so
+anything the page tried to fetch from the network would be missing from the rendered DOM.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from skillgap.profile import wilson
+from skillgap.report import render_html, write_report
+
+SKILLS = {  # id -> (name, (n, correct, unparsed) before, after)
+    "add_multi": ("multi-digit addition", (120, 54, 3), (120, 93, 0)),
+    "sub_borrow": ("subtraction with borrow", (110, 40, 5), (110, 77, 1)),
+    "mul_table": ("times tables", (100, 88, 0), (100, 70, 0)),  # the regression
+    "div_exact": ("exact division", (90, 31, 2), (90, 33, 2)),
+    "paren_order": ("order of operations", (80, 22, 4), (80, 45, 1)),
+}
+BY_K = {1: ((200, 130, 4), (200, 160, 1)), 2: ((150, 70, 6), (150, 95, 2)), 3: ((100, 25, 4), (100, 40, 1))}
+
+
+def _score(n: int, correct: int, unparsed: int) -> dict[str, Any]:
+    lo, hi = wilson(correct, n)
+    return {"n": n, "correct": correct, "accuracy": correct / n if n else 0.0, "ci_low": lo, "ci_high": hi,
+            "unparsed": unparsed}
+
+
+def _profile(run_id: str, side: int) -> dict[str, Any]:
+    skills = [{"id": sid, "name": name} | _score(*counts[side]) | {"alone": {"n": 40, "accuracy": 0.5}}
+              for sid, (name, *counts) in SKILLS.items()]
+    by_k = [{"k": k} | _score(*sides[side]) for k, sides in BY_K.items()]
+    totals = [sum(v[side][i] for v in BY_K.values()) for i in range(3)]
+    return {"run_id": run_id, "model": "smollm2-135m", "data": "arith", "overall": _score(*totals),
+            "skills": skills, "by_k": by_k, "missing": {"add_multi": 40, "sub_borrow": 31, "paren_order": 25}}
+
+
+def _delta(b: dict[str, Any], a: dict[str, Any]) -> dict[str, Any]:
+    """Two-proportion z-test, like the verify stage reports it."""
+    d = a["accuracy"] - b["accuracy"]
+    se = math.sqrt(b["accuracy"] * (1 - b["accuracy"]) / b["n"] + a["accuracy"] * (1 - a["accuracy"]) / a["n"])
+    p = math.erfc(abs(d) / se / math.sqrt(2)) if se else 1.0
+    flag = "" if p >= 0.05 else "improved" if d > 0 else "regression"
+    return {"before": b["accuracy"], "after": a["accuracy"], "delta": d, "delta_ci_low": d - 1.96 * se,
+            "delta_ci_high": d + 1.96 * se, "n_before": b["n"], "n_after": a["n"], "p_value": p,
+            "significant": p < 0.05, "flag": flag}
+
+
+def make_report() -> dict[str, Any]:
+    before, after = _profile("smollm2-arith-s0-aaaa1111", 0), _profile("smollm2-arith-s0-bbbb2222", 1)
+    skill_deltas = [{"id": b["id"], "name": b["name"]} | _delta(b, a) for b, a in zip(before["skills"], after["skills"])]
+    k_deltas = [{"k": b["k"]} | _delta(b, a) for b, a in zip(before["by_k"], after["by_k"])]
+    val_loss = [{"step": s, "skill": sid, "loss": 2.0 / (1 + s / (20 + 5 * i))}
+                for s in (8, 16, 24, 32) for i, sid in enumerate(SKILLS)]
+    return {
+        "skillgap_version": "0.1.0",
+        "config": {"model": {"model": "smollm2-135m", "dtype": "float32"}, "target": {"strategy": "stat-sel",
+                   "budget": 512}, "train": {"method": "lora", "lr": 5e-4, "rank": 16}, "seed": 0},
+        "model": "hf:smollm2-135m@0123abcd", "suite": "arith", "strategy": "stat-sel", "budget": 512, "seed": 0,
+        "before": before, "after": after, "diagnosis": before | {"run_id": "smollm2-arith-s1-cccc3333"},
+        "deltas": {"overall": _delta(before["overall"], after["overall"]), "skills": skill_deltas, "by_k": k_deltas},
+        "improved": [d["id"] for d in skill_deltas if d["flag"] == "improved"],
+        "regressions": [d["id"] for d in skill_deltas if d["flag"] == "regression"],
+        "mixture": {"strategy": "stat-sel", "budget": 512, "n_examples": 512, "order": "shuffled",
+                    "by_skill": {"add_multi": 160, "sub_borrow": 130, "paren_order": 110, "div_exact": 82,
+                                 "mul_table": 30},
+                    "by_k": {"1": 200, "2": 180, "3": 132},
+                    "weights": {"add_multi": 0.31, "sub_borrow": 0.25, "paren_order": 0.21, "div_exact": 0.16,
+                                "mul_table": 0.07}},
+        "training": {"method": "lora", "steps": 32, "examples_seen": 512, "train_tokens": 40000, "seconds": 210.5,
+                     "log": [{"step": s, "loss": 2.3 * 0.95 ** s, "learning_rate": 5e-4 * (1 - s / 32)}
+                             for s in range(1, 33)],
+                     "val_loss": val_loss},
+        "timings": {"diagnose": 80.1, "before": 90.2, "target": 0.5, "train": 210.5, "after": 40.0},
+    }
+
+
+SECTIONS = ("summary", "skills", "by-k", "training", "mixture", "regressions")
+EXTERNAL = re.compile(r"""\b(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", re.I)
+
+
+def test_fixture_has_the_cases_the_page_must_show() -> None:
+    report = make_report()
+    assert report["regressions"] == ["mul_table"]
+    assert {"add_multi", "sub_borrow", "paren_order"} <= set(report["improved"])
+    assert "div_exact" not in report["improved"] + report["regressions"]
+
+
+def test_write_report(tmp_path: Path) -> None:
+    report = make_report()
+    html_path = write_report(report, tmp_path / "out")
+
+    assert html_path == tmp_path / "out" / "report.html"
+    assert json.loads((tmp_path / "out" / "report.json").read_text()) == report
+    assert sorted(p.name for p in html_path.parent.iterdir()) == ["report.html", "report.json"]  # no .tmp left
+
+    html = html_path.read_text()
+    for section in SECTIONS:
+        assert f'id="{section}"' in html
+    assert html.count("<svg") == 4  # skills, by-k, training, mixture
+    assert "<?xml" not in html and "<!DOCTYPE svg" not in html and "<metadata>" not in html
+    assert not EXTERNAL.search(html), EXTERNAL.search(html)
+    assert "<script" not in html and "<link" not in html and "@import" not in html and "url(" not in html
+
+    rows = dict(re.findall(r'<tr data-skill="([^"]+)"( class="[^"]*")?>', html.split('id="mixture"')[0]))
+    assert set(rows) == set(SKILLS)
+    assert rows["mul_table"] == ' class="regression"'
+    assert rows["add_multi"] == ' class="improved"' and rows["div_exact"] == ""
+    regressions = html.split('id="regressions"')[1]
+    assert "times tables" in regressions and "No significant regressions." not in regressions
+    assert '<b id="n-regressions">1</b>' in html and '<b id="n-improved">3</b>' in html
+    summary = html.split('id="headline"')[1].split("</p>")[0]
+    assert "50.0%" in summary and "65.6%" in summary and "+15.6" in summary  # 225/450 -> 295/450
+    assert "No training in this run" not in html
+    assert "+3 unparsed" in html  # parse failures are shown next to n
+    assert "&#34;lr&#34;: 0.0005" in html or "&quot;lr&quot;: 0.0005" in html  # the config, escaped
+
+
+def test_render_is_deterministic() -> None:
+    report = make_report()
+    assert render_html(report) == render_html(report)
+
+
+def test_missing_and_empty_parts() -> None:
+    report = make_report()
+    evil = '<script>alert("x")</script> $5 & $6'
+    after = report["after"]
+    after["skills"].append({"id": "new_skill", "name": evil, "n": 12, "correct": 6, "accuracy": 0.5,
+                            "ci_low": 0.25, "ci_high": 0.75, "unparsed": 0, "alone": {}})  # only measured after
+    after["skills"][0] |= {"n": 0, "correct": 0, "accuracy": 0.0, "ci_low": 0.0, "ci_high": 1.0, "unparsed": 7}
+    report |= {"training": None, "diagnosis": None, "regressions": [], "timings": {}, "config": {"x": evil}}
+    for d in report["deltas"]["skills"]:
+        d["flag"] = "" if d["flag"] == "regression" else d["flag"]
+    report["deltas"]["by_k"] = []
+    report["before"]["by_k"] = []
+
+    html = render_html(report)
+    assert "<script" not in html and "&lt;script&gt;" in html  # escaped in table, plot and config
+    assert 'data-skill="new_skill"' in html and 'class="regression"' not in html
+    assert "No significant regressions." in html and "No training in this run." in html
+    assert "+7 unparsed" in html
+    assert html.count("<svg") == 3  # no training plot
+
+    bare = render_html({"skillgap_version": "0.1.0", "before": None, "after": None, "deltas": {}, "mixture": None,
+                        "training": {"log": []}})
+    for section in SECTIONS:
+        assert f'id="{section}"' in bare
+    assert "<svg" not in bare and "No training in this run." in bare and "No skills measured." in bare
+
+
+def _chromium() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        pytest.fail("headless Chromium is needed for the report page test: apt-get install chromium")
+    return path
+
+
+def _run_chromium(browser: str, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+           "--disable-background-networking", "--no-first-run", "--hide-scrollbars",
+           f"--user-data-dir={home / 'profile'}", "--host-resolver-rules=MAP * ~NOTFOUND", *args]
+    p = subprocess.run(cmd, env=os.environ | {"HOME": str(home)}, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, f"{' '.join(cmd)} exited {p.returncode}\n{p.stderr[-3000:]}"
+    return p
+
+
+def test_report_in_headless_chromium(tmp_path: Path) -> None:
+    browser = _chromium()
+    html_path = write_report(make_report(), tmp_path / "out")
+    home = tmp_path / "home"
+    home.mkdir()
+    netlog = tmp_path / "netlog.json"
+
+    dom = _run_chromium(browser, home, f"--log-net-log={netlog}", "--dump-dom", html_path.as_uri()).stdout
+    for section in SECTIONS:
+        assert f'id="{section}"' in dom
+    assert len(re.findall(r"<svg\b", dom)) >= 4
+    assert re.search(r'<tr data-skill="mul_table" class="regression">', dom)
+    assert all(f'data-skill="{sid}"' in dom for sid in SKILLS)
+    assert '<b id="n-regressions">1</b>' in dom
+    # The page made no network request: nothing in the net log but chromium's own startup chatter.
+    requested = set(re.findall(r'"url"\s*:\s*"([^"]+)"', netlog.read_text())) if netlog.exists() else set()
+    assert not {u for u in requested if not u.startswith(("file:", "data:", "chrome:"))}, requested
+
+    png = tmp_path / "report.png"
+    _run_chromium(browser, home, f"--screenshot={png}", "--window-size=1280,2400", html_path.as_uri())
+    assert png.exists() and png.stat().st_size > 10_000
+    _assert_rendered(png)
+    if os.environ.get("SKILLGAP_ARTIFACTS"):
+        out = Path(os.environ["SKILLGAP_ARTIFACTS"])
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.copy(png, out / "report.png")
+
+
+def _assert_rendered(png: Path) -> None:
+    """The screenshot shows the page, plots included: the regression red appears in it."""
+    from PIL import Image
+
+    with Image.open(png) as im:
+        assert im.size == (1280, 2400)
+        rgb = im.convert("RGB").resize((320, 600))
+        colours = rgb.getcolors(maxcolors=1 << 16) or []
+    reds = sum(n for n, (r, g, b) in colours if r > 170 and g < 90 and b < 90)
+    assert len(colours) > 50 and reds > 20, (len(colours), reds)

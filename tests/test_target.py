@@ -1,0 +1,103 @@
+"""Targeting strategies, each checked on a small case worked by hand."""
+
+from collections import Counter
+
+import pytest
+
+from skillgap.errors import ConfigError
+from skillgap.items import Item
+from skillgap.skills import Skill, SkillSet
+from skillgap.suites import load_suite
+from skillgap.target import Request, build_mixture, quotas
+from skillgap.target.curriculum import depths
+from skillgap.target.stat_syn import consistency_filter
+from skillgap.target.stat_sel import stat_sel
+
+SKILLS = SkillSet((Skill("a", "A", "base"), Skill("b", "B", "needs a", prerequisites=("a",)),
+                   Skill("c", "C", "needs b", prerequisites=("b",))))
+
+
+def _pool() -> list[Item]:
+    """10 items labelled a, 10 labelled b, 10 labelled c, 5 labelled (a, c)."""
+    labels = [("a",)] * 10 + [("b",)] * 10 + [("c",)] * 10 + [("a", "c")] * 5
+    return [Item(f"p{i}", "1", s, prompt=f"q{i}", split="train") for i, s in enumerate(labels)]
+
+
+def test_quotas_largest_remainder():
+    assert quotas({"a": 3, "b": 1}, 8) == {"a": 6, "b": 2}
+    assert quotas({"a": 1, "b": 1, "c": 1}, 10) == {"a": 4, "b": 3, "c": 3}  # 3.33 each, one extra to the first
+    assert sum(quotas({"x": 7, "y": 2, "z": 5}, 100).values()) == 100
+
+
+def test_stat_sel_shares_follow_the_missing_skill_profile():
+    # Missing-Skill-Profile: 3 pairs for b, 1 for c -> 4 pairs; budget 8 -> 2 items per pair:
+    # 6 items labelled b, 2 labelled c, nothing for a (not missing).
+    pool = [it for it in _pool() if it.skills != ("a", "c")]
+    m = stat_sel(Request({"b": 3, "c": 1}, pool, budget=8, seed=0))
+    assert m.notes["pairs"] == 4 and m.notes["per_pair"] == 2
+    assert Counter(s for it in m.items for s in it.skills) == {"b": 6, "c": 2}
+    assert len({it.id for it in m.items}) == 8  # distinct while the pool lasts
+
+
+def test_stat_sel_subsamples_to_the_budget():
+    m = stat_sel(Request({"b": 3, "c": 1}, _pool(), budget=8, seed=0), per_pair=5)  # the paper's 5 per pair
+    assert m.notes["selected"] == 20 and len(m.items) == 8
+    assert all(set(it.skills) & {"b", "c"} for it in m.items)
+
+
+def test_uniform_ignores_the_profile_and_is_deterministic():
+    a = build_mixture("uniform", Request({"b": 5}, _pool(), budget=20, seed=1))
+    b = build_mixture("uniform", Request({}, _pool(), budget=20, seed=1))
+    assert [it.id for it in a.items] == [it.id for it in b.items] and len(a.items) == 20
+    assert len({it.id for it in a.items}) == 20
+    assert [it.id for it in build_mixture("uniform", Request({}, _pool(), 20, seed=2)).items] != \
+        [it.id for it in a.items]
+
+
+def test_curriculum_trains_prerequisites_first():
+    assert depths(SKILLS) == {"a": 0, "b": 1, "c": 2}
+    m = build_mixture("curriculum", Request({"a": 1, "b": 1, "c": 1}, _pool(), budget=12, seed=0, skills=SKILLS))
+    levels = [max(depths(SKILLS)[s] for s in it.skills) for it in m.items]
+    assert levels == sorted(levels) and m.order == "curriculum"
+    # The same items as STAT-Sel, only reordered.
+    sel = stat_sel(Request({"a": 1, "b": 1, "c": 1}, _pool(), budget=12, seed=0))
+    assert sorted(it.id for it in m.items) == sorted(it.id for it in sel.items)
+
+
+def test_stat_syn_from_the_suite_generator():
+    suite = load_suite("arith")
+    m = build_mixture("stat-syn", Request({"add_multi": 3, "round": 1}, [], budget=40, seed=0,
+                                          skills=suite.skills, suite=suite))
+    made_for = Counter(it.id.split("-")[2] for it in m.items)  # arith-syn-<skill>-...
+    assert made_for == {"add_multi": 30, "round": 10}
+    assert all(("add_multi" if made_for_id.startswith("arith-syn-add_multi") else "round") in it.skills
+               for made_for_id, it in ((it.id, it) for it in m.items))
+    assert all(it.split == "train" and it.completion for it in m.items)
+
+
+def test_consistency_filter_keeps_only_agreeing_solutions():
+    sols = ["3 + 4 = 7. The answer is 7.", "It is 8.", "so 7 apples\n#### 7"]
+    assert consistency_filter(sols) == ("7", [sols[0], sols[2]])
+    assert consistency_filter(["1", "2", "3"]) is None  # no two agree
+    assert consistency_filter(["no number", "none", "5"]) is None  # unparsable solutions never vote
+    assert consistency_filter(["5", "5", "5"], min_agree=3) == ("5", ["5", "5", "5"])
+
+
+def test_errors_are_actionable():
+    with pytest.raises(ConfigError, match="Did you mean 'stat-sel'"):
+        build_mixture("stat_sel", Request({"a": 1}, _pool(), 4))
+    with pytest.raises(ConfigError, match="no missing skills"):
+        build_mixture("stat-sel", Request({}, _pool(), 4))
+    leaky = _pool() + [Item("t0", "1", ("b",), prompt="test q", split="test")]
+    with pytest.raises(ConfigError, match="test items"):
+        build_mixture("uniform", Request({}, leaky, budget=len(leaky)))
+    with pytest.raises(ConfigError, match="teacher"):
+        build_mixture("stat-syn", Request({"a": 1}, _pool(), 4))
+
+
+def test_a_small_pool_is_cycled_with_unique_ids(tmp_path):
+    from skillgap.items import read_jsonl, write_jsonl
+
+    m = build_mixture("uniform", Request({}, _pool()[:5], budget=12, seed=0))
+    assert len(m.items) == 12 and len({it.id for it in m.items}) == 12
+    assert len(read_jsonl(write_jsonl(m.items, tmp_path / "train.jsonl"))) == 12  # a valid training file
