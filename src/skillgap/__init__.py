@@ -1,7 +1,8 @@
 """skillgap: find the skills a language model is missing, train exactly those, and prove the gain.
 
 The loop, one module per stage:
-    skills.py  -> items.py / suites/ -> models/ -> grade.py -> profile.py -> (target, train, verify, report)
+    skills.py -> items.py / suites/ -> models/ -> grade.py -> profile.py -> target/ -> train.py
+    -> verify.py -> report.py
 with store.py keeping every run resumable and recipes/ wiring the stages together.
 
 Importing the package is cheap: torch, transformers and backends load only when used.
@@ -24,6 +25,10 @@ _LAZY = {
     "DataConfig": "skillgap.data", "load_items": "skillgap.data",
     "load_suite": "skillgap.suites", "RunStore": "skillgap.store",
     "EvalConfig": "skillgap.recipes.profile",
+    "Mixture": "skillgap.target", "Request": "skillgap.target", "build_mixture": "skillgap.target",
+    "TrainConfig": "skillgap.train", "train": "skillgap.train",
+    "compare": "skillgap.verify", "write_report": "skillgap.report",
+    "TargetConfig": "skillgap.recipes.train", "run": "skillgap.recipes.run",
 }
 __all__ = sorted(_LAZY)
 
