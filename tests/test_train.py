@@ -75,3 +75,13 @@ def test_kill_9_mid_training_resumes_from_the_last_checkpoint(tmp_path, tiny_mod
     result = json.loads((tmp_path / "out" / "train_result.json").read_text())
     assert result["steps"] == 16
     assert [h["step"] for h in result["log"]] == list(range(1, 17))  # every step once: none redone, none lost
+
+
+def test_full_fine_tuning_saves_a_model_the_profile_stage_loads(tmp_path, tiny_model_dir):
+    write_jsonl(load_suite("arith").generate("train", 8, seed=1), tmp_path / "train.jsonl")
+    run_cli("train", "--model", str(tiny_model_dir), "--data", "train.jsonl", "--output-path", "out",
+            "--method", "full", "--learning-rate", "1e-4", "--train-batch-size", "4", "--device", "cpu", cwd=tmp_path)
+    assert (tmp_path / "out" / "model" / "config.json").is_file()
+    p = run_cli("profile", "--model", "out/model", "--suite", "arith", "--limit", "4", "--max-new-tokens", "4",
+                "--device", "cpu", cwd=tmp_path)
+    assert "overall" in p.stdout

@@ -407,7 +407,7 @@ title="outputs that could not be graded (not counted in n)">+{{ unparsed | num }
 <div><dt>suite</dt><dd>{{ r.suite | default('—', true) }}</dd></div>
 <div><dt>strategy</dt><dd>{{ r.strategy | default('—', true) }}</dd></div>
 <div><dt>budget</dt><dd>{{ r.budget | num }}</dd></div>
-<div><dt>seed</dt><dd>{{ r.seed | default('—', true) }}</dd></div>
+<div><dt>seed</dt><dd>{{ '—' if r.get('seed') is none else r.seed }}</dd></div>
 <div><dt>data cost</dt><dd>{{ mixture.n_examples | num }} examples\
 {% if training.train_tokens is defined %}, {{ training.train_tokens | num }} train tokens{% endif %}</dd></div>
 </dl>

@@ -97,7 +97,8 @@ def use_bf16(precision: str, device: Any) -> bool:
         return precision == "bf16"
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
-    return device.type == "cpu" and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    probe = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)  # oneDNN's own check of the CPU
+    return device.type == "cpu" and bool(probe and probe())
 
 
 def train(model: ModelConfig, items: list[Item], cfg: TrainConfig, out_dir: str | Path,
