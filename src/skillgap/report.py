@@ -266,7 +266,7 @@ def _by_k_svg(rows: list[dict[str, Any]]) -> str | None:
     """Accuracy against the number of composed skills, before and after, with 95% CI bands."""
     if not any(r["before"] or r["after"] for r in rows):
         return None
-    fig = _figure(PAGE_W_IN * 0.6, 3.0)
+    fig = _figure(PAGE_W_IN * 0.52, 3.0)
     ax = fig.add_subplot()
     for side, colour in (("before", C_BEFORE), ("after", C_AFTER)):
         pts = [(r["k"], r[side]) for r in rows if r[side]]
@@ -366,7 +366,8 @@ section{margin-top:30px}
 h2{font-size:17px;border-bottom:1px solid var(--line);padding-bottom:4px;margin:0 0 12px}
 h3{font-size:14px;margin:14px 0 6px}
 table{border-collapse:collapse;font-size:13px;margin:8px 0}
-th,td{padding:4px 10px;text-align:right;white-space:nowrap}
+th,td{padding:4px 9px;text-align:right;white-space:nowrap;vertical-align:top}
+td.delta .ci,td .unparsed{display:block}
 th{border-bottom:2px solid var(--line);font-weight:600}
 th:first-child,td:first-child{text-align:left}
 tbody tr:nth-child(even){background:var(--zebra)}
@@ -375,7 +376,7 @@ tr.improved td.flag,tr.improved td.delta{color:var(--green)}
 .flag{font-weight:600}.ci,.muted,.unparsed{color:var(--muted);font-size:12px}
 .up{color:var(--green)}.down{color:var(--red)}
 figure.plot{margin:8px 0}figure.plot svg{width:100%;height:auto;display:block}
-figure.half svg{width:66%}
+figure.side{flex:0 1 560px}
 .cols{display:flex;gap:28px;flex-wrap:wrap;align-items:flex-start}
 ul.regressions li{color:var(--red)}
 .empty{color:var(--muted);font-style:italic}
@@ -413,7 +414,7 @@ title="outputs that could not be graded (not counted in n)">+{{ unparsed | num }
 </dl>
 <p class="headline" id="headline">overall
 {% if overall.before %}<b>{{ overall.before.accuracy | pct }}</b> {{ ci(overall.before) }}{% else %}—{% endif %}
-→ {% if overall.after %}<b>{{ overall.after.accuracy | pct }}</b> {{ ci(overall.after) }}{% else %}—{% endif %}
+ &rarr; {% if overall.after %}<b>{{ overall.after.accuracy | pct }}</b> {{ ci(overall.after) }}{% else %}—{% endif %}
 {% if overall.delta %}
 &nbsp;<b>{{ signed(overall.delta.delta) }} pp</b>
 <span class="ci">[{{ overall.delta.delta_ci_low | pp }}, {{ overall.delta.delta_ci_high | pp }}], \
@@ -468,7 +469,7 @@ regression{{ '' if regressions | length == 1 else 's' }}</span> · {{ skills | l
 <h2>Accuracy by k (skills composed per item)</h2>
 {% if by_k %}
 <div class="cols">
-{% if by_k_svg %}<figure class="plot half" style="flex:1 1 600px">{{ by_k_svg }}</figure>{% endif %}
+{% if by_k_svg %}<figure class="plot side">{{ by_k_svg }}</figure>{% endif %}
 <table>
 <thead><tr><th>k</th><th>n before</th><th>before %</th><th>n after</th><th>after %</th><th>delta (pp)</th></tr></thead>
 <tbody>
@@ -499,7 +500,7 @@ regression{{ '' if regressions | length == 1 else 's' }}</span> · {{ skills | l
 {{ mixture.n_examples | num }} examples (budget {{ mixture.budget | num }})
 {% if mixture.order %} · order {{ mixture.order }}{% endif %}</p>
 <div class="cols">
-{% if mixture_svg %}<figure class="plot half" style="flex:1 1 600px">{{ mixture_svg }}</figure>{% endif %}
+{% if mixture_svg %}<figure class="plot side">{{ mixture_svg }}</figure>{% endif %}
 <div>
 {% if mixture_by_skill %}
 <table><thead><tr><th>skill</th><th>examples</th><th>weight</th></tr></thead><tbody>
