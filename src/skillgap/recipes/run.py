@@ -26,7 +26,7 @@ from skillgap import __version__
 from skillgap.data import DataConfig, load_items
 from skillgap.models import ModelConfig, model_identity
 from skillgap.recipes.profile import EvalConfig, profile, write_json
-from skillgap.recipes.train import TargetConfig, diagnose, load_pool, prepare, validation_sets
+from skillgap.recipes.train import TargetConfig, diagnose, prepare, validation_sets
 from skillgap.train import TrainConfig, train
 from skillgap.verify import assert_disjoint, compare
 
@@ -49,7 +49,6 @@ def run(model: ModelConfig, data: DataConfig, target: TargetConfig, tc: TrainCon
         timings[name] = round(time.perf_counter() - timings[name], 2)
 
     test_items, _, _ = load_items(data)
-    assert_disjoint(load_pool(data, target)[0], test_items, where="training pool")
 
     stage("diagnose")
     diagnosis = diagnose(model, data, target, ev, runs_dir, out, console)
@@ -61,7 +60,8 @@ def run(model: ModelConfig, data: DataConfig, target: TargetConfig, tc: TrainCon
 
     stage("target")
     prep = prepare(model, data, target, ev, runs_dir, out, console, missing=diagnosis["missing"])
-    assert_disjoint(prep.mixture.items, test_items)
+    # Before any training: neither the pool nor the training set (synthesized items included) holds a test item.
+    assert_disjoint([*prep.pool, *prep.mixture.items], test_items, where="training pool and set")
     done("target")
 
     stage("train")
