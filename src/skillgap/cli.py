@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import replace
 from typing import Any
 
 from skillgap import __version__
@@ -23,6 +24,8 @@ EXAMPLES = """examples:
   skillgap run --model smollm2-135m --suite arith --strategy stat-sel --budget 512 --seed 0 --output-path out/
   skillgap train --model smollm2-135m --data train.jsonl --output-path out/
   skillgap compare out/before.json out/after.json
+  skillgap train --model scratch-tiny --suite lego --mixture skill-it --steps 100 --seed 0 --output-path out/
+  skillgap graph --model scratch-tiny --suite lego --pretrain-steps 200 --steps 100 --output-path graph.json
   skillgap profile --model smollm2-135m --suite arith --limit 200 --seed 0 --output-path profile.json
   skillgap profile --model ./my-model-dir --data items.jsonl --batch-size 32 --device cuda
   skillgap profile --model Qwen2.5-7B-Instruct --base-url http://localhost:8000/v1 --suite arith --limit 500
@@ -80,22 +83,43 @@ def _target_args(p: argparse.ArgumentParser) -> None:
     t.add_argument("--train-data", default=None, help="a JSONL pool of training items instead of the suite's")
 
 
+def _mixture_args(p: argparse.ArgumentParser) -> None:
+    from skillgap.recipes.online import MixConfig
+
+    d = MixConfig()
+    m = p.add_argument_group("mixture (online, instead of a fixed --strategy set)")
+    m.add_argument("--mixture", default=None, help="skill-it | random | stratified | curriculum: re-weight skills "
+                                                    "while training (needs --steps)")
+    m.add_argument("--graph", default=None, help="skills graph: a JSON file from `skillgap graph`, or rows such as "
+                                                  "'100/110/001' (default: the suite's, else its prerequisites)")
+    m.add_argument("--eta", type=float, default=None, help="Skill-it learning rate (default: the suite's, else 0.5)")
+    m.add_argument("--window", type=int, default=d.window, help=f"evaluations per update (default: {d.window})")
+    m.add_argument("--round-steps", type=int, default=None,
+                   help="steps per round T, a multiple of --eval-every (default: a sixth of --steps)")
+    m.add_argument("--val-per-skill", type=int, default=d.val_per_skill,
+                   help=f"validation items per skill for the per-skill loss (default: {d.val_per_skill})")
+
+
 def _train_args(p: argparse.ArgumentParser) -> None:
     from skillgap.train import TrainConfig
 
     d = TrainConfig()
     t = p.add_argument_group("train")
-    t.add_argument("--method", default=d.method, choices=["lora", "full"], help=f"(default: {d.method})")
+    t.add_argument("--method", default="auto", choices=["auto", "lora", "full"],
+                   help="auto: full for a from-scratch model (scratch-tiny), else lora (default: auto)")
     t.add_argument("--precision", default=d.precision, choices=["auto", "bf16", "fp32"],
                    help="auto: bf16 mixed precision where the CPU or GPU has bf16 units (default: auto)")
-    t.add_argument("--learning-rate", type=float, default=d.learning_rate, help=f"(default: {d.learning_rate})")
+    t.add_argument("--learning-rate", type=float, default=None,
+                   help=f"(default: {d.learning_rate} for lora, 3e-4 for a from-scratch model, 2e-5 for full "
+                        "fine-tuning of a pretrained one)")
     t.add_argument("--epochs", type=int, default=d.epochs, help=f"(default: {d.epochs})")
-    t.add_argument("--max-steps", type=int, default=d.max_steps, help="> 0 overrides --epochs")
+    t.add_argument("--max-steps", "--steps", type=int, default=d.max_steps, help="> 0 overrides --epochs")
     t.add_argument("--train-batch-size", type=int, default=d.batch_size, help=f"(default: {d.batch_size})")
     t.add_argument("--grad-accum", type=int, default=d.grad_accum, help=f"(default: {d.grad_accum})")
     t.add_argument("--lora-r", type=int, default=d.lora_r, help=f"(default: {d.lora_r})")
     t.add_argument("--lora-alpha", type=int, default=d.lora_alpha, help=f"(default: {d.lora_alpha})")
     t.add_argument("--max-length", type=int, default=d.max_length, help=f"tokens per record (default: {d.max_length})")
+    t.add_argument("--warmup-steps", type=int, default=d.warmup_steps, help=f"(default: {d.warmup_steps})")
     t.add_argument("--eval-every", type=int, default=d.eval_every,
                    help=f"steps between per-skill validation losses (default: {d.eval_every})")
     t.add_argument("--save-every", type=int, default=d.save_every,
@@ -136,10 +160,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument_group("target").add_argument(
         "--profile", default=None, help="a profile JSON (from `skillgap profile`) whose missing skills to target, "
                                         "instead of diagnosing the model first")
+    _mixture_args(p)
     _train_args(p)
     _eval_args(p)
     o = p.add_argument_group("output")
     o.add_argument("--output-path", required=True, help="output directory (adapter, train.jsonl, train_result.json)")
+    _add_common(o)
+
+    p = sub.add_parser("graph", help="estimate a skills graph (Skill-it), or draw a given one", epilog=EXAMPLES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    _model_args(p)
+    _data_args(p, limit=None)
+    g = p.add_argument_group("graph")
+    g.add_argument("--graph", default=None, help="rows such as '100/110/001' or a graph JSON: write and draw it "
+                                                 "instead of estimating one")
+    g.add_argument("--pretrain-steps", type=int, default=0,
+                   help="steps on all skills (stratified) first; each skill's run starts from there, so a "
+                        "from-scratch model learns the answer format before the graph is measured (default: 0)")
+    g.add_argument("--val-per-skill", type=int, default=100, help="validation items per skill (default: 100)")
+    _train_args(p)
+    o = p.add_argument_group("output")
+    o.add_argument("--output-path", required=True, help="the graph JSON; the heat-map goes beside it (.png)")
     _add_common(o)
 
     p = sub.add_parser("compare", help="two profiles side by side, with the significant differences")
@@ -163,24 +204,44 @@ def _configs(a: argparse.Namespace) -> dict[str, Any]:
     from skillgap.models import ModelConfig
     from skillgap.recipes.profile import EvalConfig
 
+    from skillgap.models.scratch import is_scratch, scratch_model
+
     if a.suite and a.data:
         raise SkillgapError("Give --suite or --data, not both.")
+    name = a.model
+    if is_scratch(a.model):  # a from-scratch model takes its vocabulary from the suite
+        if a.data:
+            raise SkillgapError(f"--model {a.model} builds its vocabulary from a suite; give --suite, not --data.")
+        name = str(scratch_model(a.model, a.suite or "arith"))
     out: dict[str, Any] = {
-        "model": ModelConfig(model=a.model, backend=a.backend, device=a.device, dtype=a.dtype, base_url=a.base_url,
+        "model": ModelConfig(model=name, backend=a.backend, device=a.device, dtype=a.dtype, base_url=a.base_url,
                              concurrency=a.concurrency, adapter=a.adapter),
         "data": DataConfig(suite=None if a.data else (a.suite or "arith"), data=a.data, limit=a.limit, seed=a.seed),
-        "ev": EvalConfig(batch_size=a.batch_size, max_new_tokens=a.max_new_tokens, grader=a.grader),
     }
+    if hasattr(a, "batch_size"):
+        out["ev"] = EvalConfig(batch_size=a.batch_size, max_new_tokens=a.max_new_tokens, grader=a.grader)
     if hasattr(a, "strategy"):
         from skillgap.recipes.train import TargetConfig
-        from skillgap.train import TrainConfig
 
         out["target"] = TargetConfig(strategy=a.strategy, budget=a.budget, diagnose_limit=a.diagnose_limit,
                                      pool_size=a.pool_size, train_data=a.train_data)
-        out["train"] = TrainConfig(method=a.method, precision=a.precision, learning_rate=a.learning_rate, epochs=a.epochs,
+    if hasattr(a, "method"):
+        from skillgap.train import TrainConfig
+
+        method = a.method if a.method != "auto" else "full" if is_scratch(a.model) else "lora"
+        lr = a.learning_rate or (TrainConfig.learning_rate if method == "lora" else 3e-4 if is_scratch(a.model) else 2e-5)
+        # a from-scratch model is tiny: bf16 buys no speed there, only rounding in every update
+        precision = "fp32" if a.precision == "auto" and is_scratch(a.model) else a.precision
+        out["train"] = TrainConfig(method=method, precision=precision, learning_rate=lr, epochs=a.epochs,
                                    max_steps=a.max_steps, batch_size=a.train_batch_size, grad_accum=a.grad_accum,
                                    lora_r=a.lora_r, lora_alpha=a.lora_alpha, max_length=a.max_length,
-                                   eval_every=a.eval_every, save_every=a.save_every, seed=a.seed)
+                                   warmup_steps=a.warmup_steps, eval_every=a.eval_every, save_every=a.save_every,
+                                   seed=a.seed)
+    if getattr(a, "mixture", None):
+        from skillgap.recipes.online import MixConfig
+
+        out["mixture"] = MixConfig(mixture=a.mixture, graph=a.graph, eta=a.eta, window=a.window,
+                                   round_steps=a.round_steps, val_per_skill=a.val_per_skill, train_data=a.train_data)
     return out
 
 
@@ -249,6 +310,18 @@ def cmd_train(a: argparse.Namespace) -> int:
     from skillgap.recipes.train import train_recipe
 
     c = _configs(a)
+    if a.mixture:
+        from skillgap.recipes.online import online_recipe
+
+        if a.limit is None:
+            c["data"] = replace(c["data"], limit=500)  # test items profiled after training
+        result, prof = online_recipe(c["model"], c["data"], c["mixture"], c["train"], c["ev"], a.output_path,
+                                     runs_dir=a.runs_dir)
+        print_profile(prof.to_dict())
+        last = result.log[-1]["loss"] if result.log else float("nan")
+        print(f"trained {result.steps} steps ({result.train_tokens} tokens) in {result.seconds:.0f} s; last loss "
+              f"{last:.3f}; wrote {a.output_path.rstrip('/')}/mixture.jsonl and profile.json")
+        return 0
     if a.data and a.train_data:
         raise SkillgapError("Give --data (a training file) or --train-data (a pool to select from), not both.")
     result = train_recipe(c["model"], c["data"], c["target"], c["train"], c["ev"], a.output_path,
@@ -370,13 +443,35 @@ def cmd_show(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_graph(a: argparse.Namespace) -> int:
+    from skillgap.recipes.graph import graph_recipe
+
+    c = _configs(a)
+    tc = c["train"] if a.max_steps > 0 else replace(c["train"], max_steps=50)
+    graph, png = graph_recipe(c["model"], c["data"], tc, a.output_path, given=a.graph,
+                              pretrain_steps=a.pretrain_steps, val_per_skill=a.val_per_skill, runs_dir=a.runs_dir)
+    from rich.table import Table
+
+    t = Table(title=f"skills graph ({graph.source}): row i = trained skill, column j = evaluated skill",
+              title_justify="left")
+    t.add_column("")
+    for s in graph.skills:
+        t.add_column(s, justify="right")
+    for s, row in zip(graph.skills, graph.matrix):
+        t.add_row(s, *(f"{x:.2f}" for x in row))
+    _console().print(t)
+    print(f"wrote {a.output_path} and {png}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     # A command-line run shows rich progress bars; datasets' per-map bars would bury them.
     os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # transformers' shard-writing bars at each checkpoint
     args = build_parser().parse_args(argv)
     try:
-        commands = {"profile": cmd_profile, "run": cmd_run, "train": cmd_train, "compare": cmd_compare,
-                    "runs": cmd_runs, "show": cmd_show}
+        commands = {"profile": cmd_profile, "run": cmd_run, "train": cmd_train, "graph": cmd_graph,
+                    "compare": cmd_compare, "runs": cmd_runs, "show": cmd_show}
         return commands[args.command](args)
     except SkillgapError as e:
         print(f"skillgap: error: {e}", file=sys.stderr)

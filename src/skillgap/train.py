@@ -25,6 +25,7 @@ from skillgap.errors import ConfigError
 from skillgap.items import Item
 from skillgap.models import ModelConfig
 from skillgap.store import fingerprint
+from skillgap.target.online import MixtureStream
 
 
 @dataclass(frozen=True)
@@ -76,17 +77,21 @@ class TrainResult:
         return asdict(self)
 
 
-def to_record(item: Item) -> dict[str, list[dict[str, str]]]:
-    """An item as a TRL conversational prompt/completion record.
+def to_record(item: Item, conversational: bool = True) -> dict[str, Any]:
+    """An item as a TRL prompt/completion record: conversational, or plain text for a model without a chat template.
 
     The completion is the item's worked solution; without one, the bare answer (a weak target,
     but honest about what the data hold). A `messages` item ending in an assistant turn uses that.
     """
     chat = item.chat()
     if chat[-1]["role"] == "assistant":
-        return {"prompt": chat[:-1], "completion": [chat[-1]]}
-    completion = item.completion if item.completion is not None else f"The answer is {item.answer}."
-    return {"prompt": chat, "completion": [{"role": "assistant", "content": completion}]}
+        prompt, completion = chat[:-1], chat[-1]["content"]
+    else:
+        prompt = chat
+        completion = item.completion if item.completion is not None else f"The answer is {item.answer}."
+    if not conversational:
+        return {"prompt": "\n\n".join(m["content"] for m in prompt), "completion": completion}
+    return {"prompt": prompt, "completion": [{"role": "assistant", "content": completion}]}
 
 
 def use_bf16(precision: str, device: Any) -> bool:
@@ -102,18 +107,34 @@ def use_bf16(precision: str, device: Any) -> bool:
 
 
 def train(model: ModelConfig, items: list[Item], cfg: TrainConfig, out_dir: str | Path,
-          val: dict[str, list[Item]] | None = None, console: Any = None) -> TrainResult:
-    """Fine-tune `model` on `items` (in order) and save the weights under `out_dir`."""
+          val: dict[str, list[Item]] | None = None, console: Any = None,
+          stream: MixtureStream | None = None, round_steps: int = 0) -> TrainResult:
+    """Fine-tune `model` on `items` (in order), or on an online `stream`, and save the weights under `out_dir`.
+
+    With a stream, every `eval_every` steps the per-skill answer loss on `val` goes to the
+    stream's policy, and every `round_steps` steps the stream takes the policy's new weights
+    (logged one line per round to `out_dir/mixture.jsonl`).
+    """
     cfg.validate()
-    if not items:
+    if stream is None and not items:
         raise ConfigError("Nothing to train on: the training set is empty.")
+    if stream is not None:
+        if cfg.max_steps <= 0:
+            raise ConfigError("An online mixture is an endless stream: give --steps N.")
+        if not val or cfg.eval_every <= 0:
+            raise ConfigError("An online mixture needs validation items and --eval-every > 0.")
+        if round_steps <= 0 or round_steps % cfg.eval_every:
+            raise ConfigError(f"--round-steps ({round_steps}) must be a positive multiple of --eval-every "
+                              f"({cfg.eval_every}): rounds end on an evaluation.")
     if model.resolved_backend() != "hf":
         raise ConfigError("Training needs a local model (the hf backend); an OpenAI endpoint cannot be trained.")
     out = Path(out_dir)
     from skillgap.models import model_identity
 
     fp = fingerprint({"model": model_identity(model), "items": [it.id for it in items],
-                      "train": asdict(cfg), "val": {s: [it.id for it in v] for s, v in (val or {}).items()}})
+                      "train": asdict(cfg), "val": {s: [it.id for it in v] for s, v in (val or {}).items()},
+                      "stream": None if stream is None else {"policy": repr(stream.policy), "seed": stream.seed,
+                                                             "round_steps": round_steps}})
     done = out / "train_result.json"
     if done.is_file():
         prev = json.loads(done.read_text())
@@ -151,7 +172,8 @@ def train(model: ModelConfig, items: list[Item], cfg: TrainConfig, out_dir: str 
                                  target_modules="all-linear", bias="none", task_type="CAUSAL_LM")
     steps_per_epoch = math.ceil(len(items) / (cfg.batch_size * cfg.grad_accum))
     total_steps = cfg.max_steps if cfg.max_steps > 0 else steps_per_epoch * cfg.epochs
-    evaluate = bool(val) and cfg.eval_every > 0
+    evaluate = bool(val) and cfg.eval_every > 0 and stream is None  # a stream's callback evaluates instead
+    conversational = bool(tok.chat_template)
     args = SFTConfig(
         output_dir=str(ckpts),
         per_device_train_batch_size=cfg.batch_size,
@@ -188,19 +210,29 @@ def train(model: ModelConfig, items: list[Item], cfg: TrainConfig, out_dir: str 
         save_steps=cfg.save_every,
         save_total_limit=cfg.keep_checkpoints,
         save_only_model=False,  # optimizer and scheduler state too, so a resume is exact
+        include_num_input_tokens_seen="non_padding",  # a stream's token count (a list has it already)
         report_to="none",
         disable_tqdm=True,
     )
-    train_ds = Dataset.from_list([to_record(it) for it in items])
-    eval_ds = {s: Dataset.from_list([to_record(it) for it in v]) for s, v in (val or {}).items() if v} \
-        if evaluate else None
+    callbacks = [progress_callback(console, total_steps)]
+    last = max((int(p.name.split("-")[1]) for p in ckpts.glob("checkpoint-*") if p.name.split("-")[1].isdigit()),
+               default=0)
+    if stream is not None:
+        from datasets import IterableDataset
+
+        restore_stream(stream, out, last)
+        train_ds = IterableDataset.from_generator(lambda: (to_record(it, conversational) for it in stream))
+        callbacks.append(mixture_callback(stream, val or {}, tok, conversational, cfg.eval_every, round_steps, out))
+    else:
+        train_ds = Dataset.from_list([to_record(it, conversational) for it in items])
+    eval_ds = {s: Dataset.from_list([to_record(it, conversational) for it in v]) for s, v in (val or {}).items()
+               if v} if evaluate else None
     trainer = SFTTrainer(model=base, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
-                         processing_class=tok, peft_config=peft_config,
-                         callbacks=[progress_callback(console, total_steps)])
+                         processing_class=tok, peft_config=peft_config, callbacks=callbacks)
     from transformers import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)  # the progress bar shows the loss; the full log goes to the result
-    resume = any(p.name.startswith("checkpoint-") for p in ckpts.iterdir())
+    resume = last > 0
     if resume and console is not None:
         console.print(f"[dim]resuming training from {ckpts}[/dim]")
     t0 = time.perf_counter()
@@ -211,15 +243,21 @@ def train(model: ModelConfig, items: list[Item], cfg: TrainConfig, out_dir: str 
     trainer.model.save_pretrained(weights)
     tok.save_pretrained(weights)
     state = trainer.state
-    n_tokens = sum(len(x) for x in trainer.train_dataset["input_ids"])
     log = [{"step": h["step"], "loss": h["loss"], "learning_rate": h.get("learning_rate", 0.0)}
            for h in state.log_history if "loss" in h]
-    val_loss = [{"step": h["step"], "skill": k[len("eval_"):-len("_loss")], "loss": v}
-                for h in state.log_history for k, v in h.items()
-                if k.startswith("eval_") and k.endswith("_loss")]
-    result = TrainResult(cfg.method, state.global_step, min(state.global_step * cfg.batch_size * cfg.grad_accum,
-                                                            len(items) * cfg.epochs),
-                         n_tokens * cfg.epochs, round(seconds, 2), str(weights), log, val_loss, fp)
+    if stream is None:
+        n_tokens = sum(len(x) for x in trainer.train_dataset["input_ids"]) * cfg.epochs
+        seen = min(state.global_step * cfg.batch_size * cfg.grad_accum, len(items) * cfg.epochs)
+        val_loss = [{"step": h["step"], "skill": k[len("eval_"):-len("_loss")], "loss": v}
+                    for h in state.log_history for k, v in h.items()
+                    if k.startswith("eval_") and k.endswith("_loss")]
+    else:
+        n_tokens = int(state.num_input_tokens_seen or 0)
+        seen = state.global_step * cfg.batch_size * cfg.grad_accum
+        val_loss = [{"step": r["step"], "skill": sk, "loss": v} for r in read_log(out / "val_loss.jsonl")
+                    for sk, v in r["loss"].items()]
+    result = TrainResult(cfg.method, state.global_step, seen, n_tokens, round(seconds, 2), str(weights), log,
+                         val_loss, fp)
     tmp = done.with_name(done.name + ".tmp")
     tmp.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
     tmp.replace(done)
@@ -261,3 +299,107 @@ def progress_callback(console: Any, total: int) -> Any:
                 self.bar.stop()
 
     return _Progress(console, total)
+
+
+def answer_scores(model: Any, tokenizer: Any, items: dict[str, list[Item]], conversational: bool,
+                  batch_size: int = 64) -> dict[str, dict[str, float]]:
+    """Per skill, `loss`: the mean cross-entropy of the reference completion's tokens given the prompt,
+    and `accuracy`: the share of items whose every completion token is the model's greedy choice.
+
+    Skill-it's per-skill metrics: only the answer tokens count (for LEGO and Addition, the label
+    token), nothing of the prompt and no end-of-turn token. One forward pass, no generation.
+    """
+    import torch
+
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    out: dict[str, dict[str, float]] = {}
+    with torch.no_grad():
+        for skill, its in items.items():
+            total, count, right = 0.0, 0, 0
+            for i in range(0, len(its), batch_size):
+                rows = []
+                for it in its[i:i + batch_size]:
+                    rec = to_record(it, conversational)
+                    prompt = tokenizer.apply_chat_template(rec["prompt"], add_generation_prompt=True, tokenize=False) \
+                        if conversational else rec["prompt"]
+                    answer = rec["completion"][0]["content"] if conversational else rec["completion"]
+                    p = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+                    full = tokenizer(prompt + answer, add_special_tokens=False)["input_ids"]
+                    rows.append((full, len(p)))
+                width = max(len(f) for f, _ in rows)
+                ids = torch.full((len(rows), width), pad, dtype=torch.long)
+                mask = torch.zeros((len(rows), width), dtype=torch.long)
+                for r, (f, _) in enumerate(rows):
+                    ids[r, :len(f)] = torch.tensor(f)
+                    mask[r, :len(f)] = 1
+                logp = torch.log_softmax(model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float(), -1)
+                for r, (f, n_prompt) in enumerate(rows):
+                    targets = torch.tensor(f[n_prompt:], device=device)
+                    if len(targets):
+                        pred = logp[r, n_prompt - 1:len(f) - 1]
+                        total -= pred.gather(1, targets[:, None]).sum().item()
+                        count += len(targets)
+                        right += bool((pred.argmax(-1) == targets).all())
+            out[skill] = {"loss": total / max(count, 1), "accuracy": right / max(len(its), 1)}
+    if was_training:
+        model.train()
+    return out
+
+
+def read_log(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+
+
+def _append(path: Path, record: dict[str, Any]) -> None:
+    with path.open("a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def restore_stream(stream: MixtureStream, out: Path, step: int) -> None:
+    """Bring the stream and its policy back to `step` (the checkpoint resumed from; 0: a fresh start).
+
+    The logs are cut back to that step; the policy re-reads the evaluations it had seen, and the
+    stream the weight changes it had made, so the resumed run draws what the first run would have.
+    """
+    vals = [r for r in read_log(out / "val_loss.jsonl") if 0 < step and r["step"] <= step]
+    rounds = [r for r in read_log(out / "mixture.jsonl") if 0 < step and r["step"] <= step]
+    for name, rows in (("val_loss.jsonl", vals), ("mixture.jsonl", rounds)):
+        (out / name).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    for r in vals:
+        if r["step"] > 0:
+            stream.policy.update(r["loss"])
+    if rounds:
+        stream.changes = [(r["example"], r["weights"]) for r in rounds]
+
+
+def mixture_callback(stream: MixtureStream, val: dict[str, list[Item]], tokenizer: Any, conversational: bool,
+                     eval_every: int, round_steps: int, out: Path) -> Any:
+    """Evaluate per-skill answer loss, feed the policy, re-weight the stream at round ends (a public TrainerCallback)."""
+    from transformers import TrainerCallback
+
+    class _Mixture(TrainerCallback):
+        def _evaluate(self, step: int, model: Any) -> None:
+            scores = answer_scores(model, tokenizer, val, conversational)
+            losses = {s: v["loss"] for s, v in scores.items()}
+            _append(out / "val_loss.jsonl", {"step": step, "loss": losses,
+                                             "accuracy": {s: v["accuracy"] for s, v in scores.items()}})
+            if step > 0:
+                stream.policy.update(losses)
+            if step % round_steps == 0:
+                weights = stream.refresh() if step > 0 else stream.changes[-1][1]
+                _append(out / "mixture.jsonl", {"round": step // round_steps, "step": step,
+                                                "example": stream.changes[-1][0],
+                                                "weights": {s: round(w, 6) for s, w in weights.items()}})
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any) -> None:
+            if state.global_step == 0:
+                self._evaluate(0, model)
+
+        def on_step_end(self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any) -> None:
+            if state.global_step % eval_every == 0:
+                self._evaluate(state.global_step, model)
+
+    return _Mixture()

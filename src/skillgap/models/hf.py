@@ -57,7 +57,7 @@ class HFBackend:
         """The prompt string for one chat: the chat template if the model has one, else the plain text."""
         if self.tokenizer.chat_template:
             return self.tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
-        return "\n\n".join(m["content"] for m in chat) + "\n"
+        return "\n\n".join(m["content"] for m in chat)  # as Item.text(): what training saw
 
     @torch.inference_mode()
     def generate(self, chats: list[list[Message]], max_new_tokens: int, temperature: float = 0.0,

@@ -14,6 +14,8 @@ from skillgap.skills import SkillSet
 
 SUITES: dict[str, str] = {
     "arith": "skillgap.suites.arith:ArithSuite",
+    "lego": "skillgap.suites.lego:LegoSuite",
+    "addition": "skillgap.suites.addition:AdditionSuite",
 }
 
 

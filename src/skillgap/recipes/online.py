@@ -1,0 +1,138 @@
+"""Recipe: train on an online mixture (`skillgap train --mixture skill-it`), then profile the result.
+
+    policy  = make_policy(mixture, skills, graph)        # skill-it | random | stratified | curriculum
+    stream  = MixtureStream(policy, per-skill training items, seed)
+    weights = train(model, stream, val)                  # every eval: policy.update(per-skill answer loss)
+                                                         # every round: the stream takes policy.weights()
+    profile(model + weights, test items)                 # -> profile.json (+ per-skill answer loss)
+
+Writes `mixture.jsonl` (one line per round: step and per-skill weights), `val_loss.jsonl`, the
+weights, `train_result.json` and `profile.json` into the output directory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from skillgap.data import DataConfig, load_items
+from skillgap.errors import ConfigError
+from skillgap.graph import SkillsGraph, load_graph, parse_rows
+from skillgap.items import Item, read_jsonl
+from skillgap.models import ModelConfig
+from skillgap.profile import Profile
+from skillgap.recipes.profile import EvalConfig, profile, write_json
+from skillgap.skills import SkillSet
+from skillgap.target.online import MixtureStream, make_policy, skill_sources
+from skillgap.train import TrainConfig, TrainResult, train
+
+
+@dataclass(frozen=True)
+class MixConfig:
+    """An online mixture and its knobs (Skill-it's η, round length T and window)."""
+
+    mixture: str = "skill-it"  # skill-it | random | stratified | curriculum
+    graph: str | None = None  # a graph JSON or rows ('100/110/001'); default: the suite's, else its prerequisites
+    eta: float | None = None  # default: the suite's (the paper's 0.5 LEGO, 0.1 Addition), else 0.5
+    window: int = 3  # evaluations summed per update
+    round_steps: int | None = None  # T; default: a sixth of the steps, on an evaluation
+    val_per_skill: int = 100  # validation items per skill for the per-skill loss
+    train_data: str | None = None  # a JSONL pool to draw from instead of the suite's generator
+
+
+def default_graph(skills: SkillSet, suite: Any) -> SkillsGraph:
+    """The suite's own graph (the paper's, for LEGO and Addition), else the prerequisite edges plus the diagonal."""
+    rows = getattr(suite, "graph", None)
+    if rows:
+        return parse_rows(rows, skills.ids)
+    ids = skills.ids
+    matrix = tuple(tuple(1.0 if i == j or a in skills[b].prerequisites else 0.0 for j, b in enumerate(ids))
+                   for i, a in enumerate(ids))
+    return SkillsGraph(tuple(ids), matrix, "prerequisites")
+
+
+def round_steps_for(mc: MixConfig, tc: TrainConfig) -> int:
+    if mc.round_steps:
+        return mc.round_steps
+    return max(tc.eval_every, tc.max_steps // 6 // tc.eval_every * tc.eval_every)
+
+
+def online_recipe(model: ModelConfig, data: DataConfig, mc: MixConfig, tc: TrainConfig, ev: EvalConfig,
+                  output_path: str | Path, runs_dir: str | Path = "runs",
+                  console: Console | None = None) -> tuple[TrainResult, Profile]:
+    console = console or Console(stderr=True)
+    out = Path(output_path)
+    out.mkdir(parents=True, exist_ok=True)
+    if data.data and not mc.train_data:
+        raise ConfigError("With --data (the test items), also give --train-data (the pool the mixture draws from).")
+    test_items, skills, _ = load_items(data)
+    suite = None
+    pool: list[Item] = []
+    if mc.train_data:
+        pool = read_jsonl(mc.train_data)
+        ids = list(skills.ids) if skills else sorted({s for it in pool for s in it.skills})
+        skills = skills or SkillSet.from_dicts({"id": s} for s in ids)
+        held = {s: [it for it in pool if s in it.skills][: mc.val_per_skill] for s in ids}
+        used = {it.id for v in held.values() for it in v}
+        pool = [it for it in pool if it.id not in used]
+        val = {s: v for s, v in held.items() if v}
+    else:
+        from skillgap.suites import load_suite
+
+        suite = load_suite(data.suite or "arith")
+        skills = suite.skills
+        val = {s: _validation(suite, s, mc.val_per_skill, data.seed) for s in skills.ids}
+    assert skills is not None
+    graph = load_graph(mc.graph, skills.ids) if mc.graph else default_graph(skills, suite)
+    eta = mc.eta if mc.eta is not None else getattr(suite, "eta", 0.5)
+    rounds = round_steps_for(mc, tc)
+    if rounds % tc.eval_every:
+        raise ConfigError(f"--round-steps {rounds} must be a multiple of --eval-every {tc.eval_every}.")
+    policy = make_policy(mc.mixture, skills.ids, graph, getattr(suite, "proportions", None), eta, mc.window,
+                         every=rounds // tc.eval_every)
+    stream = MixtureStream(policy, skill_sources(suite, pool, data.seed), seed=data.seed)
+    write_json({"model": model.to_dict(), "data": asdict(data), "mixture": asdict(mc) | {
+        "eta": eta, "round_steps": rounds, "graph": graph.to_dict()}, "train": asdict(tc), "eval": asdict(ev)},
+        out / "config.json")
+    console.print(f"{mc.mixture}: rounds of {rounds} steps, eta {eta}, window {mc.window}; initial weights "
+                  + ", ".join(f"{s} {w:.2f}" for s, w in policy.weights().items()))
+
+    result = train(model, [], tc, out, val=val, console=console, stream=stream, round_steps=rounds)
+
+    trained = replace(model, adapter=result.weights) if tc.method == "lora" else replace(model, model=result.weights)
+    prof = profile(trained, data, ev, runs_dir, console=console)
+    by_skill: dict[str, list[Item]] = {}
+    for it in test_items:
+        by_skill.setdefault(it.skills[0], []).append(it)
+    write_json(prof.to_dict() | {"answer_loss": final_answer_loss(trained, by_skill), "config": {
+        "model": trained.to_dict(), "data": asdict(data), "eval": asdict(ev)}}, out / "profile.json")
+    return result, prof
+
+
+def _validation(suite: Any, skill: str, n: int, seed: int) -> list[Item]:
+    """Held-out items of one skill: the suite's validation split where it has one, else fresh generated items."""
+    if hasattr(suite, "stream"):
+        stream = suite.stream(skill, "validation", seed)
+        return [next(stream) for _ in range(n)]
+    return suite.synthesize(skill, n, seed=20_000 + seed)
+
+
+def final_answer_loss(model: ModelConfig, items: dict[str, list[Item]]) -> dict[str, float]:
+    """Per-skill answer loss of the trained model on the test items (Skill-it's loss metric)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from skillgap.models.sources import materialize, resolve_source
+    from skillgap.train import answer_scores
+
+    folder = materialize(resolve_source(model.model))
+    tok = AutoTokenizer.from_pretrained(folder)
+    net = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    if model.adapter:
+        from peft import PeftModel
+
+        net = PeftModel.from_pretrained(net, model.adapter).merge_and_unload()
+    return {s: round(v["loss"], 5) for s, v in answer_scores(net, tok, items, bool(tok.chat_template)).items()}
