@@ -23,6 +23,7 @@ def test_skill_it_initial_weights_and_update_by_hand():
     # A = [[1, 1], [0, 1]]: training on a helps b. The hand-given edge counts 0.5 (reference code).
     p = SkillIt(parse_rows("11/01", AB), eta=0.5, window=2)
     assert p.A == [[1, 0.5], [0, 1]]
+    assert SkillIt(SkillsGraph(("a", "b"), ((1.0, 1.0), (0.0, 1.0)), "estimated")).A == [[1, 1], [0, 1]]
     # before any loss: p ∝ exp(η A·1) = exp(0.5·1.5), exp(0.5·1)
     assert list(p.weights().values()) == pytest.approx(softmax([0.75, 0.5]))
     p.update({"a": 2.0, "b": 1.0})  # window holds [2, 1]: z = 0.5·(2 + 0.5·1), 0.5·1
@@ -76,14 +77,18 @@ def test_graph_order_puts_helpers_first():
     assert [(a, b) for a, b, _ in lego.edges()] == [("d1", "d0"), ("d1", "d2"), ("d1", "d3")]
 
 
-def test_graph_from_losses_normalises_by_own_gain():
-    before = {"a": 2.0, "b": 2.0, "c": 1.0}
-    after = {"a": {"a": 1.0, "b": 1.5, "c": 1.2},  # a: own gain 1, helps b by 0.5, hurts c by 0.2
-             "b": {"a": 2.0, "b": 1.0, "c": 1.0},  # b: own gain 1
-             "c": {"a": 2.0, "b": 2.0, "c": 1.0}}  # c: no own gain -> its column has no scale
-    g = from_losses(["a", "b", "c"], before, after)
-    assert g.matrix == ((1.0, 0.5, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0))
-    assert g.notes["no_self_gain"] == ["c"] and g.source == "estimated"
+def test_graph_from_losses_normalises_each_column_by_its_largest_change():
+    before = {"a": 2.0, "b": 2.0, "c": 1.0, "d": 1.0}
+    after = {"a": {"a": 1.0, "b": 1.5, "c": 1.0, "d": 1.4},  # a: lowers a by 1, b by 0.5; raises d by 0.4
+             "b": {"a": 2.0, "b": 1.0, "c": 1.0, "d": 0.8},  # b: lowers b by 1, d by 0.2
+             "c": {"a": 2.5, "b": 2.0, "c": 1.0, "d": 1.0},  # c: raises a by 0.5
+             "d": {"a": 2.0, "b": 2.0, "c": 1.0, "d": 0.9}}  # d: lowers d by 0.1; c never moves
+    g = from_losses(["a", "b", "c", "d"], before, after)
+    assert g.matrix == ((1.0, 0.5, 0.0, -1.0),  # column d scaled by its largest change, 0.4
+                        (0.0, 1.0, 0.0, 0.5),
+                        (-0.5, 0.0, 0.0, 0.0),
+                        (0.0, 0.0, 0.0, 0.25))
+    assert g.notes["no_signal"] == ["c"] and g.source == "estimated"
 
 
 def test_graphs_by_hand_and_from_files(tmp_path):
@@ -125,3 +130,18 @@ def _replay(s):
     fresh = MixtureStream(Static({"a": 1.0, "b": 0.0}), skill_sources(None, _pool(), seed=0), seed=0, changes=s.changes)
     it = iter(fresh)
     return [next(it) for _ in range(10)]
+
+
+def test_sources_and_natural_proportions_for_every_kind_of_data():
+    from skillgap.suites import load_suite
+    from skillgap.target.online import natural_proportions
+
+    arith = load_suite("arith")  # a generator without per-skill streams: synthesize in chunks
+    items = [next(skill_sources(arith, [], seed=0)("round")) for _ in range(3)]
+    assert all("round" in it.skills and it.split == "train" for it in items)
+    assert natural_proportions(["x", "y"], None, [Item("1", "1", ("x",), prompt="q"),
+                                                  Item("2", "1", ("x", "y"), prompt="q")]) == [2.0, 1.0]
+    assert natural_proportions(load_suite("lego").skills.ids, load_suite("lego"), []) == [1, 1, 1, 3, 5]
+    assert sum(natural_proportions(arith.skills.ids, arith, [])) > 1000
+    with pytest.raises(ConfigError, match="No training items carry skill 'z'"):
+        next(skill_sources(None, _pool(), seed=0)("z"))

@@ -4,13 +4,15 @@
 columns: evaluated skills; the diagonal is the skill itself). A graph is either given by hand,
 in the paper's row notation (`"10000/11110/00100/00010/00001"`: skill 1 helps skills 0-3), or
 estimated from a model: for each skill i, train briefly on i alone and measure every skill's
-validation loss before and after.
+validation loss before and after. With gain[i][j] = L_j(before) - L_j(after training on i),
 
-    A[i][j] = (L_j(before) - L_j(after training on i)) / (L_j(before) - L_j(after training on j))
+    A[i][j] = gain[i][j] / max_k |gain[k][j]|
 
-so the diagonal is 1 and an entry is the share of j's own-training gain that training on i
-buys (negative: it hurts). A column whose skill does not improve even on its own data has no
-scale; its off-diagonal entries are set to 0 and the column is named in `notes`.
+so every column lies in [-1, 1]: 1 for the skill whose training lowers j's loss most, negative
+where training on i raises it. Dividing by j's own gain instead (diagonal 1) explodes when a
+skill barely moves on its own data, which is exactly when it is not learned yet. A column whose
+loss moves by less than `tol` whatever is trained carries no signal: it is all zero, and named
+in `notes`.
 """
 
 from __future__ import annotations
@@ -89,15 +91,16 @@ def load_graph(spec: str, skills: list[str]) -> SkillsGraph:
     return SkillsGraph(tuple(d["skills"]), matrix, d.get("source", "hand"), d.get("notes") or {})
 
 
-def from_losses(skills: list[str], before: dict[str, float], after: dict[str, dict[str, float]]) -> SkillsGraph:
+def from_losses(skills: list[str], before: dict[str, float], after: dict[str, dict[str, float]],
+                tol: float = 1e-3) -> SkillsGraph:
     """The normalised graph from losses before and after training on each skill alone (`after[i][j]`)."""
     gain = {i: {j: before[j] - after[i][j] for j in skills} for i in skills}
-    flat = [j for j in skills if gain[j][j] <= 0]
-    matrix = tuple(tuple(1.0 if i == j else 0.0 if j in flat else round(gain[i][j] / gain[j][j], 4) for j in skills)
-                   for i in skills)
+    scale = {j: max(abs(gain[i][j]) for i in skills) for j in skills}
+    flat = [j for j in skills if scale[j] < tol]
+    matrix = tuple(tuple(0.0 if j in flat else round(gain[i][j] / scale[j], 4) for j in skills) for i in skills)
     notes: dict[str, Any] = {"loss_before": before, "loss_after": after}
     if flat:
-        notes["no_self_gain"] = flat
+        notes["no_signal"] = flat
     return SkillsGraph(tuple(skills), matrix, "estimated", notes)
 
 

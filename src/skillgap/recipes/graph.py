@@ -39,6 +39,7 @@ def graph_recipe(model: ModelConfig, data: DataConfig, tc: TrainConfig, output_p
     out = Path(output_path)
     if given:
         graph = load_graph(given, ids)
+        graph.notes["inventory"] = suite.skills.to_dicts()  # saved with the skill set it is over
         return graph, write_graph(graph, out, f"skills graph of {suite.name} (given)")[1]
 
     work = out.with_name(out.stem + "-runs")
@@ -65,5 +66,5 @@ def graph_recipe(model: ModelConfig, data: DataConfig, tc: TrainConfig, output_p
         before, after[s] = losses[0]["loss"], losses[-1]["loss"]
     graph = from_losses(ids, before, after)
     graph.notes.update(steps=tc.max_steps, pretrain_steps=pretrain_steps, val_per_skill=val_per_skill,
-                       model=base.model)
+                       model=base.model, inventory=suite.skills.to_dicts())
     return graph, write_graph(graph, out, f"skills graph of {suite.name} (estimated, {tc.max_steps} steps per skill)")[1]

@@ -26,7 +26,7 @@ from skillgap.models import ModelConfig
 from skillgap.profile import Profile
 from skillgap.recipes.profile import EvalConfig, profile, write_json
 from skillgap.skills import SkillSet
-from skillgap.target.online import MixtureStream, make_policy, skill_sources
+from skillgap.target.online import MixtureStream, make_policy, natural_proportions, skill_sources
 from skillgap.train import TrainConfig, TrainResult, train
 
 
@@ -91,8 +91,8 @@ def online_recipe(model: ModelConfig, data: DataConfig, mc: MixConfig, tc: Train
     rounds = round_steps_for(mc, tc)
     if rounds % tc.eval_every:
         raise ConfigError(f"--round-steps {rounds} must be a multiple of --eval-every {tc.eval_every}.")
-    policy = make_policy(mc.mixture, skills.ids, graph, getattr(suite, "proportions", None), eta, mc.window,
-                         every=rounds // tc.eval_every)
+    policy = make_policy(mc.mixture, skills.ids, graph, natural_proportions(skills.ids, suite, pool), eta,
+                         mc.window, every=rounds // tc.eval_every)
     stream = MixtureStream(policy, skill_sources(suite, pool, data.seed), seed=data.seed)
     write_json({"model": model.to_dict(), "data": asdict(data), "mixture": asdict(mc) | {
         "eta": eta, "round_steps": rounds, "graph": graph.to_dict()}, "train": asdict(tc), "eval": asdict(ev)},
@@ -106,7 +106,8 @@ def online_recipe(model: ModelConfig, data: DataConfig, mc: MixConfig, tc: Train
     prof = profile(trained, data, ev, runs_dir, console=console)
     by_skill: dict[str, list[Item]] = {}
     for it in test_items:
-        by_skill.setdefault(it.skills[0], []).append(it)
+        for s in it.skills:
+            by_skill.setdefault(s, []).append(it)
     write_json(prof.to_dict() | {"answer_loss": final_answer_loss(trained, by_skill), "config": {
         "model": trained.to_dict(), "data": asdict(data), "eval": asdict(ev)}}, out / "profile.json")
     return result, prof

@@ -15,6 +15,7 @@ TrainerCallback, and any plain PyTorch loop can do the same (see docs/skill-it.m
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -61,6 +62,15 @@ class Curriculum:
 
     def update(self, losses: dict[str, float]) -> None:
         self.seen += 1
+
+
+def natural_proportions(skills: Sequence[str], suite: object | None, pool: Sequence[Item]) -> list[float]:
+    """The `random` baseline's weights: the suite's own, else how often each skill labels the training items."""
+    if suite is not None and getattr(suite, "proportions", None):
+        return list(suite.proportions)  # type: ignore[attr-defined]
+    items = list(pool) or (suite.generate("train", 1000, seed=0) if suite is not None else [])  # type: ignore[attr-defined]
+    counts = {s: sum(s in it.skills for it in items) for s in skills}
+    return [float(counts[s]) for s in skills] if any(counts.values()) else [1.0] * len(skills)
 
 
 def make_policy(name: str, skills: Sequence[str], graph: SkillsGraph | None = None,
@@ -133,9 +143,16 @@ class MixtureStream:
 
 
 def skill_sources(suite: object | None, pool: Sequence[Item], seed: int) -> Callable[[str], Iterator[Item]]:
-    """Endless per-skill item streams: a generated suite's own, or the pool's items of that skill, reshuffled each pass."""
+    """Endless per-skill item streams: a suite's own stream, its generator in chunks, or the pool's items of that
+    skill reshuffled each pass."""
     if suite is not None and hasattr(suite, "stream"):
         return lambda skill: suite.stream(skill, "train", seed)  # type: ignore[attr-defined]
+    if suite is not None and hasattr(suite, "synthesize"):
+        def chunks(skill: str) -> Iterator[Item]:
+            for chunk in itertools.count():
+                yield from suite.synthesize(skill, 256, seed=seed * 1_000_003 + chunk)  # type: ignore[attr-defined]
+
+        return chunks
 
     def cycle(skill: str) -> Iterator[Item]:
         items = [it for it in pool if skill in it.skills]

@@ -8,7 +8,8 @@ Understanding and Training Language Models", NeurIPS 2023), Algorithm 1, as its 
 
 Training on skill i is worth more while the skills it helps (A[i,j] > 0) still have high
 validation loss L_j. Before any evaluation, p_i ∝ exp(η · Σ_j A[i,j]) (a unit loss per skill).
-As in the reference, an off-diagonal entry exactly 1 (a hand-given edge) counts 0.5, and the
+As in the reference, an off-diagonal 1 in a hand-given graph counts 0.5 (estimated graphs are used
+as they are), and the
 window `w` counts evaluations, not rounds: with evaluations every 50 steps and rounds of 1000,
 an update sees the last 150 steps of loss history. The weights change once per round, i.e.
 every `every` evaluations.
@@ -37,7 +38,9 @@ class SkillIt:
         if self.eta < 0 or self.window < 1 or self.every < 1:
             raise ValueError("Skill-it needs eta >= 0, window >= 1 and every >= 1.")
         n = len(self.graph.skills)
-        self.A = [[0.5 if i != j and x == 1 else x for j, x in enumerate(row)] for i, row in enumerate(self.graph.matrix)]
+        hand = self.graph.source == "hand"
+        self.A = [[0.5 if hand and i != j and x == 1 else x for j, x in enumerate(row)]
+                  for i, row in enumerate(self.graph.matrix)]
         self._w = self._mix([1.0] * n)
 
     @property
