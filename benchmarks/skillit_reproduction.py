@@ -3,7 +3,7 @@
 The paper's setup (Skill-it!, Chen et al. 2023; the reference notebooks, 5 seeds, GPT-Neo-125M,
 batch 32): LEGO at 6000 steps, mean accuracy over the 5 skills, random 0.621 / stratified
 0.985 / Skill-it 0.993; Addition at 3000 steps, random 0.895 / stratified 0.762 / Skill-it
-0.982. Here the model is `scratch-tiny` (from scratch, about 0.8M parameters, on 2 CPU cores),
+0.982. Here the model is `scratch-tiny` (from scratch, about 1.05M parameters, on 2 CPU cores),
 and the steps are scaled to fit the machine.
 
 Every (method, seed) is one `skillgap train --mixture METHOD` run through the library: the same

@@ -171,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     _model_args(p)
     _data_args(p, limit=None)
-    g = p.add_argument_group("graph")
+    g = p.add_argument_group("graph", "to estimate: --steps (default 50) of training on each skill alone")
     g.add_argument("--graph", default=None, help="rows such as '100/110/001' or a graph JSON: write and draw it "
                                                  "instead of estimating one")
     g.add_argument("--pretrain-steps", type=int, default=0,
@@ -202,9 +202,8 @@ def _configs(a: argparse.Namespace) -> dict[str, Any]:
     """The parsed flags as the recipes' config dataclasses, one per concern."""
     from skillgap.data import DataConfig
     from skillgap.models import ModelConfig
-    from skillgap.recipes.profile import EvalConfig
-
     from skillgap.models.scratch import is_scratch, scratch_model
+    from skillgap.recipes.profile import EvalConfig
 
     if a.suite and a.data:
         raise SkillgapError("Give --suite or --data, not both.")
