@@ -49,3 +49,11 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, smollm_dir: Path) -
     LlamaForCausalLM(cfg).save_pretrained(out)
     tok.save_pretrained(out)
     return out
+
+
+def shared_data() -> Path:
+    """The real public datasets beside the repository (../shared/data); read there, never copied into the repo."""
+    for root in (Path(__file__).resolve().parents[2] / "shared" / "data", Path("/work/shared/data")):
+        if root.is_dir():
+            return root
+    pytest.skip("../shared/data is not on this machine")

@@ -57,6 +57,10 @@ def _data_args(p: argparse.ArgumentParser, limit: int | None, limit_help: str = 
     d = p.add_argument_group("data")
     d.add_argument("--suite", default=None, help="built-in procedural suite (default: arith)")
     d.add_argument("--data", default=None, help=data_help)
+    d.add_argument("--format", default="auto", help="for --data: auto | items | gsm8k | math | table (CSV, Parquet, "
+                                                    "a saved `datasets` folder) (default: auto, from the first record)")
+    d.add_argument("--field", action="append", default=None, metavar="TARGET=COLUMN",
+                   help="for --data: map a column to an item field (prompt, answer, skills, id, completion); repeatable")
     d.add_argument("--limit", type=int, default=limit, help=f"{limit_help} (default: {limit or 'all'})")
     d.add_argument("--seed", type=int, default=0, help="seed for the suite, selection and training (default: 0)")
 
@@ -201,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _configs(a: argparse.Namespace) -> dict[str, Any]:
     """The parsed flags as the recipes' config dataclasses, one per concern."""
     from skillgap.data import DataConfig
+    from skillgap.formats import parse_fields
     from skillgap.models import ModelConfig
     from skillgap.models.scratch import is_scratch, scratch_model
     from skillgap.recipes.profile import EvalConfig
@@ -215,7 +220,8 @@ def _configs(a: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {
         "model": ModelConfig(model=name, backend=a.backend, device=a.device, dtype=a.dtype, base_url=a.base_url,
                              concurrency=a.concurrency, adapter=a.adapter),
-        "data": DataConfig(suite=None if a.data else (a.suite or "arith"), data=a.data, limit=a.limit, seed=a.seed),
+        "data": DataConfig(suite=None if a.data else (a.suite or "arith"), data=a.data, limit=a.limit, seed=a.seed,
+                           format=a.format, fields=tuple(parse_fields(a.field).items())),
     }
     if hasattr(a, "batch_size"):
         out["ev"] = EvalConfig(batch_size=a.batch_size, max_new_tokens=a.max_new_tokens, grader=a.grader)

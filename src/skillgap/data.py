@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from skillgap.errors import ConfigError, DataError
-from skillgap.items import Item, read_jsonl
+from skillgap.errors import ConfigError
+from skillgap.items import Item
 from skillgap.skills import SkillSet
 
 
@@ -19,9 +19,15 @@ class DataConfig:
     split: str = "test"
     limit: int | None = 200
     seed: int = 0
+    format: str = "auto"  # for `data`: auto | items | gsm8k | math | table (CSV, Parquet, a saved dataset)
+    fields: tuple[tuple[str, str], ...] = ()  # for `data`: (item field, column), e.g. (("prompt", "question"),)
 
     def describe(self) -> str:
-        return f"file:{Path(self.data).resolve()}" if self.data else f"suite:{self.suite}/{self.split}"
+        if not self.data:
+            return f"suite:{self.suite}/{self.split}"
+        extra = "" if self.format == "auto" and not self.fields else \
+            f"?format={self.format}" + "".join(f"&{t}={c}" for t, c in self.fields)
+        return f"file:{Path(self.data).resolve()}{extra}"
 
 
 def load_items(cfg: DataConfig) -> tuple[list[Item], SkillSet | None, str]:
@@ -29,10 +35,10 @@ def load_items(cfg: DataConfig) -> tuple[list[Item], SkillSet | None, str]:
     if cfg.limit is not None and cfg.limit < 1:
         raise ConfigError(f"--limit must be at least 1, got {cfg.limit}.")
     if cfg.data:
-        items = read_jsonl(cfg.data)
-        if not items:
-            raise DataError(cfg.data, None, None, "no items in the file; nothing to evaluate")
-        return items[: cfg.limit] if cfg.limit else items, None, "numeric"
+        from skillgap.formats import read_items
+
+        items, grader = read_items(cfg.data, cfg.format, dict(cfg.fields))
+        return items[: cfg.limit] if cfg.limit else items, None, grader
     from skillgap.suites import load_suite
 
     suite = load_suite(cfg.suite or "")

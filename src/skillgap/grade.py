@@ -122,6 +122,38 @@ def exact(output: str, reference: str) -> Grade:
     return Grade(1.0 if ok else 0.0, _norm_text(got), "exact match" if ok else "no exact match")
 
 
+_MATH_DROP = ("\\left", "\\right", "\\!", "\\,", "\\;", "\\ ", "^\\circ", "^{\\circ}", "\\%", "%", "\\$", "$", " ")
+
+
+def normalize_math(s: str) -> str:
+    """A MATH answer in canonical form (after Hendrycks et al.'s `is_equiv`): no spacing, sizing or unit marks,
+    \\dfrac and \\tfrac as \\frac, \\text{...} unwrapped, no trailing period."""
+    s = re.sub(r"\\text\{\s*([^}]*)\}", r"\1", s.strip())
+    s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+    for mark in _MATH_DROP:
+        s = s.replace(mark, "")
+    return s.rstrip(".")
+
+
+def math(output: str, reference: str) -> Grade:
+    """MATH-style equivalence: the last \\boxed{} (or what follows 'answer is'), compared after `normalize_math`,
+    or as numbers when both sides are one number or fraction."""
+    got = _boxed(output)
+    if got is None:
+        m = list(_ANSWER_IS.finditer(output))
+        got = m[-1].group(1).strip().rstrip(".") if m else None
+    if not got:
+        return Grade(None, None, "no \\boxed{} or 'answer is' in the output", "parse_error")
+    a, b = normalize_math(got), normalize_math(reference)
+    if a == b:
+        return Grade(1.0, a, f"{a} == {b}")
+    x, y = numbers_in(a), numbers_in(b)
+    single = len(x) == len(y) == 1 and re.fullmatch(r"-?[\d.,]+|-?\\frac\{-?\d+\}\{-?\d+\}|-?\d+/\d+", a) \
+        and re.fullmatch(r"-?[\d.,]+|-?\\frac\{-?\d+\}\{-?\d+\}|-?\d+/\d+", b)
+    ok = bool(single) and x[0] == y[0]
+    return Grade(1.0 if ok else 0.0, a, f"{a} {'==' if ok else '!='} {b}")
+
+
 @dataclass(frozen=True)
 class RegexGrader:
     """Extract with a regex (the first group of the last match) and compare as text."""
@@ -138,7 +170,7 @@ class RegexGrader:
         return Grade(1.0 if ok else 0.0, _norm_text(got), f"regex extracted {got!r}")
 
 
-GRADERS: dict[str, Grader] = {"numeric": numeric, "exact": exact}
+GRADERS: dict[str, Grader] = {"numeric": numeric, "exact": exact, "math": math}
 
 
 def get_grader(spec: str) -> Grader:

@@ -7,8 +7,13 @@ is an error, because every later stage (attribution, curriculum, Skill-it mixing
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from skillgap.errors import ConfigError
@@ -120,3 +125,56 @@ class SkillSet:
                 seen.add(p)
                 stack.extend(self._by_id[p].prerequisites)
         return seen
+
+
+def load_inventory(path: str | Path) -> SkillSet:
+    """A skill inventory from a file, so real data can be profiled by named skills.
+
+    - YAML or JSON: a list of skills ({id, name, description, family, prerequisites}), or {"skills": [...]};
+    - CSV: one skill per row, with those columns (prerequisites separated by ';');
+    - JSONL of labelled items (a `skills` list per line): the skills they use, most frequent first;
+    - JSONL of skill rows (an `id` per line, as MathCAMPS's standards.jsonl): `short_description` is the
+      name and `grade` the family when present.
+    """
+    from skillgap.errors import DataError
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, None, None, "no such file")
+    text = path.read_text(encoding="utf-8")
+    rows: list[dict[str, Any]]
+    try:
+        if path.suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        elif path.suffix == ".json":
+            data = json.loads(text)
+        elif path.suffix == ".csv":
+            data = [dict(r) | {"prerequisites": [p for p in (r.get("prerequisites") or "").split(";") if p]}
+                    for r in csv.DictReader(io.StringIO(text))]
+        else:
+            data = [(n, json.loads(line)) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    except (json.JSONDecodeError, ValueError) as e:
+        raise DataError(path, getattr(e, "lineno", None), None, f"cannot parse: {e}") from None
+    if isinstance(data, dict) and "skills" in data:
+        data = data["skills"]
+    if path.suffix not in (".yaml", ".yml", ".json", ".csv"):  # JSONL
+        if data and all("skills" in d for _, d in data):
+            counts: Counter[str] = Counter()
+            for n, d in data:
+                if not isinstance(d["skills"], list):
+                    raise DataError(path, n, "skills", "expected a list of skill ids")
+                counts.update(str(s) for s in d["skills"])
+            return SkillSet(tuple(Skill(s, s.replace("_", " ").capitalize(), f"labels {c} items in {path.name}")
+                                  for s, c in counts.most_common()))
+        rows = [d | {"name": d.get("name") or d.get("short_description") or d.get("id"),
+                     "family": d.get("family") or str(d.get("grade") or "")} for _, d in data]
+    else:
+        rows = data
+    if not isinstance(rows, list) or not rows:
+        raise DataError(path, None, None, "expected a non-empty list of skills")
+    for i, r in enumerate(rows, start=1):
+        if not isinstance(r, dict) or not r.get("id"):
+            raise DataError(path, i if path.suffix != ".csv" else i + 1, "id", "every skill needs an id")
+    return SkillSet.from_dicts(rows)

@@ -1,0 +1,169 @@
+"""Reading other people's datasets as items: GSM8K, MATH, and any JSONL, CSV, Parquet or saved `datasets`
+dataset with a field mapping.
+
+    skillgap profile --data gsm8k/test.jsonl --format gsm8k ...
+    skillgap profile --data mine.csv --field prompt=question --field answer=target --field skills=tags ...
+
+A format turns one record into an `Item`; every problem names the file, the row and the field.
+Answers are normalised the way each dataset is graded: GSM8K's number after `####` (separators
+dropped), MATH's last `\\boxed{}`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from skillgap.errors import ConfigError, DataError, unknown_name
+from skillgap.grade import _boxed
+from skillgap.items import Item, item_from_dict
+
+FORMATS = ("auto", "items", "gsm8k", "math", "table")
+GRADERS = {"items": "numeric", "gsm8k": "numeric", "math": "math", "table": "numeric"}
+_CALC = re.compile(r"<<[^>]*>>")  # GSM8K's calculator annotations
+
+
+def records(path: Path) -> Iterator[tuple[int, Any]]:
+    """(row number, record) of a JSONL, CSV or Parquet file, or of a dataset saved with `save_to_disk`."""
+    if path.is_dir():
+        from datasets import load_from_disk
+
+        try:
+            ds = load_from_disk(str(path))
+        except FileNotFoundError as e:
+            raise DataError(path, None, None, f"not a dataset saved with save_to_disk ({e})") from None
+        if hasattr(ds, "keys"):  # a DatasetDict: take its test split, else its only one
+            ds = ds["test"] if "test" in ds else ds[next(iter(ds.keys()))]
+        yield from enumerate(ds, start=1)
+        return
+    if not path.is_file():
+        raise DataError(path, None, None, "no such file")
+    if path.suffix in (".csv", ".parquet"):
+        from datasets import load_dataset
+
+        ds = load_dataset(path.suffix[1:], data_files=str(path), split="train")
+        start = 2 if path.suffix == ".csv" else 1  # a CSV's first line is its header
+        yield from enumerate(ds, start=start)
+        return
+    with path.open(encoding="utf-8") as f:
+        for lineno, raw in enumerate(f, start=1):
+            if raw.strip():
+                try:
+                    yield lineno, json.loads(raw)
+                except json.JSONDecodeError as e:
+                    raise DataError(path, lineno, None, f"invalid JSON ({e.msg} at column {e.colno})") from None
+
+
+def sniff(path: Path, first: Any) -> str:
+    """The format of a file from its first record."""
+    if path.is_dir() or path.suffix in (".csv", ".parquet"):
+        return "table"
+    if isinstance(first, dict):
+        if "skills" in first and "answer" in first and ("prompt" in first or "messages" in first):
+            return "items"
+        if "question" in first and "####" in str(first.get("answer", "")):
+            return "gsm8k"
+        if "problem" in first and "solution" in first:
+            return "math"
+    return "items"
+
+
+def _skills(value: Any, path: Path, row: int, field: str) -> tuple[str, ...]:
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.lstrip().startswith("[") else re.split(r"[;|,]", value)
+        except json.JSONDecodeError:
+            raise DataError(path, row, field, f"not a list of skills: {value!r}") from None
+    if not isinstance(value, (list, tuple)) or not all(isinstance(s, str) for s in value):
+        raise DataError(path, row, field, f"expected a list of skill ids, got {value!r}")
+    return tuple(s.strip() for s in value if s.strip())
+
+
+def gsm8k_item(d: dict[str, Any], path: Path, row: int, stem: str) -> Item:
+    for fld in ("question", "answer"):
+        if not isinstance(d.get(fld), str):
+            raise DataError(path, row, fld, "missing or not a string (GSM8K records have 'question' and 'answer')")
+    if "####" not in d["answer"]:
+        raise DataError(path, row, "answer", "no '####' before the final answer")
+    work, final = d["answer"].rsplit("####", 1)
+    answer = final.strip().replace(",", "")
+    steps = _CALC.sub("", work).strip()
+    return Item(id=str(d.get("id", f"{stem}-{row}")), prompt=d["question"], answer=answer,
+                skills=_skills(d.get("skills"), path, row, "skills"), split=str(d.get("split", "test")),
+                metadata={"format": "gsm8k", "row": row}, completion=f"{steps}\nThe answer is {answer}.")
+
+
+def math_item(d: dict[str, Any], path: Path, row: int, stem: str) -> Item:
+    if not isinstance(d.get("problem"), str):
+        raise DataError(path, row, "problem", "missing or not a string (MATH records have 'problem' and 'solution')")
+    answer = d.get("answer")
+    if not isinstance(answer, str) or not answer.strip():
+        answer = _boxed(str(d.get("solution", "")))
+        if answer is None:
+            raise DataError(path, row, "solution", "no \\boxed{} answer and no 'answer' field")
+    skills = _skills(d.get("skills"), path, row, "skills")
+    meta = {k: d[k] for k in ("subject", "level", "type") if k in d}
+    return Item(id=str(d.get("unique_id") or d.get("id") or f"{stem}-{row}"), prompt=d["problem"], answer=answer,
+                skills=skills, split=str(d.get("split", "test")), metadata={"format": "math", "row": row} | meta,
+                completion=d.get("solution"))
+
+
+def table_item(d: dict[str, Any], path: Path, row: int, stem: str, fields: dict[str, str]) -> Item:
+    """A row of any table: `fields` maps item fields (prompt, answer, skills, id, completion) to its columns."""
+    cols = {"id": "id", "prompt": "prompt", "answer": "answer", "skills": "skills", "completion": "completion"} | fields
+    for target in ("prompt", "answer"):
+        if d.get(cols[target]) is None:
+            have = ", ".join(map(str, d.keys()))
+            raise DataError(path, row, cols[target], f"missing; map it with --field {target}=COLUMN (columns: {have})")
+    completion = d.get(cols["completion"])
+    return Item(id=str(d.get(cols["id"]) or f"{stem}-{row}"), prompt=str(d[cols["prompt"]]),
+                answer=str(d[cols["answer"]]).strip(), skills=_skills(d.get(cols["skills"]), path, row, cols["skills"]),
+                split=str(d.get("split") or "test"), metadata={"format": "table", "row": row},
+                completion=None if completion is None else str(completion))
+
+
+def read_items(path: str | Path, fmt: str = "auto", fields: dict[str, str] | None = None) -> tuple[list[Item], str]:
+    """The items of a dataset file, and the grader that suits its answers."""
+    if fmt not in FORMATS:
+        raise unknown_name("format", fmt, list(FORMATS))
+    path = Path(path)
+    rows = records(path)
+    items: list[Item] = []
+    seen: dict[str, int] = {}
+    for row, d in rows:
+        if fmt == "auto":
+            fmt = "table" if fields else sniff(path, d)
+        if not isinstance(d, dict):
+            raise DataError(path, row, None, f"expected a JSON object, got {type(d).__name__}")
+        if fmt == "items":
+            item = item_from_dict(d, path, row)
+        elif fmt == "gsm8k":
+            item = gsm8k_item(d, path, row, path.stem)
+        elif fmt == "math":
+            item = math_item(d, path, row, path.stem)
+        else:
+            item = table_item(d, path, row, path.stem, fields or {})
+        if item.id in seen:
+            raise DataError(path, row, "id", f"{item.id!r} already used on line {seen[item.id]}")
+        seen[item.id] = row
+        items.append(item)
+    if not items:
+        raise DataError(path, None, None, "no items in the file; nothing to evaluate")
+    return items, GRADERS[fmt if fmt != "auto" else "items"]
+
+
+def parse_fields(specs: list[str] | None) -> dict[str, str]:
+    """--field prompt=question --field answer=target -> {'prompt': 'question', 'answer': 'target'}."""
+    out: dict[str, str] = {}
+    for spec in specs or []:
+        target, sep, source = spec.partition("=")
+        if not sep or target not in ("id", "prompt", "answer", "skills", "completion") or not source:
+            raise ConfigError(f"--field {spec!r}: expected TARGET=COLUMN with TARGET one of id, prompt, answer, "
+                              "skills, completion.")
+        out[target] = source
+    return out
