@@ -39,6 +39,12 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                    help="where the run store (skillgap.db) lives (default: ./runs or $SKILLGAP_RUNS)")
 
 
+def _output_args(p: argparse.ArgumentParser, help: str, required: bool) -> None:
+    o = p.add_argument_group("output")
+    o.add_argument("--output-path", default=None, required=required, help=help)
+    _add_common(o)
+
+
 def _model_args(p: argparse.ArgumentParser) -> None:
     m = p.add_argument_group("model")
     m.add_argument("--model", default="smollm2-135m",
@@ -141,9 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     _model_args(p)
     _data_args(p, limit=200)
     _eval_args(p)
-    o = p.add_argument_group("output")
-    o.add_argument("--output-path", default=None, help="write the profile JSON here")
-    _add_common(o)
+    _output_args(p, "write the profile JSON here", required=False)
 
     p = sub.add_parser("run", help="the whole loop: profile, target, train, verify, report", epilog=EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -152,9 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     _target_args(p)
     _train_args(p)
     _eval_args(p)
-    o = p.add_argument_group("output")
-    o.add_argument("--output-path", required=True, help="output directory (report.html, report.json, adapter, ...)")
-    _add_common(o)
+    _output_args(p, "output directory (report.html, report.json, adapter, ...)", required=True)
 
     p = sub.add_parser("train", help="build a targeted training set and fine-tune on it", epilog=EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -167,9 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     _mixture_args(p)
     _train_args(p)
     _eval_args(p)
-    o = p.add_argument_group("output")
-    o.add_argument("--output-path", required=True, help="output directory (adapter, train.jsonl, train_result.json)")
-    _add_common(o)
+    _output_args(p, "output directory (adapter, train.jsonl, train_result.json)", required=True)
 
     p = sub.add_parser("graph", help="estimate a skills graph (Skill-it), or draw a given one", epilog=EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -183,9 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "from-scratch model learns the answer format before the graph is measured (default: 0)")
     g.add_argument("--val-per-skill", type=int, default=100, help="validation items per skill (default: 100)")
     _train_args(p)
-    o = p.add_argument_group("output")
-    o.add_argument("--output-path", required=True, help="the graph JSON; the heat-map goes beside it (.png)")
-    _add_common(o)
+    _output_args(p, "the graph JSON; the heat-map goes beside it (.png)", required=True)
 
     p = sub.add_parser("compare", help="two profiles side by side, with the significant differences")
     p.add_argument("a", help="run id (or unique prefix), or a profile/report JSON file: the baseline")
