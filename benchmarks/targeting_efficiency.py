@@ -21,7 +21,6 @@ to uniform and a t-interval over seeds.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import time

@@ -6,8 +6,11 @@ Run: HF_HUB_OFFLINE=1 python -m pytest
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -57,3 +60,41 @@ def shared_data() -> Path:
         if root.is_dir():
             return root
     pytest.skip("../shared/data is not on this machine")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(port: int) -> subprocess.Popen:
+    """llama.cpp's OpenAI-compatible server on the embedded GGUF, served as 'smollm2'."""
+    pytest.importorskip("llama_cpp", reason="install the dev extra: pip install -e '.[dev]'")
+    from skillgap.models.sources import resolve_source
+
+    gguf = resolve_source("smollm2-135m").path
+    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias",
+                             "smollm2", "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.time() + 120
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/models", timeout=2)
+            return proc
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                proc.kill()
+                raise RuntimeError("llama.cpp server did not start")
+            time.sleep(0.5)
+
+
+@pytest.fixture(scope="session")
+def server():
+    """One server for the whole session: its URL (…/v1)."""
+    port = free_port()
+    proc = start_server(port)
+    yield f"http://127.0.0.1:{port}/v1"
+    proc.terminate()
+    proc.wait(timeout=30)

@@ -38,3 +38,13 @@ def test_yaml_json_csv(tmp_path):
                                                      {"id": "b", "prerequisites": ["a"]}]))
     with pytest.raises(ConfigError, match="cycle"):
         load_inventory(tmp_path / "cycle.json")
+
+
+def test_labelled_jsonl_with_unicode_line_separators_in_its_text(tmp_path):
+    """GSM8K train has U+2028 inside questions: a JSONL splits on '\\n' only (str.splitlines would break it)."""
+    f = tmp_path / "l.jsonl"
+    f.write_text(json.dumps({"question": "Two lines\u2028in one", "skills": ["a"]}, ensure_ascii=False) + "\n"
+                 + json.dumps({"question": "next\x85", "skills": ["b", "a"]}, ensure_ascii=False) + "\n",
+                 encoding="utf-8")
+    assert load_inventory(f).ids == ["a", "b"]
+    assert len(load_inventory(shared_data() / "math-skill-labels" / "gsm8k_train.jsonl")) == 14

@@ -1,48 +1,13 @@
 """The `openai` backend against a real OpenAI-compatible server: llama.cpp's, serving the embedded GGUF."""
 
 import json
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
 
+from conftest import free_port as _free_port
 from conftest import run_cli
 from skillgap.errors import BackendError
 from skillgap.models import ModelConfig, load_model
-from skillgap.models.sources import resolve_source
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server():
-    pytest.importorskip("llama_cpp", reason="install the dev extra: pip install -e '.[dev]'")
-    port = _free_port()
-    gguf = resolve_source("smollm2-135m").path
-    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias",
-                             "smollm2", "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.time() + 120
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/models", timeout=2)
-            break
-        except OSError:
-            if proc.poll() is not None or time.time() > deadline:
-                proc.kill()
-                raise RuntimeError("llama.cpp server did not start")
-            time.sleep(0.5)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
 
 
 def test_generate_keeps_order_under_concurrency(server):

@@ -1,9 +1,10 @@
 """skillgap: find the skills a language model is missing, train exactly those, and prove the gain.
 
 The loop, one module per stage:
-    skills.py -> items.py / suites/ -> models/ -> grade.py -> profile.py -> target/ -> train.py
-    -> verify.py -> report.py
-with store.py keeping every run resumable and recipes/ wiring the stages together.
+    skills.py (discover.py, label.py) -> items.py / suites/ / formats.py -> models/ -> grade.py
+    -> profile.py (diagnose.py) -> target/ -> train.py -> verify.py -> report.py
+with teacher.py asking a model for structured answers (cached), store.py keeping every run
+resumable, and recipes/ wiring the stages together.
 
 Importing the package is cheap: torch, transformers and backends load only when used.
 """
@@ -29,6 +30,9 @@ _LAZY = {
     "TrainConfig": "skillgap.train", "train": "skillgap.train",
     "compare": "skillgap.verify", "write_report": "skillgap.report",
     "TargetConfig": "skillgap.recipes.train", "run": "skillgap.recipes.run",
+    "load_inventory": "skillgap.skills", "read_items": "skillgap.formats",
+    "Teacher": "skillgap.teacher", "LabelConfig": "skillgap.label", "label_items": "skillgap.label",
+    "missing_skill_profile": "skillgap.diagnose", "JudgeGrader": "skillgap.grade",
 }
 __all__ = sorted(_LAZY)
 

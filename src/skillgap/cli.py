@@ -25,6 +25,9 @@ EXAMPLES = """examples:
   skillgap train --model smollm2-135m --data train.jsonl --output-path out/
   skillgap compare out/before.json out/after.json
   skillgap train --model scratch-tiny --suite lego --mixture skill-it --steps 100 --seed 0 --output-path out/
+  skillgap label --data gsm8k/test.jsonl --format gsm8k --skills gsm8k_labels.jsonl --output-path labelled.jsonl
+  skillgap discover --data train.jsonl --limit 500 --teacher gpt-4o-mini --teacher-base-url URL --output-path skills.yaml
+  skillgap diagnose RUN_ID --skills skills.yaml --teacher gpt-4o-mini --teacher-base-url URL --output-path msp.json
   skillgap graph --model scratch-tiny --suite lego --pretrain-steps 200 --steps 100 --output-path graph.json
   skillgap profile --model smollm2-135m --suite arith --limit 200 --seed 0 --output-path profile.json
   skillgap profile --model ./my-model-dir --data items.jsonl --batch-size 32 --device cuda
@@ -75,7 +78,10 @@ def _eval_args(p: argparse.ArgumentParser) -> None:
     e = p.add_argument_group("eval")
     e.add_argument("--batch-size", type=int, default=16, help="chats per generation batch (default: 16)")
     e.add_argument("--max-new-tokens", type=int, default=128, help="generation budget per item (default: 128)")
-    e.add_argument("--grader", default=None, help="numeric | exact | regex:<pattern> | module:function")
+    e.add_argument("--grader", default=None,
+                   help="numeric | exact | math | regex:<pattern> | module:function | judge (an LLM judge: --judge)")
+    e.add_argument("--judge", default=None, help="the judge model for --grader judge (alias, folder, or served name)")
+    e.add_argument("--judge-base-url", default=None, help="the judge's OpenAI-compatible endpoint")
 
 
 def _target_args(p: argparse.ArgumentParser) -> None:
@@ -136,6 +142,34 @@ def _train_args(p: argparse.ArgumentParser) -> None:
                    help=f"steps between checkpoints (default: {d.save_every})")
 
 
+def _teacher_args(p: argparse.ArgumentParser) -> None:
+    t = p.add_argument_group("teacher", "the model that names, labels or diagnoses skills; every call is cached "
+                                        "on disk ($SKILLGAP_CACHE/teacher.db), so a re-run costs nothing")
+    t.add_argument("--teacher", default="smollm2-135m",
+                   help="alias, model folder, .gguf, or the served model name with --teacher-base-url "
+                        "(default: smollm2-135m, which runs but names skills poorly)")
+    t.add_argument("--teacher-backend", choices=["hf", "openai"], default=None,
+                   help="default: openai when --teacher-base-url is given, else hf")
+    t.add_argument("--teacher-base-url", default=None, help="an OpenAI-compatible endpoint, e.g. http://localhost:8000/v1")
+    t.add_argument("--teacher-concurrency", type=int, default=8, help="openai: requests in flight (default: 8)")
+    t.add_argument("--teacher-timeout", type=float, default=120.0, help="openai: seconds per request (default: 120)")
+    t.add_argument("--teacher-retries", type=int, default=2,
+                   help="re-asks after a malformed reply, with the reason fed back (default: 2)")
+    t.add_argument("--teacher-max-new-tokens", type=int, default=256, help="(default: 256)")
+    t.add_argument("--teacher-cache", default=None, help="the reply cache, an SQLite file "
+                                                         "(default: $SKILLGAP_CACHE/teacher.db)")
+
+
+def _teacher(a: argparse.Namespace) -> Any:
+    from skillgap.models import ModelConfig
+    from skillgap.teacher import Cache, Teacher
+
+    cfg = ModelConfig(model=a.teacher, backend=a.teacher_backend, base_url=a.teacher_base_url,
+                      concurrency=a.teacher_concurrency, timeout=a.teacher_timeout)
+    cache = Cache(a.teacher_cache) if a.teacher_cache else None
+    return Teacher(cfg, cache, max_new_tokens=a.teacher_max_new_tokens, retries=a.teacher_retries)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="skillgap", description=__doc__.split("\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES)
@@ -185,6 +219,53 @@ def build_parser() -> argparse.ArgumentParser:
     _train_args(p)
     _output_args(p, "the graph JSON; the heat-map goes beside it (.png)", required=True)
 
+    p = sub.add_parser("label", help="label a dataset with skills from an inventory (embed or teacher)",
+                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _data_args(p, limit=None, limit_help="items to label", data_help="the dataset to label (JSONL, CSV, Parquet, "
+                                                                     "a saved dataset; GSM8K and MATH formats)")
+    from skillgap.label import LabelConfig
+
+    d = LabelConfig()
+    g = p.add_argument_group("label")
+    g.add_argument("--skills", required=True, help="the inventory: YAML, JSON or CSV of skills, or a labelled JSONL "
+                                                   "(its skills, and its items as neighbours for --labeler embed)")
+    g.add_argument("--labeler", default=d.labeler, help="embed (offline) | teacher (default: embed)")
+    g.add_argument("--examples", default=None, help="embed: a labelled JSONL whose items vote as neighbours "
+                                                    "(default: --skills when it is one)")
+    g.add_argument("--max-skills", type=int, default=d.max_skills,
+                   help=f"skills per item at most (default: {d.max_skills})")
+    g.add_argument("--min-score", type=float, default=d.min_score,
+                   help=f"embed: a further skill needs this fraction of the best score (default: {d.min_score})")
+    g.add_argument("--neighbours", type=int, default=d.neighbours,
+                   help=f"embed: labelled neighbours that vote (default: {d.neighbours})")
+    g.add_argument("--neighbour-weight", type=float, default=d.weight,
+                   help=f"embed: weight of the neighbour votes against the description similarity "
+                        f"(default: {d.weight})")
+    _teacher_args(p)
+    _output_args(p, "the labelled items (JSONL); the inventory is written beside it", required=True)
+
+    p = sub.add_parser("discover", help="name the skills a dataset needs: teacher names, clustered, named again",
+                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _data_args(p, limit=None, limit_help="items to name skills for", data_help="the dataset (any --format)")
+    g = p.add_argument_group("discover")
+    g.add_argument("--clusters", type=int, default=None,
+                   help="coarse skills to form (default: the square root of the number of distinct names)")
+    g.add_argument("--distance", type=float, default=None,
+                   help="instead of --clusters: merge names closer than this cosine distance")
+    g.add_argument("--per-item", type=int, default=3, help="fine-grained names the teacher gives per item (default: 3)")
+    _teacher_args(p)
+    _output_args(p, "the inventory (YAML); the items labelled with it go beside it (.items.jsonl)", required=True)
+
+    p = sub.add_parser("diagnose", help="a teacher names the missing skills behind each wrong answer of a run",
+                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run", help="a profile run id (or unique prefix), from `skillgap profile` or `skillgap runs`")
+    p.add_argument("--skills", default=None, help="the inventory to choose from (default: the suite's, else the "
+                                                  "<data>.skills.yaml beside the run's data file, else the skills "
+                                                  "its items carry)")
+    _teacher_args(p)
+    _output_args(p, "the profile JSON with the teacher's missing-skill profile (for `skillgap train --profile`)",
+                 required=True)
+
     p = sub.add_parser("compare", help="two profiles side by side, with the significant differences")
     p.add_argument("a", help="run id (or unique prefix), or a profile/report JSON file: the baseline")
     p.add_argument("b", help="the same, for the run to compare with it")
@@ -200,10 +281,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _configs(a: argparse.Namespace) -> dict[str, Any]:
-    """The parsed flags as the recipes' config dataclasses, one per concern."""
+def _data_config(a: argparse.Namespace) -> Any:
     from skillgap.data import DataConfig
     from skillgap.formats import parse_fields
+
+    return DataConfig(suite=None if a.data else (a.suite or "arith"), data=a.data, limit=a.limit, seed=a.seed,
+                      format=a.format, fields=tuple(parse_fields(a.field).items()))
+
+
+def _configs(a: argparse.Namespace) -> dict[str, Any]:
+    """The parsed flags as the recipes' config dataclasses, one per concern."""
     from skillgap.models import ModelConfig
     from skillgap.models.scratch import is_scratch, scratch_model
     from skillgap.recipes.profile import EvalConfig
@@ -218,11 +305,11 @@ def _configs(a: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {
         "model": ModelConfig(model=name, backend=a.backend, device=a.device, dtype=a.dtype, base_url=a.base_url,
                              concurrency=a.concurrency, adapter=a.adapter),
-        "data": DataConfig(suite=None if a.data else (a.suite or "arith"), data=a.data, limit=a.limit, seed=a.seed,
-                           format=a.format, fields=tuple(parse_fields(a.field).items())),
+        "data": _data_config(a),
     }
     if hasattr(a, "batch_size"):
-        out["ev"] = EvalConfig(batch_size=a.batch_size, max_new_tokens=a.max_new_tokens, grader=a.grader)
+        judge = ModelConfig(model=a.judge, base_url=a.judge_base_url) if a.judge else None
+        out["ev"] = EvalConfig(batch_size=a.batch_size, max_new_tokens=a.max_new_tokens, grader=a.grader, judge=judge)
     if hasattr(a, "strategy"):
         from skillgap.recipes.train import TargetConfig
 
@@ -273,6 +360,8 @@ def print_profile(p: dict[str, Any]) -> None:
         t.add_row(s["id"], str(s["n"]), pct(s["accuracy"]), f"{pct(s['ci_low'])}-{pct(s['ci_high']).strip()}",
                   f"{pct(alone['accuracy'])} ({alone['n']})" if alone.get("n") else "-",
                   str(p["missing"].get(s["id"], 0)), str(s["unparsed"]))
+    for sid in [m for m in p["missing"] if m not in {s["id"] for s in p["skills"]}]:  # named missing, on no item
+        t.add_row(sid, "0", "-", "-", "-", str(p["missing"][sid]), "-")
     o = p["overall"]
     t.add_section()
     t.add_row("overall", str(o["n"]), pct(o["accuracy"]),
@@ -446,6 +535,44 @@ def cmd_show(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_label(a: argparse.Namespace) -> int:
+    from skillgap.label import LabelConfig
+    from skillgap.recipes.label import label_recipe
+
+    cfg = LabelConfig(labeler=a.labeler, max_skills=a.max_skills, min_score=a.min_score, neighbours=a.neighbours,
+                      weight=a.neighbour_weight)
+    teacher = _teacher(a) if a.labeler == "teacher" else None
+    label_recipe(_data_config(a), a.skills, cfg, a.output_path, a.examples, teacher, _console())
+    print(f"wrote {a.output_path}")
+    return 0
+
+
+def cmd_discover(a: argparse.Namespace) -> int:
+    from skillgap.recipes.label import discover_recipe
+
+    found = discover_recipe(_data_config(a), _teacher(a), a.output_path, a.clusters, a.distance, a.per_item,
+                            _console())
+    from rich.table import Table
+
+    t = Table(title="discovered skills", title_justify="left")
+    for col in ("id", "name", "members"):
+        t.add_column(col)
+    for s in found.inventory:
+        t.add_row(s.id, s.name, ", ".join(found.members[s.id][:6]))
+    _console().print(t)
+    print(f"wrote {a.output_path}")
+    return 0
+
+
+def cmd_diagnose(a: argparse.Namespace) -> int:
+    from skillgap.recipes.diagnose import diagnose_recipe
+
+    prof = diagnose_recipe(a.run, _teacher(a), a.output_path, a.runs_dir, a.skills, _console())
+    print_profile(prof)
+    print(f"wrote {a.output_path}")
+    return 0
+
+
 def cmd_graph(a: argparse.Namespace) -> int:
     from skillgap.recipes.graph import graph_recipe
 
@@ -473,7 +600,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # transformers' shard-writing bars at each checkpoint
     args = build_parser().parse_args(argv)
     try:
-        commands = {"profile": cmd_profile, "run": cmd_run, "train": cmd_train, "graph": cmd_graph,
+        commands = {"profile": cmd_profile, "run": cmd_run, "train": cmd_train, "graph": cmd_graph, "label": cmd_label,
+                    "discover": cmd_discover, "diagnose": cmd_diagnose,
                     "compare": cmd_compare, "runs": cmd_runs, "show": cmd_show}
         return commands[args.command](args)
     except SkillgapError as e:

@@ -37,8 +37,10 @@ def load_items(cfg: DataConfig) -> tuple[list[Item], SkillSet | None, str]:
     if cfg.data:
         from skillgap.formats import read_items
 
+        from skillgap.skills import sibling_inventory
+
         items, grader = read_items(cfg.data, cfg.format, dict(cfg.fields))
-        return items[: cfg.limit] if cfg.limit else items, None, grader
+        return items[: cfg.limit] if cfg.limit else items, sibling_inventory(cfg.data), grader
     from skillgap.suites import load_suite
 
     suite = load_suite(cfg.suite or "")

@@ -5,7 +5,8 @@ A grader returns a `Grade`, never a bare float. An output with no parsable answe
 formatting failure is never mistaken for a missing skill.
 
 Graders are plain callables `(output, reference) -> Grade`. Built-in: `numeric` (the default for
-arithmetic), `exact`, and `regex:<pattern>`; any `module:function` path plugs in another.
+arithmetic), `exact`, `math`, and `regex:<pattern>`; any `module:function` path plugs in another.
+`judge` (an LLM judge, `JudgeGrader`) is built by the profile recipe from a teacher model.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import importlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from fractions import Fraction
 
 from skillgap.errors import ConfigError, unknown_name
@@ -190,3 +192,51 @@ def get_grader(spec: str) -> Grader:
         except (ImportError, AttributeError) as e:
             raise ConfigError(f"Cannot load grader {spec!r}: {e}.") from None
     raise unknown_name("grader", spec, [*GRADERS, "regex:<pattern>", "module:function"])
+
+
+JUDGE_PROMPT = """You are grading a student's answer against a reference answer.
+
+Question:
+{question}
+
+Reference answer:
+{reference}
+
+Student's answer:
+{output}
+
+Is the student's final answer correct, that is equivalent in meaning to the reference? Ignore style and length.
+Reply with JSON only: {{"correct": true or false, "reason": "one sentence"}}"""
+
+JUDGE_SCHEMA = {"type": "object", "properties": {"correct": {"type": "boolean"}, "reason": {"type": "string"}},
+                "required": ["correct", "reason"]}
+
+
+def parse_verdict(text: str) -> tuple[bool, str]:
+    from skillgap.teacher import Invalid, json_in
+
+    d = json_in(text)
+    if not isinstance(d, dict) or not isinstance(d.get("correct"), bool):
+        raise Invalid('expected {"correct": true or false, "reason": "..."}')
+    return d["correct"], str(d.get("reason") or "")
+
+
+@dataclass
+class JudgeGrader:
+    """An LLM judge for free-form answers (the `judge` grader), through a cached, validated teacher.
+
+    It needs the question, so it grades batches (`grade_batch(items, outputs)`); a verdict that stays
+    malformed after the teacher's retries is `status="judge_error"` with no score, never a 0.
+    """
+
+    teacher: Any  # skillgap.teacher.Teacher
+
+    def grade_batch(self, questions: list[str], outputs: list[str], references: list[str]) -> list[Grade]:
+        chats = [[{"role": "user", "content": JUDGE_PROMPT.format(question=q, reference=r, output=o.strip()[:4000])}]
+                 for q, o, r in zip(questions, outputs, references)]
+        replies = self.teacher.ask(chats, parse_verdict, schema=JUDGE_SCHEMA, max_new_tokens=160)
+        return [Grade(1.0 if rep.value[0] else 0.0, None, f"judge: {rep.value[1]}") if rep.status == "ok"
+                else Grade(None, None, f"judge reply invalid: {rep.error}", "judge_error") for rep in replies]
+
+    def __call__(self, output: str, reference: str) -> Grade:
+        return self.grade_batch([""], [output], [reference])[0]

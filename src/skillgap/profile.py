@@ -133,8 +133,11 @@ def attribute(record: Record) -> tuple[str, ...]:
 
 
 def build_profile(records: Iterable[Record], skills: SkillSet | None = None,
-                  run_id: str = "", model: str = "", data: str = "") -> Profile:
-    """Aggregate graded records. Skills come from `skills` (in its order) plus any label it lacks."""
+                  run_id: str = "", model: str = "", data: str = "",
+                  missing: dict[str, int] | None = None) -> Profile:
+    """Aggregate graded records. Skills come from `skills` (in its order) plus any label it lacks.
+
+    `missing` replaces the Missing-Skill-Profile of `attribute` (e.g. a teacher's diagnosis)."""
     records = list(records)
     ids = list(skills.ids) if skills else []
     ids += sorted({s for r in records for s in r.item.skills} - set(ids))
@@ -150,6 +153,8 @@ def build_profile(records: Iterable[Record], skills: SkillSet | None = None,
                                        alone={"n": alone.n, "accuracy": alone.accuracy}))
     ks = sorted({r.item.k for r in records})
     by_k = [KScore(**asdict(Score.of([r.grade for r in records if r.item.k == k])), k=k) for k in ks]
-    missing = Counter(s for r in records for s in attribute(r))
-    return Profile(skill_scores, by_k, {s: missing[s] for s in ids if missing[s]},
+    if missing is None:
+        counts = Counter(s for r in records for s in attribute(r))
+        missing = {s: counts[s] for s in ids if counts[s]}
+    return Profile(skill_scores, by_k, missing,
                    Score.of([r.grade for r in records]), run_id, model, data)

@@ -154,7 +154,7 @@ def load_inventory(path: str | Path) -> SkillSet:
             data = [dict(r) | {"prerequisites": [p for p in (r.get("prerequisites") or "").split(";") if p]}
                     for r in csv.DictReader(io.StringIO(text))]
         else:
-            data = [(n, json.loads(line)) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+            data = [(n, json.loads(line)) for n, line in enumerate(text.split("\n"), start=1) if line.strip()]
     except (json.JSONDecodeError, ValueError) as e:
         raise DataError(path, getattr(e, "lineno", None), None, f"cannot parse: {e}") from None
     if isinstance(data, dict) and "skills" in data:
@@ -166,8 +166,8 @@ def load_inventory(path: str | Path) -> SkillSet:
                 if not isinstance(d["skills"], list):
                     raise DataError(path, n, "skills", "expected a list of skill ids")
                 counts.update(str(s) for s in d["skills"])
-            return SkillSet(tuple(Skill(s, s.replace("_", " ").capitalize(), f"labels {c} items in {path.name}")
-                                  for s, c in counts.most_common()))
+            # no description: an invented one would only add noise to the embed labeller's similarity
+            return SkillSet(tuple(Skill(s, s.replace("_", " ").capitalize()) for s, _ in counts.most_common()))
         rows = [d | {"name": d.get("name") or d.get("short_description") or d.get("id"),
                      "family": d.get("family") or str(d.get("grade") or "")} for _, d in data]
     else:
@@ -178,3 +178,14 @@ def load_inventory(path: str | Path) -> SkillSet:
         if not isinstance(r, dict) or not r.get("id"):
             raise DataError(path, i if path.suffix != ".csv" else i + 1, "id", "every skill needs an id")
     return SkillSet.from_dicts(rows)
+
+
+def sibling_inventory(data_path: str | Path) -> SkillSet | None:
+    """The inventory `skillgap label` or `discover` wrote beside a labelled file (`x.jsonl` -> `x.skills.yaml`,
+    `skills.items.jsonl` -> `skills.yaml`), so later stages show the skills' names; None if there is none."""
+    path = Path(data_path)
+    for cand in (path.with_name(path.name.removesuffix(".jsonl") + ".skills.yaml"),
+                 path.with_name(path.name.removesuffix(".items.jsonl") + ".yaml")):
+        if cand != path and cand.is_file():
+            return load_inventory(cand)
+    return None

@@ -57,8 +57,11 @@ class Backend(Protocol):
     batch_size: int  # how many chats one generate() call should get
 
     def generate(self, chats: list[list[Message]], max_new_tokens: int, temperature: float = 0.0,
-                 seed: int = 0) -> list[Generation]:
-        """Greedy at temperature 0 (evaluation); sampled above it (a teacher drawing several solutions)."""
+                 seed: int = 0, schema: dict[str, Any] | None = None) -> list[Generation]:
+        """Greedy at temperature 0 (evaluation); sampled above it (a teacher drawing several solutions).
+
+        `schema`: a JSON schema the reply should follow; endpoints that can constrain decoding do,
+        others ignore it (the caller validates anyway)."""
         ...
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -61,7 +63,8 @@ class HFBackend:
 
     @torch.inference_mode()
     def generate(self, chats: list[list[Message]], max_new_tokens: int, temperature: float = 0.0,
-                 seed: int = 0) -> list[Generation]:
+                 seed: int = 0, schema: dict[str, Any] | None = None) -> list[Generation]:
+        # `schema` is not enforced locally: callers validate the reply and retry (skillgap.teacher)
         sampling: dict[str, object] = {"do_sample": False}
         if temperature > 0:
             sampling = {"do_sample": True, "temperature": temperature, "top_p": 1.0, "top_k": 0}

@@ -24,7 +24,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.text import Text
 
 from skillgap.data import DataConfig, load_items
-from skillgap.grade import get_grader
+from skillgap.errors import ConfigError
+from skillgap.grade import Grade, get_grader
+from skillgap.items import Item
 from skillgap.models import ModelConfig, load_model, model_identity
 from skillgap.profile import Profile, Record, build_profile
 from skillgap.store import RunStore, fingerprint
@@ -36,7 +38,8 @@ class EvalConfig:
 
     batch_size: int = 16  # chats per generate() call; also the commit granularity of the run store
     max_new_tokens: int = 128  # greedy decoding stops at the end-of-turn token or here
-    grader: str | None = None  # None: the suite's grader ('numeric' for arith and for files)
+    grader: str | None = None  # None: the suite's grader ('numeric' for arith and for files); 'judge': an LLM judge
+    judge: ModelConfig | None = None  # the judge model, for grader 'judge'
 
 
 class RateColumn(ProgressColumn):
@@ -50,6 +53,8 @@ def run_id_for(model: ModelConfig, data: DataConfig, ev: EvalConfig) -> tuple[st
     identity = {"kind": "profile", "model": model_identity(model), "data": data.describe(),
                 "limit": data.limit, "seed": data.seed, "max_new_tokens": ev.max_new_tokens,
                 "grader": ev.grader}
+    if ev.grader == "judge" and ev.judge:
+        identity["judge"] = model_identity(ev.judge)
     slug = "".join(c if c.isalnum() else "-" for c in Path(model.model).name.lower()).strip("-")[:24]
     name = data.suite if not data.data else Path(data.data).stem
     return f"{slug}-{name}-s{data.seed}-{fingerprint(identity)[:8]}", identity
@@ -59,7 +64,7 @@ def profile(model: ModelConfig, data: DataConfig, ev: EvalConfig, runs_dir: str 
             output_path: str | Path | None = None, console: Console | None = None) -> Profile:
     console = console or Console(stderr=True)
     items, skills, default_grader = load_items(data)
-    grader = get_grader(ev.grader or default_grader)
+    grader = make_grader(ev, default_grader)
     run_id, identity = run_id_for(model, data, ev)
     config = {"model": model.to_dict(), "data": asdict(data), "eval": asdict(ev), "identity": identity}
 
@@ -82,8 +87,8 @@ def profile(model: ModelConfig, data: DataConfig, ev: EvalConfig, runs_dir: str 
                 for i in range(0, len(pending), backend.batch_size):
                     batch = pending[i:i + backend.batch_size]
                     gens = backend.generate([it.chat() for it in batch], ev.max_new_tokens)
-                    rows = [(index[it.id], Record(it, g.text, grader(g.text, it.answer), g.n_tokens))
-                            for it, g in zip(batch, gens)]
+                    rows = [(index[it.id], Record(it, g.text, grade, g.n_tokens))
+                            for it, g, grade in zip(batch, gens, grade_all(grader, batch, gens))]
                     store.add(run_id, session, rows)
                     bar.advance(task, len(batch))
         prof = build_profile(store.records(run_id), skills, run_id, identity["model"], data.describe())
@@ -93,6 +98,26 @@ def profile(model: ModelConfig, data: DataConfig, ev: EvalConfig, runs_dir: str 
     if output_path:
         write_json(prof.to_dict() | {"config": config}, output_path)
     return prof
+
+
+def make_grader(ev: EvalConfig, default: str) -> Any:
+    if ev.grader != "judge":
+        return get_grader(ev.grader or default)
+    from skillgap.grade import JudgeGrader
+    from skillgap.teacher import Teacher
+
+    if ev.judge is None:
+        raise ConfigError("--grader judge needs a judge model: --judge MODEL (and --judge-base-url for an endpoint).")
+    return JudgeGrader(Teacher(ev.judge))
+
+
+def grade_all(grader: Any, items: list[Item], gens: list[Any]) -> list[Grade]:
+    """Grades for a batch; a judge sees the questions and grades the batch in one go."""
+    if hasattr(grader, "grade_batch"):
+        from skillgap.label import item_text
+
+        return grader.grade_batch([item_text(it) for it in items], [g.text for g in gens], [it.answer for it in items])
+    return [grader(g.text, it.answer) for it, g in zip(items, gens)]
 
 
 def write_json(obj: dict[str, Any], path: str | Path) -> None:

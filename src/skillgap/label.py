@@ -1,0 +1,242 @@
+"""Label items with skills from an inventory: the "metacognition" step of Didolkar et al. (2024),
+"Metacognitive Capabilities of LLMs: An Exploration in Mathematical Problem Solving".
+
+Two labellers, one interface (`label_items`):
+
+- `embed` (offline, the default): each item is scored against every skill by
+  (a) the cosine similarity of its embedding to the skill's name and description, turned into a
+      distribution with a softmax at temperature `temperature`, and
+  (b) the similarity-weighted votes of its `neighbours` nearest already-labelled examples
+      (an item never votes for itself: examples with the same text are skipped);
+  score = weight * votes + (1 - weight) * description, or the description part alone without examples.
+  The best skill is always kept; further ones need `min_score` times the best score, up to `max_skills`.
+- `teacher`: a model is shown the inventory and the item and answers `{"skills": [ids]}`; the reply
+  is validated against the inventory (retried with the reason on a malformed answer) and, on
+  OpenAI-compatible servers, constrained by a JSON schema with the ids as an enum.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections import Counter
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from skillgap.embed import DEFAULT_ENCODER, embed
+from skillgap.errors import ConfigError, DataError, unknown_name
+from skillgap.items import Item
+from skillgap.skills import SkillSet
+from skillgap.teacher import Invalid, Teacher, json_in
+
+LABELERS = ("embed", "teacher")
+
+
+@dataclass(frozen=True)
+class LabelConfig:
+    labeler: str = "embed"  # embed | teacher
+    max_skills: int = 1  # one coarse skill per item, as in the released GSM8K/MATH labels
+    min_score: float = 0.5  # a second skill needs this fraction of the best skill's score
+    neighbours: int = 10  # embed: labelled examples that vote
+    weight: float = 0.5  # embed: share of the neighbour votes (when there are examples)
+    temperature: float = 0.05  # embed: softmax temperature over description similarities
+    encoder: str = DEFAULT_ENCODER  # embed: sentence-transformers model
+
+
+@dataclass(frozen=True)
+class Labels:
+    """One item's labels and how they were reached."""
+
+    skills: tuple[str, ...]
+    scores: dict[str, float]  # embed: the top scores; teacher: 1.0 per chosen skill
+    status: str = "ok"  # "ok" | "invalid" (the teacher never gave a valid answer)
+    detail: str = ""
+
+
+def item_text(item: Item) -> str:
+    """What is labelled: the prompt, or the last user turn of a chat."""
+    if item.prompt is not None:
+        return item.prompt
+    users = [m["content"] for m in item.chat() if m["role"] == "user"]
+    return users[-1] if users else item.chat()[-1]["content"]
+
+
+def skill_text(inventory: SkillSet, sid: str) -> str:
+    s = inventory[sid]
+    return f"{s.name}: {s.description}" if s.description else s.name
+
+
+def labelled_examples(path: str | Path) -> list[tuple[str, tuple[str, ...]]]:
+    """(text, skills) of every line of a labelled JSONL: a `skills` list and a `question`, `prompt`,
+    `problem` or `messages` field (the released AdaptMI labels, or a file `skillgap label` wrote)."""
+    path = Path(path)
+    out: list[tuple[str, tuple[str, ...]]] = []
+    with path.open(encoding="utf-8") as f:
+        for n, raw in enumerate(f, start=1):
+            if not raw.strip():
+                continue
+            d = json.loads(raw)
+            if not isinstance(d.get("skills"), list):
+                raise DataError(path, n, "skills", "expected a list of skill ids")
+            text = d.get("question") or d.get("prompt") or d.get("problem")
+            if text is None and isinstance(d.get("messages"), list):
+                text = next((m.get("content") for m in reversed(d["messages"]) if m.get("role") == "user"), None)
+            if not isinstance(text, str):
+                raise DataError(path, n, "question", "no text to compare with (question, prompt, problem or messages)")
+            out.append((text, tuple(map(str, d["skills"]))))
+    return out
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _key(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def embed_scores(texts: list[str], inventory: SkillSet, examples: list[tuple[str, tuple[str, ...]]] | None,
+                 cfg: LabelConfig) -> np.ndarray:
+    """(items, skills) scores in [0, 1]; each row sums to 1."""
+    ids = inventory.ids
+    x = embed(texts, cfg.encoder)
+    desc = _softmax(x @ embed([skill_text(inventory, s) for s in ids], cfg.encoder).T / cfg.temperature)
+    examples = [(t, tuple(s for s in sk if s in inventory)) for t, sk in examples or []]
+    examples = [(t, sk) for t, sk in examples if sk]
+    if not examples or cfg.weight == 0:
+        return desc
+    e = embed([t for t, _ in examples], cfg.encoder)
+    votes = np.zeros((len(ids), len(examples)), dtype=np.float32)
+    col = {s: j for j, s in enumerate(ids)}
+    for i, (_, sk) in enumerate(examples):
+        for s in sk:
+            votes[col[s], i] = 1.0 / len(sk)
+    same = {}
+    for i, (t, _) in enumerate(examples):
+        same.setdefault(_key(t), []).append(i)
+    k = min(cfg.neighbours, len(examples))
+    knn = np.zeros_like(desc)
+    for lo in range(0, len(texts), 1024):  # rows in chunks: items x examples stays small
+        sims = x[lo:lo + 1024] @ e.T
+        for r, t in enumerate(texts[lo:lo + 1024]):
+            sims[r, same.get(_key(t), [])] = -np.inf  # leave one out: an item never votes for itself
+        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        w = np.clip(np.take_along_axis(sims, top, axis=1), 0, None)
+        for r in range(len(top)):
+            v = votes[:, top[r]] @ w[r]
+            knn[lo + r] = v / v.sum() if v.sum() > 0 else desc[lo + r]
+    return cfg.weight * knn + (1 - cfg.weight) * desc
+
+
+def pick(row: np.ndarray, ids: list[str], cfg: LabelConfig) -> Labels:
+    order = np.argsort(-row, kind="stable")
+    best = row[order[0]]
+    chosen = [ids[order[0]]] + [ids[j] for j in order[1:cfg.max_skills] if row[j] >= cfg.min_score * best]
+    return Labels(tuple(chosen), {ids[j]: round(float(row[j]), 4) for j in order[:3]})
+
+
+# --- teacher -----------------------------------------------------------------------------------------------
+
+def skill_menu(inventory: SkillSet) -> str:
+    """The inventory as the teacher sees it: one `id: name, description` line per skill."""
+    lines = []
+    for s in inventory:
+        extra = f" ({s.description})" if s.description else ""
+        lines.append(f"- {s.id}: {s.name}{extra}")
+    return "\n".join(lines)
+
+
+def skills_schema(inventory: SkillSet, lo: int, hi: int, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    props = {"skills": {"type": "array", "items": {"type": "string", "enum": inventory.ids},
+                        "minItems": lo, "maxItems": hi}} | (extra or {})
+    return {"type": "object", "properties": props, "required": list(props)}
+
+
+def choose_skills(inventory: SkillSet, lo: int, hi: int):
+    """A parser for `{"skills": [...]}` replies: every name must resolve to an inventory id
+    (exactly, by case, by its display name, or by a close spelling); lo..hi of them."""
+    by_name = {s.id.casefold(): s.id for s in inventory} | {s.name.casefold(): s.id for s in inventory}
+
+    def resolve(name: Any) -> str:
+        if not isinstance(name, str):
+            raise Invalid(f"{name!r} is not a skill id")
+        key = name.strip().casefold()
+        if key in by_name:
+            return by_name[key]
+        close = difflib.get_close_matches(key, list(by_name), n=1, cutoff=0.85)
+        if close:
+            return by_name[close[0]]
+        raise Invalid(f"{name!r} is not in the skill list; use ids from the list only")
+
+    def parse(text: str) -> tuple[str, ...]:
+        d = json_in(text)
+        names = d.get("skills") if isinstance(d, dict) else None
+        if not isinstance(names, list):
+            raise Invalid('expected {"skills": [...]}')
+        out = tuple(dict.fromkeys(resolve(n) for n in names))
+        if len(out) < lo:
+            raise Invalid(f"name at least {lo} skill{'s' if lo > 1 else ''}")
+        return out[:hi]
+
+    return parse
+
+
+LABEL_PROMPT = """You label problems with the skills needed to solve them.
+
+Skills:
+{menu}
+
+Problem:
+{problem}
+
+Which skills from the list does solving this problem need? Choose 1 to {hi} skill ids, the most important first.
+Reply with JSON only, in this form: {{"skills": ["<skill id>", ...]}}"""
+
+
+def teacher_labels(texts: list[str], inventory: SkillSet, teacher: Teacher, cfg: LabelConfig,
+                   progress: Any = None) -> list[Labels]:
+    menu = skill_menu(inventory)
+    chats = [[{"role": "user", "content": LABEL_PROMPT.format(menu=menu, problem=t, hi=cfg.max_skills)}] for t in texts]
+    replies = teacher.ask(chats, choose_skills(inventory, 1, cfg.max_skills),
+                          schema=skills_schema(inventory, 1, cfg.max_skills), progress=progress)
+    return [Labels(r.value, {s: 1.0 for s in r.value}) if r.status == "ok"
+            else Labels((), {}, "invalid", f"{r.error}; last reply: {r.text[:200]!r}") for r in replies]
+
+
+# --- both --------------------------------------------------------------------------------------------------
+
+def label_items(items: list[Item], inventory: SkillSet, cfg: LabelConfig,
+                examples: list[tuple[str, tuple[str, ...]]] | None = None, teacher: Teacher | None = None,
+                progress: Any = None) -> list[Item]:
+    """The items with `skills` replaced by their labels; `metadata.labels` says how each was reached."""
+    if cfg.labeler not in LABELERS:
+        raise unknown_name("labeller", cfg.labeler, list(LABELERS))
+    if cfg.max_skills < 1:
+        raise ConfigError(f"--max-skills must be at least 1, got {cfg.max_skills}.")
+    texts = [item_text(it) for it in items]
+    if cfg.labeler == "embed":
+        rows = embed_scores(texts, inventory, examples, cfg)
+        labels = [pick(r, inventory.ids, cfg) for r in rows]
+        if progress:
+            progress(len(items))
+    else:
+        if teacher is None:
+            raise ConfigError("The teacher labeller needs a teacher model (--teacher).")
+        labels = teacher_labels(texts, inventory, teacher, cfg, progress)
+    out = []
+    for it, lab in zip(items, labels):
+        meta = {"labeler": cfg.labeler, "status": lab.status, "scores": lab.scores}
+        if lab.detail:
+            meta["detail"] = lab.detail
+        if it.skills:
+            meta["previous"] = list(it.skills)
+        out.append(replace(it, skills=lab.skills, metadata=it.metadata | {"labels": meta}))
+    return out
+
+
+def label_counts(items: list[Item]) -> dict[str, int]:
+    return dict(Counter(s for it in items for s in it.skills).most_common())

@@ -1,0 +1,78 @@
+"""Recipe: a teacher's Missing-Skill-Profile for a finished profile run (`skillgap diagnose`).
+
+    records   = store.records(run)                  # what the student said, graded
+    diagnoses = diagnose(wrong(records), inventory, teacher)
+    profile   = build_profile(records, missing=missing_skill_profile(diagnoses))
+
+The profile JSON it writes has the `skillgap profile` schema with `missing` from the teacher, so
+`skillgap train --profile it.json` targets the skills the teacher named. The per-item diagnoses go
+beside it (`<output stem>.diagnoses.jsonl`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from skillgap.diagnose import diagnose, missing_skill_profile, wrong
+from skillgap.errors import ConfigError
+from skillgap.profile import build_profile
+from skillgap.recipes.profile import write_json
+from skillgap.skills import Skill, SkillSet, load_inventory, sibling_inventory
+from skillgap.store import RunStore
+from skillgap.teacher import Teacher
+
+
+def diagnose_recipe(run_ref: str, teacher: Teacher, output_path: str | Path, runs_dir: str | Path = "runs",
+                    skills_path: str | Path | None = None, console: Console | None = None) -> dict[str, Any]:
+    console = console or Console(stderr=True)
+    store = RunStore(runs_dir)
+    try:
+        run = store.get(run_ref)
+        records = store.records(run["run_id"])
+    finally:
+        store.close()
+    if run["status"] != "done":
+        console.print(f"[yellow]run {run['run_id']} is unfinished ({len(records)} of {run['n_items']} items); "
+                      "diagnosing the graded ones[/yellow]")
+    if skills_path:
+        inventory = load_inventory(skills_path)
+    else:
+        from skillgap.suites import SUITES, load_suite
+
+        suite = run["data"].removeprefix("suite:").split("/")[0]
+        beside = sibling_inventory(run["data"].removeprefix("file:").split("?")[0]) \
+            if run["data"].startswith("file:") else None
+        if run["data"].startswith("suite:") and suite in SUITES:
+            inventory = load_suite(suite).skills
+        elif beside is not None:
+            inventory = beside
+        else:
+            ids = sorted({s for r in records for s in r.item.skills})
+            if not ids:
+                raise ConfigError(f"Run {run['run_id']}'s items carry no skills; give the inventory with --skills.")
+            inventory = SkillSet(tuple(Skill(s, s.replace("_", " ").capitalize()) for s in ids))
+    todo = wrong(records)
+    columns = (TextColumn("[bold]diagnose"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task("diagnose", total=len(todo))
+        diagnoses = diagnose(records, inventory, teacher, progress=lambda n: bar.advance(task, n))
+    msp = missing_skill_profile(diagnoses)
+    invalid = sum(d.status != "ok" for d in diagnoses)
+    prof = build_profile(records, inventory, run["run_id"], run["model"], run["data"], missing=msp).to_dict()
+    prof["diagnosis"] = {"method": "teacher", "teacher": teacher.identity, "wrong": len(diagnoses),
+                         "diagnosed": len(diagnoses) - invalid, "invalid": invalid,
+                         "inventory": str(skills_path) if skills_path else None,
+                         "teacher_calls": teacher.calls, "cache_hits": teacher.hits}
+    out = Path(output_path)
+    write_json(prof, out)
+    with out.with_name(out.stem + ".diagnoses.jsonl").open("w", encoding="utf-8") as f:
+        for d in diagnoses:
+            f.write(json.dumps(d.to_dict(), ensure_ascii=False) + "\n")
+    console.print(f"{len(diagnoses)} wrong answers diagnosed ({invalid} without a valid teacher answer); "
+                  "missing-skill profile: " + (", ".join(f"{s} {n}" for s, n in msp.items()) or "empty"))
+    return prof
