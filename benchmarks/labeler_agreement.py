@@ -75,6 +75,7 @@ def run_labellers(name: str, groups: list[tuple[str, list[Item], list[tuple[str,
                 "embed (train neighbours only)": (LabelConfig(weight=1.0), "train"),
                 "embed (default, train neighbours)": (LabelConfig(), "train"),
                 "embed (default, test neighbours, leave-one-out)": (LabelConfig(), "test")}
+    weights: dict[str, list] = {}
     out: dict = {}
     all_skills = sorted({s for _, _, _, inv, _ in groups for s in inv.ids})
     for vname, (cfg, source) in variants.items():
@@ -86,7 +87,9 @@ def run_labellers(name: str, groups: list[tuple[str, list[Item], list[tuple[str,
             labelled = label_items(items, inv, cfg, examples)
             gold += g
             pred += [it.skills for it in labelled]
-        out[vname] = prf(gold, pred, all_skills) | {"seconds": round(time.time() - t0, 1)}
+            weights.setdefault(vname, []).append(labelled[0].metadata["labels"]["neighbour_weight"])
+        out[vname] = prf(gold, pred, all_skills) | {"seconds": round(time.time() - t0, 1),
+                                                    "neighbour_weight": weights[vname]}
         print(f"{name} {vname}: micro F1 {out[vname]['micro']['f1']:.3f}, macro F1 {out[vname]['macro_f1']:.3f} "
               f"({out[vname]['seconds']} s)", flush=True)
     gold, pred = [], []
@@ -147,24 +150,55 @@ def math_groups(data: Path) -> list:
 
 
 def table(results: dict) -> str:
+    """Markdown: a summary per dataset, then per skill the P / R / F1 of every labeller (the teacher's on its
+    subset only)."""
     lines = []
     for dataset, res in results.items():
-        lines.append(f"\n### {dataset}\n\n| labeller | n | micro P | micro R | micro F1 | macro F1 |\n|---|---|---|---|---|---|")
+        lines.append(f"\n### {dataset}\n\n| labeller | n | micro P | micro R | micro F1 | macro F1 |\n"
+                     "|---|---|---|---|---|---|")
         for name, r in res.items():
             m = r["micro"]
-            lines.append(f"| {name} | {r['n']} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | "
+            w = f" (weight {', '.join(map(str, r['neighbour_weight']))})" if "default" in name else ""
+            extra = f", {r['invalid']} invalid" if "invalid" in r else ""
+            lines.append(f"| {name}{w}{extra} | {r['n']} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | "
                          f"{r['macro_f1']:.3f} |")
-        if "embed (default, train neighbours)" not in res:
-            continue
-        default = res["embed (default, train neighbours)"]["per_skill"]
-        lines.append(f"\nPer skill, embed (default), {dataset}:\n\n| skill | support | P | R | F1 |\n|---|---|---|---|---|")
-        for s, v in sorted(default.items(), key=lambda kv: -kv[1]["support"]):
-            if v["support"]:
-                lines.append(f"| {s} | {v['support']} | {v['precision']:.2f} | {v['recall']:.2f} | {v['f1']:.2f} |")
+        names = [n for n in res if not n.startswith("majority")]
+        skills = max((res[n]["per_skill"] for n in names), key=len)
+        order = sorted(skills, key=lambda k: -res[names[0]]["per_skill"].get(k, {}).get("support", 0))
+        lines.append(f"\nPer skill, P / R / F1 ({dataset}; support on the full test set):\n\n"
+                     "| skill | support | " + " | ".join(names) + " |\n|---|---|" + "---|" * len(names))
+        for k in order:
+            sup = res[names[0]]["per_skill"].get(k, {}).get("support", 0)
+            if not sup:
+                continue
+            cells = []
+            for n in names:
+                v = res[n]["per_skill"].get(k)
+                cells.append("-" if not v or not v["support"] else
+                             f"{v['precision']:.2f} / {v['recall']:.2f} / {v['f1']:.2f}")
+            lines.append(f"| {k} | {sup} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
+def memoised(fn):
+    """The variants embed the same texts again and again; compute each once (the results are identical)."""
+    import numpy as np
+
+    seen: dict[tuple[str, str], np.ndarray] = {}
+
+    def embed(texts: list[str], encoder: str = "all-minilm-l6-v2", batch_size: int = 64) -> np.ndarray:
+        todo = list(dict.fromkeys(t for t in texts if (encoder, t) not in seen))
+        if todo:
+            seen.update({(encoder, t): v for t, v in zip(todo, fn(todo, encoder, batch_size))})
+        return np.stack([seen[(encoder, t)] for t in texts]) if texts else fn(texts, encoder)
+
+    return embed
+
+
 def main() -> None:
+    import skillgap.label
+
+    skillgap.label.embed = memoised(skillgap.label.embed)
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     ap.add_argument("--datasets", default="gsm8k,math")
@@ -173,7 +207,16 @@ def main() -> None:
     ap.add_argument("--teacher-limit", type=int, default=60, help="items the teacher labels per dataset (0: none)")
     ap.add_argument("--labellers", default="embed,teacher", help="which to run: embed, teacher or both")
     ap.add_argument("--output", default="benchmarks/results/labeler_agreement.json")
+    ap.add_argument("--table-only", nargs="+", metavar="JSON", help="merge earlier results into one table and stop")
     a = ap.parse_args()
+    if a.table_only:
+        merged: dict = {}
+        for f in a.table_only:
+            for ds, res in json.loads(Path(f).read_text()).items():
+                merged.setdefault(ds, {}).update({k: v for k, v in res.items() if k not in merged.get(ds, {})})
+        Path(a.output).with_suffix(".md").write_text(table(merged) + "\n")
+        print(table(merged))
+        return
     data = Path(a.data)
     if not data.is_dir():
         data = Path("/work/shared/data")

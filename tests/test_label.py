@@ -13,7 +13,7 @@ from skillgap.diagnose import Diagnosis, missing_skill_profile, wrong
 from skillgap.discover import cluster, parse_cluster, parse_names
 from skillgap.grade import Grade, parse_verdict
 from skillgap.items import Item, read_jsonl
-from skillgap.label import LabelConfig, choose_skills, label_items, labelled_examples, pick
+from skillgap.label import LabelConfig, choose_skills, fit_weight, label_items, labelled_examples, pick
 from skillgap.profile import Record
 from skillgap.skills import Skill, SkillSet, load_inventory
 from skillgap.teacher import Cache, Invalid, call_key, json_in
@@ -48,6 +48,17 @@ def test_neighbours_outvote_descriptions_and_never_vote_for_themselves():
     assert out[0].skills == ("percent",)
     # descriptions alone say addition
     assert label_items([item(0, q)], INV, LabelConfig(weight=0.0), examples)[0].skills == ("addition",)
+
+
+def test_neighbour_weight_is_fitted_on_the_examples():
+    import numpy as np
+
+    gold = np.array([[1.0, 0.0], [0.0, 1.0]])
+    knn = np.array([[0.6, 0.4], [0.4, 0.6]])  # neighbours right, but not by much
+    desc = np.array([[0.0, 1.0], [1.0, 0.0]])  # descriptions confidently wrong
+    # skill 0 wins row 0 iff 0.6 w > 0.4 w + (1 - w), i.e. w > 5/6: the smallest such grid weight is 0.9
+    assert fit_weight(knn, desc, gold) == 0.9
+    assert fit_weight(desc, knn, gold) == 0.0  # the other way round: descriptions alone
 
 
 def test_pick_keeps_further_skills_above_the_threshold():

@@ -239,8 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--neighbours", type=int, default=d.neighbours,
                    help=f"embed: labelled neighbours that vote (default: {d.neighbours})")
     g.add_argument("--neighbour-weight", type=float, default=d.weight,
-                   help=f"embed: weight of the neighbour votes against the description similarity "
-                        f"(default: {d.weight})")
+                   help="embed: weight of the neighbour votes against the description similarity, 0-1 "
+                        "(default: fitted on the labelled examples, each left out of its own vote)")
     _teacher_args(p)
     _output_args(p, "the labelled items (JSONL); the inventory is written beside it", required=True)
 

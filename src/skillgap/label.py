@@ -9,6 +9,7 @@ Two labellers, one interface (`label_items`):
   (b) the similarity-weighted votes of its `neighbours` nearest already-labelled examples
       (an item never votes for itself: examples with the same text are skipped);
   score = weight * votes + (1 - weight) * description, or the description part alone without examples.
+  The weight is fitted on the examples themselves (leave one out) unless given.
   The best skill is always kept; further ones need `min_score` times the best score, up to `max_skills`.
 - `teacher`: a model is shown the inventory and the item and answers `{"skills": [ids]}`; the reply
   is validated against the inventory (retried with the reason on a malformed answer) and, on
@@ -40,8 +41,8 @@ class LabelConfig:
     labeler: str = "embed"  # embed | teacher
     max_skills: int = 1  # one coarse skill per item, as in the released GSM8K/MATH labels
     min_score: float = 0.5  # a second skill needs this fraction of the best skill's score
-    neighbours: int = 10  # embed: labelled examples that vote
-    weight: float = 0.5  # embed: share of the neighbour votes (when there are examples)
+    neighbours: int = 30  # embed: labelled examples that vote
+    weight: float | None = None  # embed: share of the neighbour votes; None: fitted on the examples
     temperature: float = 0.05  # embed: softmax temperature over description similarities
     encoder: str = DEFAULT_ENCODER  # embed: sentence-transformers model
 
@@ -73,13 +74,18 @@ def labelled_examples(path: str | Path) -> list[tuple[str, tuple[str, ...]]]:
     """(text, skills) of every line of a labelled JSONL: a `skills` list and a `question`, `prompt`,
     `problem` or `messages` field (the released AdaptMI labels, or a file `skillgap label` wrote)."""
     path = Path(path)
+    if not path.is_file():
+        raise DataError(path, None, None, "no such file (--examples: a labelled JSONL)")
     out: list[tuple[str, tuple[str, ...]]] = []
     with path.open(encoding="utf-8") as f:
         for n, raw in enumerate(f, start=1):
             if not raw.strip():
                 continue
-            d = json.loads(raw)
-            if not isinstance(d.get("skills"), list):
+            try:
+                d = json.loads(raw)
+            except json.JSONDecodeError as e:
+                raise DataError(path, n, None, f"invalid JSON ({e.msg} at column {e.colno})") from None
+            if not isinstance(d, dict) or not isinstance(d.get("skills"), list):
                 raise DataError(path, n, "skills", "expected a list of skill ids")
             text = d.get("question") or d.get("prompt") or d.get("problem")
             if text is None and isinstance(d.get("messages"), list):
@@ -99,37 +105,69 @@ def _key(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
+def neighbour_votes(x: np.ndarray, texts: list[str], e: np.ndarray, ex_texts: list[str], votes: np.ndarray,
+                    k: int, fallback: np.ndarray) -> np.ndarray:
+    """(items, skills): the similarity-weighted label shares of each item's k nearest examples.
+
+    An example with the item's own text never votes (leave one out). `votes` is (skills, examples):
+    an example's labels, each worth 1/len(labels). Rows with no positive vote take `fallback`."""
+    same: dict[str, list[int]] = {}
+    for i, t in enumerate(ex_texts):
+        same.setdefault(_key(t), []).append(i)
+    k = min(k, len(ex_texts))
+    out = np.zeros((len(texts), votes.shape[0]), dtype=np.float32)
+    for lo in range(0, len(texts), 1024):  # rows in chunks: items x examples stays small
+        sims = x[lo:lo + 1024] @ e.T
+        for r, t in enumerate(texts[lo:lo + 1024]):
+            sims[r, same.get(_key(t), [])] = -np.inf
+        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        w = np.clip(np.take_along_axis(sims, top, axis=1), 0, None)
+        v = np.einsum("sik,ik->is", votes[:, top], w)
+        total = v.sum(axis=1, keepdims=True)
+        out[lo:lo + len(v)] = np.where(total > 0, v / np.maximum(total, 1e-12), fallback[lo:lo + len(v)])
+    return out
+
+
+WEIGHTS = (0.0, 0.25, 0.5, 0.75, 0.9, 1.0)
+
+
+def fit_weight(knn: np.ndarray, desc: np.ndarray, gold: np.ndarray) -> float:
+    """The neighbour weight that best reproduces the examples' own labels (each left out of its vote).
+
+    Whether names and descriptions or neighbours are the better evidence depends on the inventory:
+    bare names such as 'problem_solving' say little, MATH's 'quadratic_equation_skills' a lot."""
+    hits = [float((gold[np.arange(len(gold)), (w * knn + (1 - w) * desc).argmax(axis=1)] > 0).mean())
+            for w in WEIGHTS]
+    return WEIGHTS[int(np.argmax(hits))]  # ties: the smaller weight, the one that leans less on the labels
+
+
 def embed_scores(texts: list[str], inventory: SkillSet, examples: list[tuple[str, tuple[str, ...]]] | None,
-                 cfg: LabelConfig) -> np.ndarray:
-    """(items, skills) scores in [0, 1]; each row sums to 1."""
+                 cfg: LabelConfig) -> tuple[np.ndarray, float]:
+    """(items, skills) scores in [0, 1], each row summing to 1, and the neighbour weight used."""
     ids = inventory.ids
     x = embed(texts, cfg.encoder)
-    desc = _softmax(x @ embed([skill_text(inventory, s) for s in ids], cfg.encoder).T / cfg.temperature)
+    s_emb = embed([skill_text(inventory, s) for s in ids], cfg.encoder)
+    desc = _softmax(x @ s_emb.T / cfg.temperature)
     examples = [(t, tuple(s for s in sk if s in inventory)) for t, sk in examples or []]
     examples = [(t, sk) for t, sk in examples if sk]
     if not examples or cfg.weight == 0:
-        return desc
-    e = embed([t for t, _ in examples], cfg.encoder)
+        return desc, 0.0
+    ex_texts = [t for t, _ in examples]
+    e = embed(ex_texts, cfg.encoder)
     votes = np.zeros((len(ids), len(examples)), dtype=np.float32)
     col = {s: j for j, s in enumerate(ids)}
     for i, (_, sk) in enumerate(examples):
         for s in sk:
             votes[col[s], i] = 1.0 / len(sk)
-    same = {}
-    for i, (t, _) in enumerate(examples):
-        same.setdefault(_key(t), []).append(i)
-    k = min(cfg.neighbours, len(examples))
-    knn = np.zeros_like(desc)
-    for lo in range(0, len(texts), 1024):  # rows in chunks: items x examples stays small
-        sims = x[lo:lo + 1024] @ e.T
-        for r, t in enumerate(texts[lo:lo + 1024]):
-            sims[r, same.get(_key(t), [])] = -np.inf  # leave one out: an item never votes for itself
-        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-        w = np.clip(np.take_along_axis(sims, top, axis=1), 0, None)
-        for r in range(len(top)):
-            v = votes[:, top[r]] @ w[r]
-            knn[lo + r] = v / v.sum() if v.sum() > 0 else desc[lo + r]
-    return cfg.weight * knn + (1 - cfg.weight) * desc
+    weight = cfg.weight
+    if weight is None:  # calibrate on (up to 2000, evenly spaced) examples, each left out of its own vote
+        q = np.linspace(0, len(examples) - 1, min(len(examples), 2000)).round().astype(int)
+        q = np.unique(q)
+        e_desc = _softmax(e[q] @ s_emb.T / cfg.temperature)
+        e_knn = neighbour_votes(e[q], [ex_texts[i] for i in q], e, ex_texts, votes, cfg.neighbours, e_desc)
+        weight = fit_weight(e_knn, e_desc, votes[:, q].T)
+    knn = neighbour_votes(x, texts, e, ex_texts, votes, cfg.neighbours, desc)
+    return weight * knn + (1 - weight) * desc, weight
 
 
 def pick(row: np.ndarray, ids: list[str], cfg: LabelConfig) -> Labels:
@@ -218,8 +256,9 @@ def label_items(items: list[Item], inventory: SkillSet, cfg: LabelConfig,
     if cfg.max_skills < 1:
         raise ConfigError(f"--max-skills must be at least 1, got {cfg.max_skills}.")
     texts = [item_text(it) for it in items]
+    weight: float | None = None
     if cfg.labeler == "embed":
-        rows = embed_scores(texts, inventory, examples, cfg)
+        rows, weight = embed_scores(texts, inventory, examples, cfg)
         labels = [pick(r, inventory.ids, cfg) for r in rows]
         if progress:
             progress(len(items))
@@ -230,6 +269,8 @@ def label_items(items: list[Item], inventory: SkillSet, cfg: LabelConfig,
     out = []
     for it, lab in zip(items, labels):
         meta = {"labeler": cfg.labeler, "status": lab.status, "scores": lab.scores}
+        if cfg.labeler == "embed":
+            meta["neighbour_weight"] = weight
         if lab.detail:
             meta["detail"] = lab.detail
         if it.skills:

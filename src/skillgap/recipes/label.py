@@ -68,6 +68,9 @@ def label_recipe(data: DataConfig, skills_path: str | Path, cfg: LabelConfig, ou
     inv_path = out.with_name(out.name.removesuffix(".jsonl") + ".skills.yaml")
     inv_path.write_text(yaml.safe_dump({"skills": inventory.to_dicts(), "labelled_by": asdict(cfg)
                                         | {"teacher": teacher.identity if teacher else None}}, sort_keys=False))
+    if cfg.labeler == "embed" and examples:
+        console.print(f"[dim]embed: neighbour weight {labelled[0].metadata['labels']['neighbour_weight']}"
+                      f"{' (fitted on the examples)' if cfg.weight is None else ''}[/dim]")
     invalid = sum(it.metadata["labels"]["status"] != "ok" for it in labelled)
     counts = label_counts(labelled)
     console.print(f"labelled {len(labelled) - invalid} of {len(labelled)} items"
