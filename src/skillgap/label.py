@@ -19,7 +19,6 @@ Two labellers, one interface (`label_items`):
 from __future__ import annotations
 
 import difflib
-import json
 from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -73,26 +72,19 @@ def skill_text(inventory: SkillSet, sid: str) -> str:
 def labelled_examples(path: str | Path) -> list[tuple[str, tuple[str, ...]]]:
     """(text, skills) of every line of a labelled JSONL: a `skills` list and a `question`, `prompt`,
     `problem` or `messages` field (the released AdaptMI labels, or a file `skillgap label` wrote)."""
+    from skillgap.formats import records
+
     path = Path(path)
-    if not path.is_file():
-        raise DataError(path, None, None, "no such file (--examples: a labelled JSONL)")
     out: list[tuple[str, tuple[str, ...]]] = []
-    with path.open(encoding="utf-8") as f:
-        for n, raw in enumerate(f, start=1):
-            if not raw.strip():
-                continue
-            try:
-                d = json.loads(raw)
-            except json.JSONDecodeError as e:
-                raise DataError(path, n, None, f"invalid JSON ({e.msg} at column {e.colno})") from None
-            if not isinstance(d, dict) or not isinstance(d.get("skills"), list):
-                raise DataError(path, n, "skills", "expected a list of skill ids")
-            text = d.get("question") or d.get("prompt") or d.get("problem")
-            if text is None and isinstance(d.get("messages"), list):
-                text = next((m.get("content") for m in reversed(d["messages"]) if m.get("role") == "user"), None)
-            if not isinstance(text, str):
-                raise DataError(path, n, "question", "no text to compare with (question, prompt, problem or messages)")
-            out.append((text, tuple(map(str, d["skills"]))))
+    for n, d in records(path):  # file:line errors for a missing file or a bad line come from there
+        if not isinstance(d, dict) or not isinstance(d.get("skills"), list):
+            raise DataError(path, n, "skills", "expected a list of skill ids")
+        text = d.get("question") or d.get("prompt") or d.get("problem")
+        if text is None and isinstance(d.get("messages"), list):
+            text = next((m.get("content") for m in reversed(d["messages"]) if m.get("role") == "user"), None)
+        if not isinstance(text, str):
+            raise DataError(path, n, "question", "no text to compare with (question, prompt, problem or messages)")
+        out.append((text, tuple(map(str, d["skills"]))))
     return out
 
 
