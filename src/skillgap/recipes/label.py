@@ -13,7 +13,7 @@ The inventory is written beside the output (`<output>.skills.yaml`) so that late
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -85,8 +85,6 @@ def discover_recipe(data: DataConfig, teacher: Teacher, output_path: str | Path,
                     distance: float | None = None, per_item: int = 3, console: Console | None = None) -> Any:
     """Items -> teacher-named fine skills -> clusters -> named coarse skills, written as an inventory YAML
     (with each skill's member names), plus the items labelled with them (`<output stem>.items.jsonl`)."""
-    from dataclasses import replace
-
     from skillgap.discover import discover
     from skillgap.formats import read_items
 
