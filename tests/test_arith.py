@@ -97,3 +97,25 @@ def test_synthesize_targets_one_skill_and_stays_out_of_test():
         assert sum(it.k == 1 for it in items) >= 5  # some alone, the rest composed
         assert not any(_math(it)[0] in test_math for it in items)
     assert suite.synthesize("round", 10, seed=1) == suite.synthesize("round", 10, seed=1)
+
+
+def test_validation_items_share_no_problem_with_training_or_test():
+    """The held-out items that steer an online mixture (and draw the training curves) come from their own split:
+    the training streams (generate and synthesize, any seed) and the test items never produce them."""
+    from skillgap.suites import validation_items
+    from skillgap.suites.arith import _signature, Step
+    from skillgap.verify import assert_disjoint
+
+    def sig(it):
+        return _signature([Step(s["skill"], "", s["value"], tuple(s["operands"])) for s in it.metadata["steps"]])
+
+    suite = load_suite("arith")
+    val = [it for s in SKILLS.ids for it in validation_items(suite, s, 20, seed=0)]
+    assert all(it.split == "validation" for it in val) and len({it.id for it in val}) == len(val)
+    assert {s for it in val for s in it.skills} == set(SKILLS.ids)
+    training = suite.generate("train", 3000, seed=0) + [it for s in SKILLS.ids for it in suite.synthesize(s, 100, 0)]
+    test = suite.generate("test", 1000, seed=0)
+    for other in (training, test):
+        assert not {sig(it) for it in val} & {sig(it) for it in other}
+        assert_disjoint(other, val)
+    assert {it.split for it in training} == {"train"}

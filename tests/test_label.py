@@ -5,11 +5,12 @@ are exercised end to end against a real server in test_teacher.py.
 """
 
 import json
+from collections import Counter
 
 import pytest
 
 from conftest import run_cli, shared_data
-from skillgap.diagnose import Diagnosis, missing_skill_profile, wrong
+from skillgap.diagnose import Diagnosis, diagnosis_chat, format_failures, missing_skill_profile, wrong
 from skillgap.discover import cluster, parse_cluster, parse_names
 from skillgap.grade import Grade, parse_verdict
 from skillgap.items import Item, read_jsonl
@@ -102,6 +103,15 @@ def test_missing_skill_profile_counts_named_skills():
     recs = [Record(it, "", Grade(1.0, "1", "")), Record(it, "", Grade(0.0, "2", "")),
             Record(it, "", Grade(None, None, "", "parse_error"))]
     assert [r.grade.score for r in wrong(recs)] == [0.0]  # an unparsable output is not a missing skill
+    assert [(d.item_id, d.status, d.skills) for d in format_failures(recs)] == [("i", "format_failure", ())]
+
+
+def test_diagnosis_hides_the_answer_key_unless_asked():
+    it = Item(id="i", prompt="What is 6 x 7?", answer="4242", skills=("x",))
+    rec = Record(it, "6 x 7 = 48. The answer is 48.", Grade(0.0, "48", ""))
+    plain = diagnosis_chat(rec, "- x: times")[0]["content"]
+    assert "What is 6 x 7?" in plain and "The answer is 48." in plain and "4242" not in plain  # as STAT, AdaptMI
+    assert "Correct answer: 4242" in diagnosis_chat(rec, "- x: times", with_reference=True)[0]["content"]
 
 
 def test_clustering_groups_names_by_meaning():
@@ -153,10 +163,15 @@ def test_label_command_done_when(tmp_path, tiny_model_dir):
     assert all(len(it.skills) == 1 and it.skills[0] in inventory for it in items)
     assert items[0].answer == "18" and items[0].metadata["labels"]["labeler"] == "embed"
     assert load_inventory(tmp_path / "l.skills.yaml").ids == load_inventory(labels).ids
-    # agreement with the released labels is far from perfect (see benchmarks/labeler_agreement.py) but above
-    # chance over 14 skills: 100 items, 1/14 expected by chance
+    # agreement with the released labels is far from perfect (see benchmarks/labeler_agreement.py) but must beat
+    # the majority-class baseline: always answering the commonest label, of train or (an oracle) of these items
     gold = [json.loads(line)["skills"] for line in labels.read_text().split("\n")[:100]]
-    assert sum(it.skills[0] in g for it, g in zip(items, gold)) > 100 / 14
+    train = [json.loads(line)["skills"] for line in (labels.parent / "gsm8k_train.jsonl").read_text().split("\n")
+             if line]
+    train_top = Counter(s for x in train for s in x).most_common(1)[0][0]
+    majority = max(sum(train_top in g for g in gold), Counter(s for g in gold for s in g).most_common(1)[0][1])
+    agree = sum(it.skills[0] in g for it, g in zip(items, gold))
+    assert majority == 20 and agree > majority
     run_cli("profile", "--model", str(tiny_model_dir), "--data", "l.jsonl", "--limit", "5", "--max-new-tokens", "8",
             "--output-path", "p.json", "--runs-dir", "runs", cwd=tmp_path)
     prof = json.loads((tmp_path / "p.json").read_text())

@@ -33,7 +33,7 @@ def test_first_broken_step_worked_by_hand():
     assert attribute(_rec(CHAIN, "3", 1.0)) == () and attribute(_rec(CHAIN, "?", None)) == ()
 
 
-def test_build_profile_counts_by_skill_and_k_and_excludes_unparsed():
+def test_build_profile_counts_by_skill_and_k_and_every_item():
     one = Item("o", "85", ("add_1digit",), prompt="...", metadata={"steps": [{"skill": "add_1digit", "value": 9}]})
     skills = SkillSet((Skill("add_1digit", "Add"), Skill("fraction_of", "Frac"), Skill("percent", "Pct"),
                        Skill("unused", "Never seen")))
@@ -41,9 +41,12 @@ def test_build_profile_counts_by_skill_and_k_and_excludes_unparsed():
             _rec(CHAIN, "4 + 5 = 9. 2/3 of 9 is 5.", 0.0)]
     p = build_profile(recs, skills).to_dict()
     add = next(s for s in p["skills"] if s["id"] == "add_1digit")
-    assert (add["n"], add["correct"], add["unparsed"]) == (3, 1, 1)
-    assert add["alone"] == {"n": 2, "accuracy": 0.5}
+    # every item counts: the unparsed output is in n, and wrong
+    assert (add["n"], add["correct"], add["unparsed"], add["accuracy"]) == (4, 1, 1, 0.25)
+    assert add["unparsed_rate"] == 0.25 and add["alone"] == {"n": 3, "accuracy": pytest.approx(1 / 3)}
     assert [s["id"] for s in p["skills"]] == ["add_1digit", "fraction_of", "percent"]
-    assert [(k["k"], k["n"], k["correct"]) for k in p["by_k"]] == [(1, 2, 1), (3, 1, 0)]
-    assert p["missing"] == {"add_1digit": 1, "fraction_of": 1}
-    assert p["overall"]["n"] == 3 and p["overall"]["unparsed"] == 1
+    assert [(k["k"], k["n"], k["correct"], k["unparsed"]) for k in p["by_k"]] == [(1, 3, 1, 1), (3, 1, 0, 0)]
+    assert p["missing"] == {"add_1digit": 1, "fraction_of": 1}  # a format failure names no missing skill
+    assert p["overall"]["n"] == 4 and p["overall"]["unparsed"] == 1 and p["overall"]["accuracy"] == 0.25
+    assert [(r["id"], r["correct"], r["status"]) for r in p["records"]] == [
+        ("o", True, "ok"), ("o", False, "ok"), ("o", False, "parse_error"), ("c", False, "ok")]

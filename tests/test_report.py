@@ -18,7 +18,7 @@ import pytest
 
 from skillgap.profile import wilson
 from skillgap.report import render_html, write_report
-from skillgap.verify import compare
+from skillgap.verify import VerifyConfig, compare
 
 SKILLS = {  # id -> (name, (n, correct, unparsed) before, after)
     "add_multi": ("multi-digit addition", (120, 54, 3), (120, 93, 0)),
@@ -47,7 +47,8 @@ def _profile(run_id: str, side: int) -> dict[str, Any]:
 
 def make_report() -> dict[str, Any]:
     before, after = _profile("smollm2-arith-s0-aaaa1111", 0), _profile("smollm2-arith-s0-bbbb2222", 1)
-    verdict = compare(before, after)  # the verify stage, as `skillgap run` calls it
+    # the verify stage, unpaired: these profiles are aggregates without per-item records (test_run covers paired)
+    verdict = compare(before, after, VerifyConfig(paired=False))
     val_loss = [{"step": s, "skill": sid, "loss": 2.0 / (1 + s / (20 + 5 * i))}
                 for s in (8, 16, 24, 32) for i, sid in enumerate(SKILLS)]
     return {
@@ -56,7 +57,7 @@ def make_report() -> dict[str, Any]:
                    "budget": 512}, "train": {"method": "lora", "lr": 5e-4, "rank": 16}, "seed": 0},
         "model": "hf:smollm2-135m@0123abcd", "suite": "arith", "strategy": "stat-sel", "budget": 512, "seed": 0,
         "before": before, "after": after, "diagnosis": before | {"run_id": "smollm2-arith-s1-cccc3333"},
-        "deltas": {k: verdict[k] for k in ("overall", "skills", "by_k")},
+        "deltas": {k: verdict[k] for k in ("overall", "skills", "by_k", "test", "correction", "alpha")},
         "improved": verdict["improved"], "regressions": verdict["regressions"],
         "mixture": {"strategy": "stat-sel", "budget": 512, "n_examples": 512, "order": "shuffled",
                     "by_skill": {"add_multi": 160, "sub_borrow": 130, "paren_order": 110, "div_exact": 82,
@@ -110,7 +111,8 @@ def test_write_report(tmp_path: Path) -> None:
     summary = html.split('id="headline"')[1].split("</p>")[0]
     assert "50.0%" in summary and "65.6%" in summary and "+15.6" in summary  # 225/450 -> 295/450
     assert "No training in this run" not in html
-    assert "+3 unparsed" in html  # parse failures are shown next to n
+    assert ">3 unparsed<" in html and "counted in n, as wrong" in html  # format failures are shown next to n
+    assert "Unpaired: two-proportion z-tests" in html and "(Holm)" in html
     assert "&#34;lr&#34;: 0.0005" in html or "&quot;lr&quot;: 0.0005" in html  # the config, escaped
 
 
@@ -125,7 +127,9 @@ def test_missing_and_empty_parts() -> None:
     after = report["after"]
     after["skills"].append({"id": "new_skill", "name": evil, "n": 12, "correct": 6, "accuracy": 0.5,
                             "ci_low": 0.25, "ci_high": 0.75, "unparsed": 0, "alone": {}})  # only measured after
-    after["skills"][0] |= {"n": 0, "correct": 0, "accuracy": 0.0, "ci_low": 0.0, "ci_high": 1.0, "unparsed": 7}
+    # every output unparsed: 7 items, all wrong, all format failures
+    after["skills"][0] |= {"n": 7, "correct": 0, "accuracy": 0.0, "ci_low": 0.0, "ci_high": wilson(0, 7)[1],
+                           "unparsed": 7}
     report |= {"training": None, "diagnosis": None, "regressions": [], "timings": {}, "config": {"x": evil}}
     for d in report["deltas"]["skills"]:
         d["flag"] = "" if d["flag"] == "regression" else d["flag"]
@@ -136,7 +140,7 @@ def test_missing_and_empty_parts() -> None:
     assert "<script" not in html and "&lt;script&gt;" in html  # escaped in table, plot and config
     assert 'data-skill="new_skill"' in html and 'class="regression"' not in html
     assert "No significant regressions." in html and "No training in this run." in html
-    assert "+7 unparsed" in html
+    assert ">7 unparsed<" in html
     assert html.count("<svg") == 3  # no training plot
 
     bare = render_html({"skillgap_version": "0.1.0", "before": None, "after": None, "deltas": {}, "mixture": None,

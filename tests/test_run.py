@@ -31,13 +31,18 @@ def test_run_real_model_profile_target_train_verify_report(tmp_path, smollm_dir)
     # Verification used items the model never trained on, the same ones before and after.
     test_items, _, _ = load_items(DataConfig(suite="arith", split="test", limit=12, seed=3))
     assert_disjoint(train, test_items)
-    assert report["before"]["overall"]["n"] + report["before"]["overall"]["unparsed"] == 12
+    assert report["before"]["overall"]["n"] == 12
     assert report["after"]["data"] == report["before"]["data"]
     assert report["after"]["model"] != report["before"]["model"]  # the adapter is part of the identity
+    # Paired: the same items before and after, each skill's delta made of the items that flipped.
+    assert [r["id"] for r in report["before"]["records"]] == [r["id"] for r in report["after"]["records"]]
+    assert report["deltas"]["test"] == "mcnemar-exact" and report["deltas"]["correction"] == "holm"
     skills = {d["id"]: d for d in report["deltas"]["skills"]}
     for s in report["after"]["skills"]:
         d = skills[s["id"]]
         assert d["after"] == s["accuracy"] and d["delta"] == pytest.approx(d["after"] - d["before"])
+        assert d["delta"] == pytest.approx((d["gained"] - d["lost"]) / s["n"]) and d["n"] == s["n"]
+        assert d["delta_ci_low"] <= d["delta"] <= d["delta_ci_high"] and d["p_value"] <= d["p_adjusted"]
     assert report["training"]["steps"] == 2 and {v["step"] for v in report["training"]["val_loss"]} == {0, 2}
     assert (out / "adapter" / "adapter_model.safetensors").is_file()
 
@@ -50,7 +55,15 @@ def test_run_real_model_profile_target_train_verify_report(tmp_path, smollm_dir)
     assert (out / "train_result.json").stat().st_mtime_ns == stamp
 
     cmp = run_cli("compare", "out/before.json", "out/after.json", cwd=tmp_path)
-    assert "overall" in cmp.stdout and "regressions:" in cmp.stdout
+    assert "overall" in cmp.stdout and "regressions:" in cmp.stdout and "exact McNemar" in cmp.stdout
+    unpaired = run_cli("compare", "out/before.json", "out/after.json", "--unpaired", "--correction", "bh",
+                       cwd=tmp_path)
+    assert "two-proportion z-test (unpaired)" in unpaired.stdout and "Benjamini-Hochberg" in unpaired.stdout
+    # a profile of other items cannot be paired with these: a clear error, not a silent unpaired test
+    run_cli("profile", "--model", "smollm2-135m", "--suite", "arith", "--limit", "3", "--seed", "4",
+            "--max-new-tokens", "16", "--output-path", "other.json", "--runs-dir", "runs", cwd=tmp_path)
+    mismatch = run_cli("compare", "out/before.json", "other.json", cwd=tmp_path, check=False)
+    assert mismatch.returncode == 2 and "cover different items" in mismatch.stderr and "--unpaired" in mismatch.stderr
     by_id = run_cli("compare", report["before"]["run_id"], report["after"]["run_id"][:24], "--runs-dir", "runs",
                     cwd=tmp_path)
     assert by_id.stdout.split("\n")[1:] == cmp.stdout.split("\n")[1:]

@@ -10,7 +10,6 @@ from skillgap.skills import Skill, SkillSet
 from skillgap.suites import load_suite
 from skillgap.target import Request, build_mixture, quotas
 from skillgap.target.curriculum import depths
-from skillgap.target.stat_syn import consistency_filter
 from skillgap.target.stat_sel import stat_sel
 
 SKILLS = SkillSet((Skill("a", "A", "base"), Skill("b", "B", "needs a", prerequisites=("a",)),
@@ -75,14 +74,6 @@ def test_stat_syn_from_the_suite_generator():
     assert all(it.split == "train" and it.completion for it in m.items)
 
 
-def test_consistency_filter_keeps_only_agreeing_solutions():
-    sols = ["3 + 4 = 7. The answer is 7.", "It is 8.", "so 7 apples\n#### 7"]
-    assert consistency_filter(sols) == ("7", [sols[0], sols[2]])
-    assert consistency_filter(["1", "2", "3"]) is None  # no two agree
-    assert consistency_filter(["no number", "none", "5"]) is None  # unparsable solutions never vote
-    assert consistency_filter(["5", "5", "5"], min_agree=3) == ("5", ["5", "5", "5"])
-
-
 def test_errors_are_actionable():
     with pytest.raises(ConfigError, match="Did you mean 'stat-sel'"):
         build_mixture("stat_sel", Request({"a": 1}, _pool(), 4))
@@ -101,20 +92,3 @@ def test_a_small_pool_is_cycled_with_unique_ids(tmp_path):
     m = build_mixture("uniform", Request({}, _pool()[:5], budget=12, seed=0))
     assert len(m.items) == 12 and len({it.id for it in m.items}) == 12
     assert len(read_jsonl(write_jsonl(m.items, tmp_path / "train.jsonl"))) == 12  # a valid training file
-
-
-def test_stat_syn_teacher_plumbing_with_a_real_sampling_model(tiny_model_dir):
-    """Without a generator, a teacher writes questions and samples solutions; a random model's junk is all
-    filtered out, and every question asked is accounted for (answer quality is not the point here)."""
-    from skillgap.models import ModelConfig, load_model
-
-    teacher = load_model(ModelConfig(str(tiny_model_dir), device="cpu"), batch_size=8)
-    pool = _pool()
-    m = build_mixture("stat-syn", Request({"b": 1, "c": 1}, pool, budget=2, seed=0, skills=SKILLS,
-                                          teacher=teacher))
-    assert m.notes["source"].startswith("teacher:") and m.notes["quotas"] == {"b": 1, "c": 1}
-    assert m.notes["questions_asked"] >= 2 and m.notes["kept"] == len(m.items)
-    assert all(it.split == "train" for it in m.items)
-    a = teacher.generate([[{"role": "user", "content": "hi"}]] * 2, 6, temperature=1.0, seed=5)
-    b = teacher.generate([[{"role": "user", "content": "hi"}]] * 2, 6, temperature=1.0, seed=5)
-    assert a == b  # sampling is reproducible given the seed

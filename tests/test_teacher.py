@@ -103,10 +103,7 @@ def test_discover_through_the_endpoint(server, tmp_path):
         ("Tom has 3 apples and buys 4 more. How many apples?", 7), ("What is 5 times 6?", 30)]))
     p = run_cli("discover", "--data", "d.jsonl", "--clusters", "2", "--teacher", "smollm2", "--teacher-base-url",
                 server, "--teacher-max-new-tokens", "40", "--teacher-retries", "1", "--teacher-cache", "t.db",
-                "--output-path", "skills.yaml", cwd=tmp_path, check=False)
-    if p.returncode != 0:  # the 135M teacher may name no valid skill at all: then the error says so
-        assert p.returncode == 2 and "named no valid skill" in p.stderr
-        return
+                "--output-path", "skills.yaml", cwd=tmp_path)
     inv = load_inventory(tmp_path / "skills.yaml")
     assert 1 <= len(inv) <= 2
     import yaml
@@ -122,17 +119,20 @@ def test_diagnose_and_judge_through_the_endpoint(server, tmp_path):
               "--runs-dir", "runs")
     run_cli("profile", *common, "--output-path", "p.json", cwd=tmp_path)
     prof = json.loads((tmp_path / "p.json").read_text())
-    n_wrong = sum(k["n"] - k["correct"] for k in prof["by_k"])
+    n_wrong = sum(k["n"] - k["correct"] - k["unparsed"] for k in prof["by_k"])  # graded and wrong
+    n_unparsed = prof["overall"]["unparsed"]
     run_cli("diagnose", prof["run_id"], "--teacher", "smollm2", "--teacher-base-url", server,
             "--teacher-max-new-tokens", "64", "--teacher-cache", "t.db", "--runs-dir", "runs",
             "--output-path", "msp.json", cwd=tmp_path)
     msp = json.loads((tmp_path / "msp.json").read_text())
     d = msp["diagnosis"]
     assert d["wrong"] == n_wrong and d["diagnosed"] + d["invalid"] == n_wrong
+    assert d["format_failures"] == n_unparsed and d["with_reference"] is False
     arith = set(load_suite("arith").skills.ids)
     assert set(msp["missing"]) <= arith and sum(msp["missing"].values()) <= 3 * d["diagnosed"]
     diags = [json.loads(line) for line in (tmp_path / "msp.diagnoses.jsonl").read_text().split("\n") if line]
-    assert len(diags) == n_wrong and all(1 <= len(x["skills"]) <= 3 for x in diags if x["status"] == "ok")
+    assert len(diags) == n_wrong + n_unparsed and all(1 <= len(x["skills"]) <= 3 for x in diags if x["status"] == "ok")
+    assert sum(x["status"] == "format_failure" and not x["skills"] for x in diags) == n_unparsed
     # the teacher's profile drives targeting like a traced one (what `skillgap train --profile msp.json` does)
     from skillgap.target import Request, build_mixture
 
@@ -145,7 +145,7 @@ def test_diagnose_and_judge_through_the_endpoint(server, tmp_path):
             "--output-path", "j.json", cwd=tmp_path)
     judged = json.loads((tmp_path / "j.json").read_text())
     assert judged["run_id"] != prof["run_id"]  # the judge is part of what a run is keyed on
-    assert judged["overall"]["n"] + judged["overall"]["unparsed"] == 6
+    assert judged["overall"]["n"] == 6
     assert judged["config"]["eval"]["judge"]["model"] == "smollm2"
 
 

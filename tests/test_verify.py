@@ -1,44 +1,127 @@
+"""Verification statistics against independently computed references, and the worked cases of docs/run.md."""
+
 import pytest
+from scipy.stats import binomtest
 
-from skillgap.errors import DataError
+from skillgap.errors import ConfigError, DataError
+from skillgap.grade import Grade
 from skillgap.items import Item
-from skillgap.profile import wilson
-from skillgap.verify import assert_disjoint, compare, holm, two_proportion_p
+from skillgap.profile import Record, build_profile, wilson
+from skillgap.verify import (VerifyConfig, adjust, assert_disjoint, compare, mcnemar_p, newcombe_paired,
+                             two_proportion_p, unpaired_delta)
 
 
-def _score(correct: int, n: int) -> dict:
-    lo, hi = wilson(correct, n)
-    return {"n": n, "correct": correct, "accuracy": correct / n, "ci_low": lo, "ci_high": hi, "unparsed": 0}
+def _records(outcomes: list[str], skills: tuple[str, ...] = ("s",), prefix: str = "i") -> list[Record]:
+    """One record per outcome: 'r' right, 'w' wrong, 'u' unparsed."""
+    grades = {"r": Grade(1.0, "1", ""), "w": Grade(0.0, "2", ""), "u": Grade(None, None, "no number", "parse_error")}
+    return [Record(Item(f"{prefix}{i}", "1", skills, prompt=f"q{prefix}{i}"), "", grades[o])
+            for i, o in enumerate(outcomes)]
 
 
-def _profile(scores: dict[str, tuple[int, int]]) -> dict:
-    total = (sum(c for c, _ in scores.values()), sum(n for _, n in scores.values()))
-    return {"run_id": "r", "overall": _score(*total), "missing": {},
-            "skills": [{"id": s, "name": s} | _score(c, n) for s, (c, n) in scores.items()],
-            "by_k": [{"k": 1} | _score(*total)]}
+def _profile(outcomes: list[str], **kw) -> dict:
+    return build_profile(_records(outcomes, **kw)).to_dict()
 
 
-def test_two_proportion_p_worked_by_hand():
-    # 10/20 vs 15/20: pooled 0.625, se = sqrt(.625 * .375 * (1/20 + 1/20)) = 0.15309, z = 1.633 -> p = 0.1025
-    assert two_proportion_p(10, 20, 15, 20) == pytest.approx(0.1025, abs=1e-4)
-    assert two_proportion_p(0, 10, 0, 10) == 1.0 and two_proportion_p(1, 0, 1, 5) == 1.0
+def test_mcnemar_is_the_exact_binomial_test_on_the_discordant_pairs():
+    for gained in range(0, 25, 3):
+        for lost in range(0, 25, 4):
+            ref = binomtest(lost, gained + lost, 0.5).pvalue if gained + lost else 1.0
+            assert mcnemar_p(gained, lost) == pytest.approx(ref, rel=1e-12, abs=1e-15)
+    assert mcnemar_p(12, 2) == pytest.approx(212 / 2**14)  # 2 * (C(14,0) + C(14,1) + C(14,2)) / 2^14
+    assert mcnemar_p(1500, 1400) == pytest.approx(binomtest(1400, 2900).pvalue, rel=1e-9)  # no under- or overflow
 
 
-def test_holm_step_down():
-    # alpha 0.05 over 4 tests: thresholds .0125, .0167, .025, .05 in p order
-    assert holm([0.01, 0.04, 0.03, 0.005]) == [True, False, False, True]
-    assert holm([0.001, 0.012, 0.02, 0.04]) == [True, True, True, True]
+def test_newcombe_paired_interval_matches_the_published_example():
+    # Cavo et al. (2012), complete response before and after consolidation therapy: 59 both, 6 lost, 16 gained,
+    # 80 neither. Fagerland, Lydersen & Laake, "Statistical Analysis of Contingency Tables" (2017), ch. 8: the
+    # Newcombe square-and-add interval for before - after is -0.0621 (-0.1186 to -0.0046).
+    lo, hi = newcombe_paired(59, 6, 16, 80)
+    assert (lo, hi) == (pytest.approx(0.0046, abs=5e-5), pytest.approx(0.1186, abs=5e-5))
 
 
-def test_compare_flags_improvements_and_regressions():
-    before = _profile({"up": (5, 50), "down": (45, 50), "same": (25, 50)})
-    after = _profile({"up": (40, 50), "down": (10, 50), "same": (27, 50)})
+def test_every_interval_contains_its_estimate_exactly_at_the_edges():
+    for n in range(1, 61):
+        for c in range(n + 1):
+            lo, hi = wilson(c, n)
+            assert 0.0 <= lo <= c / n <= hi <= 1.0
+        assert wilson(0, n)[0] == 0.0 and wilson(n, n)[1] == 1.0
+    for both, lost, gained, neither in [(0, 0, 0, 10), (10, 0, 0, 0), (0, 0, 10, 0), (0, 10, 0, 0), (3, 0, 5, 0),
+                                        (0, 1, 0, 0), (5, 5, 5, 5), (40, 0, 1, 59)]:
+        lo, hi = newcombe_paired(both, lost, gained, neither)
+        d = (gained - lost) / (both + lost + gained + neither)
+        assert -1.0 <= lo <= d <= hi <= 1.0
+
+
+def test_unparsed_outputs_count_as_wrong_worked_case():
+    # 100 items. Before: 15 right, 5 wrong, 80 unparsed (0.75 of the parsed). After: 50 right, 50 wrong, none
+    # unparsed. Leaving the unparsed out compares 0.75 with 0.50 and calls it a regression (p = 0.041);
+    # counting every item, 15% -> 50% is an improvement of 35 items.
+    before = _profile(["r"] * 15 + ["w"] * 5 + ["u"] * 80)
+    after = _profile(["r"] * 50 + ["w"] * 50)
+    assert before["overall"]["n"] == 100 and before["overall"]["accuracy"] == 0.15
+    assert before["overall"]["unparsed"] == 80 and before["overall"]["unparsed_rate"] == 0.8
+    old = unpaired_delta({"n": 20, "correct": 15, "accuracy": 0.75}, {"n": 100, "correct": 50, "accuracy": 0.5})
+    assert old["p_value"] == pytest.approx(0.041, abs=5e-4) and old["delta"] < 0  # the trap
     v = compare(before, after)
-    flags = {d["id"]: d["flag"] for d in v["skills"]}
-    assert flags == {"up": "improved", "down": "regression", "same": ""}
-    assert v["improved"] == ["up"] and v["regressions"] == ["down"]
-    up = next(d for d in v["skills"] if d["id"] == "up")
-    assert up["delta"] == pytest.approx(0.7) and up["delta_ci_low"] > 0 and up["delta_ci_high"] < 1
+    o = v["overall"]
+    assert o["delta"] == pytest.approx(0.35) and o["flag"] == "improved"
+    assert (o["gained"], o["lost"], o["unparsed_before"], o["unparsed_after"]) == (35, 0, 80, 0)
+    assert o["p_value"] == pytest.approx(binomtest(0, 35).pvalue)
+    assert v["improved"] == ["s"] and v["regressions"] == []
+
+
+def test_paired_test_is_more_powerful_worked_case():
+    # 100 items, 50 -> 60 right: 48 right both times, 2 right -> wrong, 12 wrong -> right, 38 wrong both times.
+    before = _profile(["r"] * 48 + ["r"] * 2 + ["w"] * 12 + ["w"] * 38)
+    after = _profile(["r"] * 48 + ["w"] * 2 + ["r"] * 12 + ["w"] * 38)
+    paired = compare(before, after)["overall"]
+    assert paired["test"] == "mcnemar-exact" and (paired["gained"], paired["lost"]) == (12, 2)
+    assert paired["p_value"] == pytest.approx(0.0129, abs=1e-4) and paired["flag"] == "improved"
+    assert paired["p_value"] == pytest.approx(binomtest(2, 14).pvalue)
+    assert paired["p_value_unpaired"] == pytest.approx(0.155, abs=5e-4)
+    unpaired = compare(before, after, VerifyConfig(paired=False))["overall"]
+    assert unpaired["test"] == "two-proportion-z" and unpaired["p_value"] == pytest.approx(0.155, abs=5e-4)
+    assert unpaired["p_value"] == pytest.approx(two_proportion_p(50, 100, 60, 100)) and unpaired["flag"] == ""
+    assert paired["delta_ci_low"] > 0 > unpaired["delta_ci_low"]  # the paired interval is narrower and clears 0
+    assert paired["effect"]["odds_ratio"] == 6.0 and paired["effect"]["cohens_h"] > 0
+
+
+def test_per_skill_and_per_k_pairs_are_the_items_that_carry_them():
+    a = _records(["r"] * 10 + ["w"] * 10, skills=("add",), prefix="a")
+    b = _records(["r"] * 10 + ["w"] * 10, skills=("sub", "mul"), prefix="b")
+    before = build_profile(a + b).to_dict()
+    a2 = _records(["w"] * 10 + ["w"] * 10, skills=("add",), prefix="a")  # add: 10 right -> wrong
+    b2 = _records(["r"] * 10 + ["r"] * 10, skills=("sub", "mul"), prefix="b")  # sub (and mul): 10 wrong -> right
+    v = compare(before, build_profile(a2 + b2).to_dict())
+    add, sub = (next(d for d in v["skills"] if d["id"] == s) for s in ("add", "sub"))
+    assert (add["gained"], add["lost"], add["flag"]) == (0, 10, "regression")
+    assert (sub["gained"], sub["lost"], sub["flag"]) == (10, 0, "improved")
+    # Holm over the three skills: each p = 2/2^10, adjusted x3
+    assert add["p_adjusted"] == pytest.approx(3 * mcnemar_p(0, 10))
+    assert [(d["k"], d["gained"], d["lost"]) for d in v["by_k"]] == [(1, 0, 10), (2, 10, 0)]
+    assert v["overall"]["delta"] == 0.0 and v["overall"]["flag"] == ""
+
+
+def test_different_items_are_refused_unless_unpaired():
+    before = _profile(["r"] * 10, prefix="x")
+    after = _profile(["r"] * 9 + ["w"], prefix="y")
+    with pytest.raises(ConfigError, match="cover different items.*10 only before.*'x0'.*--unpaired"):
+        compare(before, after)
+    assert compare(before, after, VerifyConfig(paired=False))["overall"]["test"] == "two-proportion-z"
+    old = {k: v for k, v in before.items() if k != "records"}
+    with pytest.raises(ConfigError, match="no per-item records"):
+        compare(old, after)
+
+
+def test_holm_and_benjamini_hochberg_adjusted_p_values():
+    p = [0.01, 0.04, 0.03, 0.005]
+    # Holm: sorted .005 .01 .03 .04 times 4, 3, 2, 1 = .02 .03 .06 .04 -> running max .02 .03 .06 .06
+    assert adjust(p, "holm") == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    # BH: sorted times 4/1, 4/2, 4/3, 4/4 = .02 .02 .04 .04 -> running min from the top: .02 .02 .04 .04
+    assert adjust(p, "bh") == pytest.approx([0.02, 0.04, 0.04, 0.02])
+    assert sum(x <= 0.05 for x in adjust(p, "bh")) == 4 > sum(x <= 0.05 for x in adjust(p, "holm")) == 2
+    with pytest.raises(ConfigError, match="Did you mean 'holm'"):
+        VerifyConfig(correction="hlom").check()
 
 
 def test_assert_disjoint_catches_ids_and_texts():

@@ -142,12 +142,39 @@ def _train_args(p: argparse.ArgumentParser) -> None:
                    help=f"steps between checkpoints (default: {d.save_every})")
 
 
-def _teacher_args(p: argparse.ArgumentParser) -> None:
-    t = p.add_argument_group("teacher", "the model that names, labels or diagnoses skills; every call is cached "
-                                        "on disk ($SKILLGAP_CACHE/teacher.db), so a re-run costs nothing")
-    t.add_argument("--teacher", default="smollm2-135m",
-                   help="alias, model folder, .gguf, or the served model name with --teacher-base-url "
-                        "(default: smollm2-135m, which runs but names skills poorly)")
+def _verify_args(p: argparse.ArgumentParser) -> None:
+    from skillgap.verify import VerifyConfig
+
+    d = VerifyConfig()
+    v = p.add_argument_group("verify")
+    v.add_argument("--alpha", type=float, default=d.alpha, help=f"significance level (default: {d.alpha})")
+    v.add_argument("--correction", default=d.correction,
+                   help="multiple-testing correction over skills and over k: holm (family-wise) | bh "
+                        f"(Benjamini-Hochberg, false-discovery rate) | none (default: {d.correction})")
+
+
+def _verify_config(a: argparse.Namespace) -> Any:
+    from skillgap.verify import VerifyConfig
+
+    cfg = VerifyConfig(alpha=a.alpha, correction=a.correction, paired=not getattr(a, "unpaired", False))
+    cfg.check()
+    return cfg
+
+
+def _teacher_args(p: argparse.ArgumentParser, synthesizes: bool = False) -> None:
+    if synthesizes:
+        t = p.add_argument_group("teacher", "for --strategy stat-syn: the model that writes new questions and samples "
+                                            "solutions (STAT-Syn); every call is cached on disk ($SKILLGAP_CACHE/"
+                                            "teacher.db), so a re-run costs nothing")
+        t.add_argument("--teacher", default=None,
+                       help="alias, model folder, .gguf, or the served model name with --teacher-base-url (default: "
+                            "none: the suite's generator writes the items, exactly; needed with --train-data)")
+    else:
+        t = p.add_argument_group("teacher", "the model that names, labels or diagnoses skills; every call is cached "
+                                            "on disk ($SKILLGAP_CACHE/teacher.db), so a re-run costs nothing")
+        t.add_argument("--teacher", default="smollm2-135m",
+                       help="alias, model folder, .gguf, or the served model name with --teacher-base-url "
+                            "(default: smollm2-135m, which runs but names skills poorly)")
     t.add_argument("--teacher-backend", choices=["hf", "openai"], default=None,
                    help="default: openai when --teacher-base-url is given, else hf")
     t.add_argument("--teacher-base-url", default=None, help="an OpenAI-compatible endpoint, e.g. http://localhost:8000/v1")
@@ -164,8 +191,14 @@ def _teacher(a: argparse.Namespace) -> Any:
     from skillgap.models import ModelConfig
     from skillgap.teacher import Cache, Teacher
 
+    if a.teacher is None:
+        for flag in ("teacher_backend", "teacher_base_url"):
+            if getattr(a, flag) is not None:
+                raise SkillgapError(f"--{flag.replace('_', '-')} without --teacher: name the teacher model too.")
+        return None
     cfg = ModelConfig(model=a.teacher, backend=a.teacher_backend, base_url=a.teacher_base_url,
                       concurrency=a.teacher_concurrency, timeout=a.teacher_timeout)
+    cfg.check()
     cache = Cache(a.teacher_cache) if a.teacher_cache else None
     return Teacher(cfg, cache, max_new_tokens=a.teacher_max_new_tokens, retries=a.teacher_retries)
 
@@ -188,8 +221,10 @@ def build_parser() -> argparse.ArgumentParser:
     _model_args(p)
     _data_args(p, limit=100, limit_help="test items measured before and after training")
     _target_args(p)
+    _teacher_args(p, synthesizes=True)
     _train_args(p)
     _eval_args(p)
+    _verify_args(p)
     _output_args(p, "output directory (report.html, report.json, adapter, ...)", required=True)
 
     p = sub.add_parser("train", help="build a targeted training set and fine-tune on it", epilog=EXAMPLES,
@@ -200,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument_group("target").add_argument(
         "--profile", default=None, help="a profile JSON (from `skillgap profile`) whose missing skills to target, "
                                         "instead of diagnosing the model first")
+    _teacher_args(p, synthesizes=True)
     _mixture_args(p)
     _train_args(p)
     _eval_args(p)
@@ -262,6 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skills", default=None, help="the inventory to choose from (default: the suite's, else the "
                                                   "<data>.skills.yaml beside the run's data file, else the skills "
                                                   "its items carry)")
+    p.add_argument("--diagnose-with-reference", action="store_true",
+                   help="also show the teacher the gold answer (default: the question and the model's solution "
+                        "only, as STAT and AdaptMI diagnose)")
     _teacher_args(p)
     _output_args(p, "the profile JSON with the teacher's missing-skill profile (for `skillgap train --profile`)",
                  required=True)
@@ -269,7 +308,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compare", help="two profiles side by side, with the significant differences")
     p.add_argument("a", help="run id (or unique prefix), or a profile/report JSON file: the baseline")
     p.add_argument("b", help="the same, for the run to compare with it")
-    p.add_argument("--alpha", type=float, default=0.05, help="significance level, Holm-corrected over skills")
+    _verify_args(p)
+    p.add_argument_group("verify").add_argument(
+        "--unpaired", action="store_true", help="compare profiles of different items with the unpaired two-proportion "
+                                                "test (default: paired, and an error unless both cover the same items)")
     _add_common(p)
 
     p = sub.add_parser("runs", help="list runs in the run store")
@@ -389,9 +431,8 @@ def cmd_run(a: argparse.Namespace) -> int:
     from skillgap.recipes.run import run
 
     c = _configs(a)
-    if c["data"].data and not a.train_data:
-        raise SkillgapError("With --data (the test items), also give --train-data (the pool to train from).")
-    report = run(c["model"], c["data"], c["target"], c["train"], c["ev"], a.output_path, runs_dir=a.runs_dir)
+    report = run(c["model"], c["data"], c["target"], c["train"], c["ev"], a.output_path, runs_dir=a.runs_dir,
+                 verify=_verify_config(a), teacher=_teacher(a))
     print_comparison(report["before"], report["after"], report["deltas"] | {
         "improved": report["improved"], "regressions": report["regressions"]})
     print(f"wrote {a.output_path.rstrip('/')}/report.html and report.json")
@@ -417,7 +458,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     if a.data and a.train_data:
         raise SkillgapError("Give --data (a training file) or --train-data (a pool to select from), not both.")
     result = train_recipe(c["model"], c["data"], c["target"], c["train"], c["ev"], a.output_path,
-                          runs_dir=a.runs_dir, profile_path=a.profile)
+                          runs_dir=a.runs_dir, profile_path=a.profile, teacher=_teacher(a))
     last = result.log[-1]["loss"] if result.log else float("nan")
     print(f"trained {result.steps} steps on {result.examples_seen} examples ({result.train_tokens} tokens) in "
           f"{result.seconds:.0f} s; last loss {last:.3f}; weights in {result.weights}")
@@ -446,8 +487,9 @@ def _load_profile(ref: str, runs_dir: str) -> dict[str, Any]:
 def cmd_compare(a: argparse.Namespace) -> int:
     from skillgap.verify import compare
 
+    cfg = _verify_config(a)
     before, after = _load_profile(a.a, a.runs_dir), _load_profile(a.b, a.runs_dir)
-    print_comparison(before, after, compare(before, after, alpha=a.alpha))
+    print_comparison(before, after, compare(before, after, cfg))
     return 0
 
 
@@ -457,16 +499,25 @@ def print_comparison(before: dict[str, Any], after: dict[str, Any], verdict: dic
     def pct(x: float) -> str:
         return f"{100 * x:5.1f}"
 
+    paired = verdict["overall"]["test"] == "mcnemar-exact"
+
     def row(d: dict[str, Any]) -> list[str]:
         style = {"improved": "green", "regression": "bold red"}.get(d["flag"], "")
         flag = f"[{style}]{d['flag']}[/{style}]" if style else ""
-        return [f"{pct(d['before'])} ({d['n_before']})", f"{pct(d['after'])} ({d['n_after']})",
-                f"{100 * d['delta']:+.1f}", f"{100 * d['delta_ci_low']:+.1f} to {100 * d['delta_ci_high']:+.1f}",
-                f"{d['p_value']:.3f}", flag]
+        cells = [f"{pct(d['before'])} ({d['n_before']})", f"{pct(d['after'])} ({d['n_after']})",
+                 f"{d['unparsed_before']} / {d['unparsed_after']}",
+                 f"{100 * d['delta']:+.1f}", f"{100 * d['delta_ci_low']:+.1f} to {100 * d['delta_ci_high']:+.1f}"]
+        if paired:
+            cells.append(f"+{d['gained']} / -{d['lost']}")
+        return cells + [f"{d['p_value']:.3f}", f"{d['p_adjusted']:.3f}", flag]
 
-    cols = ("acc % before (n)", "acc % after (n)", "delta pp", "95% CI of delta", "p", "")
+    cols = ["acc % before (n)", "acc % after (n)", "unparsed b/a", "delta pp", "95% CI of delta",
+            *(["flips"] if paired else []), "p", "p adj", ""]
+    test = "exact McNemar on the flipped items (paired)" if paired else "two-proportion z-test (unpaired)"
+    correction = {"holm": "Holm-corrected", "bh": "Benjamini-Hochberg", "none": "uncorrected"}[verdict["correction"]]
     t = Table(title=f"{before.get('run_id', 'A')} -> {after.get('run_id', 'B')}", title_justify="left",
-              caption="flags: significant at 0.05, Holm-corrected over skills")
+              caption=f"{test}; flags: adjusted p < {verdict['alpha']} ({correction} over skills, and over k); "
+                      "accuracy counts every item, an unparsed output as wrong")
     t.add_column("skill", no_wrap=True)
     for c in cols:
         t.add_column(c, justify="right", no_wrap=True)
@@ -567,7 +618,8 @@ def cmd_discover(a: argparse.Namespace) -> int:
 def cmd_diagnose(a: argparse.Namespace) -> int:
     from skillgap.recipes.diagnose import diagnose_recipe
 
-    prof = diagnose_recipe(a.run, _teacher(a), a.output_path, a.runs_dir, a.skills, _console())
+    prof = diagnose_recipe(a.run, _teacher(a), a.output_path, a.runs_dir, a.skills, _console(),
+                           with_reference=a.diagnose_with_reference)
     print_profile(prof)
     print(f"wrote {a.output_path}")
     return 0

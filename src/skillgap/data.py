@@ -22,6 +22,21 @@ class DataConfig:
     format: str = "auto"  # for `data`: auto | items | gsm8k | math | table (CSV, Parquet, a saved dataset)
     fields: tuple[tuple[str, str], ...] = ()  # for `data`: (item field, column), e.g. (("prompt", "question"),)
 
+    def check(self) -> None:
+        """Names, numbers and paths, before any item is generated or any model loads."""
+        if self.limit is not None and self.limit < 1:
+            raise ConfigError(f"--limit must be at least 1, got {self.limit}.")
+        if self.data:
+            if not Path(self.data).exists():
+                raise ConfigError(f"--data {self.data}: no such file or folder.")
+            return
+        from skillgap.suites import SUITES
+
+        if self.suite not in SUITES:
+            from skillgap.errors import unknown_name
+
+            raise unknown_name("suite", str(self.suite), list(SUITES))
+
     def describe(self) -> str:
         if not self.data:
             return f"suite:{self.suite}/{self.split}"

@@ -83,9 +83,12 @@ def parse_cluster(text: str) -> dict[str, str]:
     return {"id": sid, "name": d["name"].strip(), "description": str(d.get("description") or "").strip()}
 
 
-NAMES_SCHEMA = {"type": "object", "properties": {"skills": {"type": "array", "items": {"type": "string"},
+# Constrained decoding (llama.cpp, vLLM) then cannot produce a name the parser rejects: snake_case, 2-64 chars.
+SNAKE_SCHEMA = {"type": "string", "pattern": "^[a-z][a-z0-9_]{1,63}$"}
+NAMES_SCHEMA = {"type": "object", "properties": {"skills": {"type": "array", "items": SNAKE_SCHEMA,
                                                             "minItems": 1, "maxItems": 3}}, "required": ["skills"]}
-CLUSTER_SCHEMA = {"type": "object", "properties": {k: {"type": "string"} for k in ("id", "name", "description")},
+CLUSTER_SCHEMA = {"type": "object", "properties": {"id": SNAKE_SCHEMA, "name": {"type": "string"},
+                                                   "description": {"type": "string"}},
                   "required": ["id", "name", "description"]}
 
 

@@ -1,8 +1,8 @@
 """Grading: extract an answer from a model's output and compare it with the reference.
 
 A grader returns a `Grade`, never a bare float. An output with no parsable answer gets
-`status="parse_error"` and `score=None`: it is counted and shown, and left out of accuracy, so a
-formatting failure is never mistaken for a missing skill.
+`status="parse_error"` and `score=None`: the profile counts it as wrong for accuracy and shows it as a
+format failure beside it, and never blames it on a missing skill.
 
 Graders are plain callables `(output, reference) -> Grade`. Built-in: `numeric` (the default for
 arithmetic), `exact`, `math`, and `regex:<pattern>`; any `module:function` path plugs in another.
@@ -35,63 +35,117 @@ class Grade:
 
 Grader = Callable[[str, str], Grade]
 
-# A number: optional sign (not a binary minus: "5-3" is not "-3"), thousands separators, decimals,
-# or a simple fraction a/b.
-_NUM = re.compile(r"(?<![\w.)])(?:-\s?)?\$?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s?/\s?\d+)?(?![\d,]*\d)")
-_FRAC_TEX = re.compile(r"\\[dt]?frac\{\s*(-?\d+)\s*\}\{\s*(-?\d+)\s*\}")
-_ANSWER_IS = re.compile(r"(?:final answer|answer)\s*(?:is|:|=)\s*([^\n]*)", re.IGNORECASE)
+# --- Numbers -------------------------------------------------------------------------------------------
+# One number as models and datasets write it. A '-' is a sign only when it cannot be a binary minus:
+# not right after an operand ("5-3", "x-1", "(2)-1") nor spaced after a number ("12 - 5", "12 -5").
+_NUM = re.compile(r"""
+    (?P<minus>(?<![\w.)\]}])(?<![0-9)]\s)-)?
+    (?:\\?\$\s?)?                                                       # currency: $5, \$5
+    (?:
+        \\[dt]?frac\s*(?P<fn>\{\s*-?[0-9]+\s*\}|[0-9])\s*(?P<fd>\{\s*-?[0-9]+\s*\}|[0-9])   # \frac{3}{4}, \frac12
+      | (?<![\w.])(?P<n>[0-9]+)/(?P<d>[0-9]+)(?![0-9/]|\.[0-9])                          # 3/4 (unspaced)
+      | (?<![\w.])(?P<dec>(?:[0-9]{1,3}(?:,[0-9]{3})+(?![0-9])|[0-9]+)(?:\.[0-9]+)?|\.[0-9]+)  # 1,234.5  7  .5
+    )""", re.VERBOSE)
+
+
+def _clean(text: str) -> str:
+    """Undo typography that hides numbers: the Unicode minus, TeX's '1,\\!000' and '1{,}000', '\\times5'."""
+    text = text.replace("\u2212", "-").replace("\\!", "").replace("{,}", ",")
+    return re.sub(r"(\\[A-Za-z]+)(?=[0-9])", r"\1 ", text)
+
+
+def _value(m: re.Match[str]) -> Fraction | None:
+    if m["fn"]:
+        n, d = int(m["fn"].strip("{} ")), int(m["fd"].strip("{} "))
+    elif m["n"]:
+        n, d = int(m["n"]), int(m["d"])
+    else:
+        n, d = Fraction(m["dec"].replace(",", "")), 1
+    if d == 0:
+        return None
+    return -Fraction(n, d) if m["minus"] else Fraction(n, d)
 
 
 def parse_number(text: str) -> Fraction | None:
-    """The value of a single number token: '1,234' -> 1234, '-3/4', '2.50' -> 5/2, '$7' -> 7."""
-    t = text.replace("$", "").replace(",", "").replace(" ", "").rstrip(".")
-    try:
-        if "/" in t:
-            a, b = t.split("/")
-            return Fraction(int(a), int(b)) if int(b) else None
-        return Fraction(t)
-    except (ValueError, ZeroDivisionError):
-        return None
+    """The value of a text that is one number and nothing else: '1,234', '-3/4', '2.50', '$7', '25%',
+    '\\frac12', '$-5$'. Anything more ('12 - 5', '1,2', '7 apples') is None."""
+    t = text.strip().rstrip(".").strip().strip("$").strip()
+    t = re.sub(r"\s*\\?%$", "", t)
+    m = _NUM.fullmatch(_clean(t))
+    return _value(m) if m else None
 
 
 def numbers_in(text: str) -> list[Fraction]:
-    """Every number in a text, in order (LaTeX fractions included)."""
-    text = _FRAC_TEX.sub(lambda m: f" {m.group(1)}/{m.group(2)} ", text)
-    return [v for v in (parse_number(m.group(0)) for m in _NUM.finditer(text)) if v is not None]
+    """Every number in a text, in order: '12 - 5 = 7' is 12, 5, 7; 'x = -5' is -5; '1,2,3' is 1, 2, 3."""
+    return [v for v in map(_value, _NUM.finditer(_clean(text))) if v is not None]
 
 
-def _boxed(text: str) -> str | None:
-    """Content of the last \\boxed{...}, with nested braces."""
-    start = text.rfind("\\boxed{")
-    if start < 0:
-        return None
-    i, depth = start + len("\\boxed{"), 1
+# --- Where the answer is -------------------------------------------------------------------------------
+_MARKER = re.compile(r"\bfinal\s+answer\b[\s*]*(?:is\b|:|=)?|\banswer\b[\s*]*(?:is\b|:|=)|####", re.IGNORECASE)
+_SEGMENT_END = re.compile(r"\n|\.(?=\s|$)")  # a line break or a full stop, never a decimal point
+# Where an answer's own expression ends and commentary begins: "7, since 3 + 4 = 7", "7 because ...".
+_CLAUSE_END = re.compile(r",\s|;|\(|\b(?:because|since|so|but|and|as|which|if|when|while|or|not)\b", re.IGNORECASE)
+
+
+def _group(text: str, i: int) -> tuple[str, int] | None:
+    """The {balanced group} starting at text[i] (its content, the index after it), or None."""
+    depth = 0
     for j in range(i, len(text)):
         depth += {"{": 1, "}": -1}.get(text[j], 0)
         if depth == 0:
-            return text[i:j]
+            return text[i + 1:j], j + 1
     return None
+
+
+_BOX = re.compile(r"\\(?:boxed|fbox)\s*(?=\{)|\\boxed\s+")
+
+
+def _boxed(text: str) -> str | None:
+    """Content of the last \\boxed{...} or \\fbox{...} (nested braces included), or of '\\boxed 2$' (a TeX
+    argument without braces, up to the closing '$', as MATH's own `last_boxed_only_string` reads it)."""
+    found = list(_BOX.finditer(text))
+    if not found:
+        return None
+    i = found[-1].end()
+    if text.startswith("{", i):
+        got = _group(text, i)
+        return got[0] if got else None
+    return re.split(r"[$\n]", text[i:], maxsplit=1)[0].strip()
+
+
+def _segments(output: str) -> list[str]:
+    """What follows each 'answer is' / 'Answer:' / 'final answer' / '####', up to the end of its line or
+    sentence; the last one first."""
+    return [_SEGMENT_END.split(output[m.end():].lstrip(), maxsplit=1)[0]
+            for m in reversed(list(_MARKER.finditer(output)))]
+
+
+def _final_value(segment: str) -> Fraction | None:
+    """The value an answer segment states: the result of its expression, i.e. the first number after the
+    last '=' of the clause that starts at its first number ('10 - 3 = 7 apples, not 8' -> 7)."""
+    s = _clean(segment)
+    first = _NUM.search(s)
+    if first is None:
+        return None
+    clause = s[first.start():]
+    if end := _CLAUSE_END.search(clause):
+        clause = clause[:end.start()]
+    nums = numbers_in(clause.rsplit("=", 1)[-1]) or numbers_in(clause)
+    return nums[0] if nums else None
 
 
 def extract_number(output: str) -> Fraction | None:
     """The model's final numeric answer.
 
-    Looks, in order, at: the last \\boxed{}, the text after '####' (GSM8K), the text after
-    'answer is' / 'Answer:', and finally the last number anywhere in the output.
+    The last \\boxed{} first, then the last 'answer is' / 'Answer:' / 'final answer' / '####' segment that
+    states a number (read as the final value of its expression), else the last number anywhere.
     """
-    # (text, take the first number?) — after a marker the answer comes first; elsewhere, last.
-    candidates: list[tuple[str | None, bool]] = [(_boxed(output), False)]
-    if "####" in output:
-        candidates.append((output.rsplit("####", 1)[1], True))
-    m = list(_ANSWER_IS.finditer(output))
-    if m:
-        candidates.append((m[-1].group(1), True))
-    candidates.append((output, False))
-    for text, first in candidates:
-        nums = numbers_in(text) if text else []
-        if nums:
-            return nums[0] if first else nums[-1]
-    return None
+    boxed = _boxed(output)
+    for segment in ([boxed] if boxed is not None else []) + _segments(output):
+        if (v := _final_value(segment)) is not None:
+            return v
+    nums = numbers_in(output)
+    return nums[-1] if nums else None
 
 
 def format_number(x: Fraction) -> str:
@@ -99,8 +153,10 @@ def format_number(x: Fraction) -> str:
 
 
 def numeric(output: str, reference: str) -> Grade:
-    """Numeric equality after normalisation (separators, fractions, decimals, \\boxed, ####)."""
-    ref = parse_number(reference.strip()) or extract_number(reference)
+    """Numeric equality of the extracted answer (see `extract_number`) with the reference number."""
+    ref = parse_number(reference)
+    if ref is None:
+        ref = extract_number(reference)
     if ref is None:
         raise ConfigError(f"Reference answer {reference!r} is not a number; use the 'exact' grader.")
     got = extract_number(output)
@@ -124,35 +180,85 @@ def exact(output: str, reference: str) -> Grade:
     return Grade(1.0 if ok else 0.0, _norm_text(got), "exact match" if ok else "no exact match")
 
 
-_MATH_DROP = ("\\left", "\\right", "\\!", "\\,", "\\;", "\\ ", "^\\circ", "^{\\circ}", "\\%", "%", "\\$", "$", " ")
+# --- MATH answers --------------------------------------------------------------------------------------
+# Hendrycks et al., "Measuring Mathematical Problem Solving With the MATH Dataset" (NeurIPS 2021),
+# `math_equivalence.py`: `is_equiv(a, b)` is `_strip_string(a) == _strip_string(b)`. Its steps below, in
+# its order, each as a small function; the extras (marked) only remove more typography.
+
+def _remove_right_units(s: str) -> str:
+    """'10\\text{ cm}' -> '10': a unit is a \\text{ ...} that starts with a space, and all after it goes."""
+    i = s.find("\\text{ ")
+    return s[:i] if i > 0 else s
+
+
+def _fix_decimals(s: str) -> str:
+    """' .5' / '{.5' / '.5' -> '0.5'."""
+    s = s.replace(" .", " 0.").replace("{.", "{0.")
+    return "0" + s if s.startswith(".") else s
+
+
+def _drop_variable(s: str) -> str:
+    """'x = 5' / 'k=5' -> '5': one '=' whose left side is at most two characters."""
+    left, eq, right = s.partition("=")
+    return right if eq and "=" not in right and len(left.strip()) <= 2 else s
+
+
+def _fix_sqrt(s: str) -> str:
+    """'\\sqrt3' -> '\\sqrt{3}' (TeX takes one character as the argument)."""
+    return re.sub(r"\\sqrt(?![{\[\\])(.)", r"\\sqrt{\1}", s)
+
+
+def _fix_fracs(s: str) -> str:
+    """'\\frac12' -> '\\frac{1}{2}', '\\frac1{72}' -> '\\frac{1}{72}': brace both arguments of every \\frac."""
+    out, i = [], 0
+    while (j := s.find("\\frac", i)) >= 0:
+        out.append(s[i:j + 5])
+        i = j + 5
+        for _ in range(2):  # numerator, denominator: a {group}, a \command or one character
+            if i < len(s) and s[i] == "{" and (got := _group(s, i)):
+                arg, i = got
+            elif cmd := re.match(r"\\[A-Za-z]+|[^{}\\]", s[i:]):
+                arg, i = cmd.group(0), i + cmd.end()
+            else:
+                break
+            out.append("{" + arg + "}")
+    return "".join(out) + s[i:]
+
+
+def _fix_a_slash_b(s: str) -> str:
+    """'3/4' -> '\\frac{3}{4}' when the whole answer is integer/integer."""
+    m = re.fullmatch(r"(-?[0-9]+)/(-?[0-9]+)", s)
+    return f"\\frac{{{m[1]}}}{{{m[2]}}}" if m else s
 
 
 def normalize_math(s: str) -> str:
-    """A MATH answer in canonical form (after Hendrycks et al.'s `is_equiv`): no spacing, sizing or unit marks,
-    \\dfrac and \\tfrac as \\frac, \\text{...} unwrapped, no trailing period."""
-    s = re.sub(r"\\text\{\s*([^}]*)\}", r"\1", s.strip())
-    s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
-    for mark in _MATH_DROP:
+    """A MATH answer in canonical form: Hendrycks et al.'s `_strip_string` (see above), plus extras."""
+    s = s.strip().rstrip(".")  # extra: a sentence's full stop
+    for mark in ("\n", "\\!"):
         s = s.replace(mark, "")
-    return s.rstrip(".")
+    s = s.replace("\\\\", "\\").replace("tfrac", "frac").replace("dfrac", "frac")
+    for mark in ("\\left", "\\right", "^{\\circ}", "^\\circ", "\\$", "$"):  # extra: plain '$' (math mode)
+        s = s.replace(mark, "")
+    s = _remove_right_units(s)
+    for mark in ("\\%", "%", "\\,", "\\;", "\\ "):  # extras: '%', TeX spaces
+        s = s.replace(mark, "")
+    s = re.sub(r"\\(?:text|textbf|mbox)\{([^{}]*)\}", r"\1", s)  # extra: '\text{(A)}' -> '(A)'
+    s = _drop_variable(_fix_decimals(s.strip().rstrip(".")))
+    s = _fix_fracs(_fix_sqrt(s.replace(" ", "")))
+    return "\\frac{1}{2}" if s == "0.5" else _fix_a_slash_b(s)
 
 
 def math(output: str, reference: str) -> Grade:
-    """MATH-style equivalence: the last \\boxed{} (or what follows 'answer is'), compared after `normalize_math`,
-    or as numbers when both sides are one number or fraction."""
+    """MATH-style equivalence: the last \\boxed{} / \\fbox{} (else the last 'answer is' segment), compared after
+    `normalize_math`, or as numbers when both sides are one number or fraction ('0.75' == '\\frac34')."""
     got = _boxed(output)
     if got is None:
-        m = list(_ANSWER_IS.finditer(output))
-        got = m[-1].group(1).strip().rstrip(".") if m else None
-    if not got:
+        got = next((s for s in _segments(output) if s.strip()), None)
+    if not got or not got.strip():
         return Grade(None, None, "no \\boxed{} or 'answer is' in the output", "parse_error")
     a, b = normalize_math(got), normalize_math(reference)
-    if a == b:
-        return Grade(1.0, a, f"{a} == {b}")
-    x, y = numbers_in(a), numbers_in(b)
-    single = len(x) == len(y) == 1 and re.fullmatch(r"-?[\d.,]+|-?\\frac\{-?\d+\}\{-?\d+\}|-?\d+/\d+", a) \
-        and re.fullmatch(r"-?[\d.,]+|-?\\frac\{-?\d+\}\{-?\d+\}|-?\d+/\d+", b)
-    ok = bool(single) and x[0] == y[0]
+    x, y = parse_number(a), parse_number(b)
+    ok = a == b or (x is not None and x == y)
     return Grade(1.0 if ok else 0.0, a, f"{a} {'==' if ok else '!='} {b}")
 
 

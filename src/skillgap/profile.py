@@ -1,8 +1,12 @@
 """Profile: per-skill accuracy with intervals, the composition curve, and the missing-skill profile.
 
 Input is the graded records of one run; output is a `Profile`, a plain dataclass that serialises
-to the JSON `skillgap profile` writes. Ungradable items (parse errors) are counted per skill and
-overall but left out of every accuracy.
+to the JSON `skillgap profile` writes. Every item counts: accuracy is correct / all graded items,
+so an output that could not be parsed is wrong, and the format-failure rate (`unparsed_rate`) is
+reported beside it. Leaving unparsed items out of the denominator would compare before and after
+on different subsets of the same items, and call a model that learned the answer format worse.
+The profile also lists each item's outcome (`records`), so two profiles of the same items can be
+compared pair by pair (`skillgap.verify`).
 """
 
 from __future__ import annotations
@@ -33,7 +37,10 @@ def wilson(correct: int, n: int, z: float = Z95) -> tuple[float, float]:
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # Exact at the edges (the formula leaves 1e-17 of rounding there), and never excluding p itself.
+    lo = 0.0 if correct == 0 else min(p, max(0.0, centre - half))
+    hi = 1.0 if correct == n else max(p, min(1.0, centre + half))
+    return lo, hi
 
 
 @dataclass(frozen=True)
@@ -48,19 +55,21 @@ class Record:
 
 @dataclass(frozen=True)
 class Score:
-    n: int  # graded items
+    n: int  # every graded item, parsed or not
     correct: int
-    accuracy: float
+    accuracy: float  # correct / n: an unparsed output is a wrong answer
     ci_low: float
     ci_high: float
-    unparsed: int = 0  # items whose output could not be graded (not in n)
+    unparsed: int = 0  # items whose output had no gradable answer (in n, never correct)
+    unparsed_rate: float = 0.0  # the format-failure rate, unparsed / n
 
     @classmethod
     def of(cls, grades: list[Grade]) -> Score:
-        graded = [g for g in grades if g.score is not None]
-        c = sum(g.correct for g in graded)
-        lo, hi = wilson(c, len(graded))
-        return cls(len(graded), c, c / len(graded) if graded else 0.0, lo, hi, len(grades) - len(graded))
+        n = len(grades)
+        c = sum(g.correct for g in grades)
+        unparsed = sum(g.score is None for g in grades)
+        lo, hi = wilson(c, n)
+        return cls(n, c, c / n if n else 0.0, lo, hi, unparsed, unparsed / n if n else 0.0)
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,9 @@ class KScore(Score):
     k: int = 0
 
 
+SCORE_FIELDS = ("n", "correct", "accuracy", "ci_low", "ci_high", "unparsed", "unparsed_rate")
+
+
 @dataclass
 class Profile:
     skills: list[SkillScore]
@@ -84,12 +96,12 @@ class Profile:
     run_id: str = ""
     model: str = ""
     data: str = ""
+    records: list[dict[str, Any]] = field(default_factory=list)  # one outcome per item, for paired tests
 
     def to_dict(self) -> dict[str, Any]:
         def score(s: Score, head: dict[str, Any]) -> dict[str, Any]:
             d = asdict(s)
-            return head | {k: d[k] for k in ("n", "correct", "accuracy", "ci_low", "ci_high", "unparsed")} | \
-                {k: v for k, v in d.items() if k == "alone"}
+            return head | {k: d[k] for k in SCORE_FIELDS} | {k: v for k, v in d.items() if k == "alone"}
 
         return {
             "run_id": self.run_id, "model": self.model, "data": self.data,
@@ -97,7 +109,14 @@ class Profile:
             "skills": [score(s, {"id": s.id, "name": s.name}) for s in self.skills],
             "by_k": [score(s, {"k": s.k}) for s in self.by_k],
             "missing": self.missing,
+            "records": self.records,
         }
+
+
+def outcome(r: Record) -> dict[str, Any]:
+    """What a paired comparison needs of one item: which item, its skills, and right / wrong / unparsed."""
+    return {"id": r.item.id, "skills": list(r.item.skills), "k": r.item.k, "correct": r.grade.correct,
+            "status": r.grade.status}
 
 
 def attribute(record: Record) -> tuple[str, ...]:
@@ -156,5 +175,5 @@ def build_profile(records: Iterable[Record], skills: SkillSet | None = None,
     if missing is None:
         counts = Counter(s for r in records for s in attribute(r))
         missing = {s: counts[s] for s in ids if counts[s]}
-    return Profile(skill_scores, by_k, missing,
-                   Score.of([r.grade for r in records]), run_id, model, data)
+    return Profile(skill_scores, by_k, missing, Score.of([r.grade for r in records]), run_id, model, data,
+                   [outcome(r) for r in records])

@@ -130,7 +130,8 @@ def _k_rows(before: dict[str, Any], after: dict[str, Any], deltas: dict[str, Any
     a = {int(x["k"]): x for x in after.get("by_k") or []}
     d = {int(x["k"]): x for x in deltas.get("by_k") or []}
     return [{"k": k, "before": _score(b.get(k)), "after": _score(a.get(k)), "delta": d.get(k),
-             "n_before": (b.get(k) or {}).get("n", 0), "n_after": (a.get(k) or {}).get("n", 0)}
+             "n_before": (b.get(k) or {}).get("n", 0), "n_after": (a.get(k) or {}).get("n", 0),
+             "unparsed_before": (b.get(k) or {}).get("unparsed", 0), "unparsed_after": (a.get(k) or {}).get("unparsed", 0)}
             for k in sorted({*b, *a, *d})]
 
 
@@ -389,7 +390,11 @@ _TEMPLATE = """<!DOCTYPE html>
 {% macro score(s) %}{% if s %}{{ s.accuracy | pct }}{% else %}—{% endif %}{% endmacro %}
 {% macro ci(s) %}{% if s %}<span class="ci">[{{ s.ci_low | pct }}, {{ s.ci_high | pct }}]</span>{% endif %}{% endmacro %}
 {% macro n(count, unparsed) %}{{ count | num }}{% if unparsed %} <span class="unparsed" \
-title="outputs that could not be graded (not counted in n)">+{{ unparsed | num }} unparsed</span>{% endif %}{% endmacro %}
+title="outputs with no gradable answer (format failures): counted in n, as wrong">{{ unparsed | num }} unparsed\
+</span>{% endif %}{% endmacro %}
+{% macro rate(count, total) %}{{ count | num }}{% if total %} ({{ (count / total) | pct }}){% endif %}{% endmacro %}
+{% macro flips(d) %}{% if d and d.gained is defined %}<span class="up">+{{ d.gained }}</span> / \
+<span class="down">&minus;{{ d.lost }}</span>{% else %}—{% endif %}{% endmacro %}
 {% macro signed(d) %}{% if d is number %}<span class="{{ 'up' if d > 0 else 'down' if d < 0 else '' }}">\
 {{ d | pp }}</span>{% else %}—{% endif %}{% endmacro %}
 <html lang="en">
@@ -418,7 +423,8 @@ title="outputs that could not be graded (not counted in n)">+{{ unparsed | num }
 {% if overall.delta %}
 &nbsp;<b>{{ signed(overall.delta.delta) }} pp</b>
 <span class="ci">[{{ overall.delta.delta_ci_low | pp }}, {{ overall.delta.delta_ci_high | pp }}], \
-p {{ overall.delta.p_value | pval }}</span>
+p {{ overall.delta.p_value | pval }}{% if overall.delta.gained is defined %} (exact McNemar: \
+{{ overall.delta.gained }} wrong &rarr; right, {{ overall.delta.lost }} right &rarr; wrong){% endif %}</span>
 {% endif %}
 </p>
 </header>
@@ -426,17 +432,25 @@ p {{ overall.delta.p_value | pval }}</span>
 <section id="summary">
 <h2>Summary</h2>
 <table>
-<thead><tr><th></th><th>n</th><th>unparsed</th><th>accuracy</th><th>95% CI</th></tr></thead>
+<thead><tr><th></th><th>n</th><th>unparsed (format failures)</th><th>accuracy</th><th>95% CI</th></tr></thead>
 <tbody>
-<tr><td>before</td><td>{{ overall.before.n if overall.before else 0 }}</td><td>{{ overall.before_unparsed | num }}</td>
+<tr><td>before</td><td>{{ overall.before.n if overall.before else 0 }}</td>
+<td class="n-unparsed">{{ rate(overall.before_unparsed, overall.before.n if overall.before else 0) }}</td>
 <td>{{ score(overall.before) }}</td><td>{{ ci(overall.before) }}</td></tr>
-<tr><td>after</td><td>{{ overall.after.n if overall.after else 0 }}</td><td>{{ overall.after_unparsed | num }}</td>
+<tr><td>after</td><td>{{ overall.after.n if overall.after else 0 }}</td>
+<td class="n-unparsed">{{ rate(overall.after_unparsed, overall.after.n if overall.after else 0) }}</td>
 <td>{{ score(overall.after) }}</td><td>{{ ci(overall.after) }}</td></tr>
 </tbody>
 </table>
 <p><span class="up"><b id="n-improved">{{ n_improved }}</b> improved</span> ·
 <span class="{{ 'down' if regressions else '' }}"><b id="n-regressions">{{ regressions | length }}</b> \
 regression{{ '' if regressions | length == 1 else 's' }}</span> · {{ skills | length }} skills measured</p>
+<p class="muted" id="method">Accuracy counts every item (an unparsed output is wrong). \
+{% if overall.delta and overall.delta.test == 'mcnemar-exact' %}Before and after are the same items: \
+p-values are exact McNemar tests on the items that flipped, intervals Newcombe's paired score intervals\
+{% else %}Unpaired: two-proportion z-tests, Newcombe's hybrid score intervals{% endif %}; \
+skill flags at adjusted p &lt; {{ r.deltas.alpha | default(0.05) }} \
+({{ {'holm': 'Holm', 'bh': 'Benjamini-Hochberg', 'none': 'uncorrected'}[r.deltas.correction | default('holm')] }}).</p>
 {% if diagnosis %}<p class="muted">targeted from diagnosis run <code>{{ diagnosis.run_id | default('?') }}</code>\
 {% if diagnosis.overall %} (overall {{ diagnosis.overall.accuracy | pct }}, n = {{ diagnosis.overall.n | num }}){% endif %}</p>{% endif %}
 </section>
@@ -447,7 +461,7 @@ regression{{ '' if regressions | length == 1 else 's' }}</span> · {{ skills | l
 {% if skills %}
 <table>
 <thead><tr><th>skill</th><th>n before</th><th>before %</th><th>CI</th><th>n after</th><th>after %</th><th>CI</th>
-<th>delta (pp)</th><th>p-value</th><th>flag</th></tr></thead>
+<th>delta (pp)</th><th>flips</th><th>p-value</th><th>adjusted</th><th>flag</th></tr></thead>
 <tbody>
 {% for s in skills %}
 <tr data-skill="{{ s.id }}"{% if s.flag %} class="{{ s.flag }}"{% endif %}>
@@ -456,7 +470,9 @@ regression{{ '' if regressions | length == 1 else 's' }}</span> · {{ skills | l
 <td>{{ n(s.n_after, s.unparsed_after) }}</td><td>{{ score(s.after) }}</td><td>{{ ci(s.after) }}</td>
 <td class="delta">{% if s.delta %}{{ signed(s.delta.delta) }} <span class="ci">[{{ s.delta.delta_ci_low | pp }}, \
 {{ s.delta.delta_ci_high | pp }}]</span>{% else %}—{% endif %}</td>
+<td class="flips">{{ flips(s.delta) }}</td>
 <td>{{ s.delta.p_value | pval if s.delta else '—' }}</td>
+<td>{{ s.delta.p_adjusted | pval if s.delta and s.delta.p_adjusted is defined else '—' }}</td>
 <td class="flag">{{ s.flag }}</td>
 </tr>
 {% endfor %}
@@ -471,12 +487,15 @@ regression{{ '' if regressions | length == 1 else 's' }}</span> · {{ skills | l
 <div class="cols">
 {% if by_k_svg %}<figure class="plot side">{{ by_k_svg }}</figure>{% endif %}
 <table>
-<thead><tr><th>k</th><th>n before</th><th>before %</th><th>n after</th><th>after %</th><th>delta (pp)</th></tr></thead>
+<thead><tr><th>k</th><th>n before</th><th>before %</th><th>n after</th><th>after %</th><th>delta (pp)</th>\
+<th>flips</th><th>p-value</th></tr></thead>
 <tbody>
 {% for row in by_k %}
-<tr data-k="{{ row.k }}"><td>{{ row.k }}</td><td>{{ row.n_before | num }}</td><td>{{ score(row.before) }}</td>
-<td>{{ row.n_after | num }}</td><td>{{ score(row.after) }}</td>
-<td>{% if row.delta %}{{ signed(row.delta.delta) }}{% else %}—{% endif %}</td></tr>
+<tr data-k="{{ row.k }}"><td>{{ row.k }}</td><td>{{ n(row.n_before, row.unparsed_before) }}</td>\
+<td>{{ score(row.before) }}</td>
+<td>{{ n(row.n_after, row.unparsed_after) }}</td><td>{{ score(row.after) }}</td>
+<td>{% if row.delta %}{{ signed(row.delta.delta) }}{% else %}—{% endif %}</td>
+<td class="flips">{{ flips(row.delta) }}</td><td>{{ row.delta.p_value | pval if row.delta else '—' }}</td></tr>
 {% endfor %}
 </tbody>
 </table>

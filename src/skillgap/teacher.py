@@ -105,6 +105,10 @@ class Teacher:
 
     def __init__(self, cfg: ModelConfig, cache: Cache | None = None, max_new_tokens: int = 256, retries: int = 2,
                  temperature: float = 0.0, batch_size: int = 8, backend: Backend | None = None):
+        if retries < 0 or max_new_tokens < 1 or batch_size < 1:
+            from skillgap.errors import ConfigError
+
+            raise ConfigError("--teacher-retries must be at least 0, --teacher-max-new-tokens at least 1.")
         self.cfg = cfg
         self.identity = model_identity(cfg) if backend is None else backend.identity
         self.cache = cache if cache is not None else default_cache()

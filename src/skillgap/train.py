@@ -52,13 +52,19 @@ class TrainConfig:
     keep_checkpoints: int | None = 2  # None keeps every checkpoint (learning curves from one run)
     seed: int = 0
 
-    def validate(self) -> None:
+    def check(self) -> None:
         if self.method not in ("lora", "full"):
             raise ConfigError(f"--method must be 'lora' or 'full', not {self.method!r}.")
         if self.precision not in ("auto", "bf16", "fp32"):
             raise ConfigError(f"--precision must be auto, bf16 or fp32, not {self.precision!r}.")
         if self.batch_size < 1 or self.grad_accum < 1:
             raise ConfigError("--train-batch-size and --grad-accum must be at least 1.")
+        if not self.learning_rate > 0:
+            raise ConfigError(f"--learning-rate must be positive, got {self.learning_rate}.")
+        if self.epochs < 1 or self.max_length < 1 or self.lora_r < 1 or self.lora_alpha < 1:
+            raise ConfigError("--epochs, --max-length, --lora-r and --lora-alpha must be at least 1.")
+        if self.eval_every < 0 or self.save_every < 1 or self.warmup_steps < 0:
+            raise ConfigError("--eval-every and --warmup-steps must be at least 0, --save-every at least 1.")
 
 
 @dataclass
@@ -115,7 +121,7 @@ def train(model: ModelConfig, items: list[Item], cfg: TrainConfig, out_dir: str 
     stream's policy, and every `round_steps` steps the stream takes the policy's new weights
     (logged one line per round to `out_dir/mixture.jsonl`).
     """
-    cfg.validate()
+    cfg.check()
     if stream is None and not items:
         raise ConfigError("Nothing to train on: the training set is empty.")
     if stream is not None:

@@ -1,10 +1,23 @@
 """Verify: did training help, skill by skill, and did anything get worse?
 
-Compares two profiles (same schema as `skillgap profile` writes). For every skill, every k and
-overall: the change in accuracy, a 95% interval for it (Newcombe's hybrid score interval, built
-from the two Wilson intervals), and a two-sided two-proportion z-test. Across skills the tests
-are Holm-corrected, so thirteen skills do not flag a spurious regression every other run. A
-skill whose accuracy fell significantly is a regression; one that rose, an improvement.
+Before and after grade the *same* items, so the comparison is paired: what carries the evidence is
+the items that flipped. For every skill, every k and overall:
+
+- the change in accuracy (every item counts: an unparsed output is wrong), with a 95% interval
+  from Newcombe's score method for paired proportions (Newcombe 1998, "Improved confidence
+  intervals for the difference between binomial proportions based on paired data", method 10:
+  the two Wilson intervals combined with the correlation of the pairs);
+- an exact McNemar test (two-sided): under "no change" each discordant item (wrong -> right or
+  right -> wrong) is a fair coin flip, so the p-value is a binomial tail on the discordant counts;
+- effect sizes: the risk difference, Cohen's h, and the discordant odds ratio (gained / lost).
+
+Across skills (and across k) p-values are adjusted, by Holm's step-down method by default or
+Benjamini-Hochberg on request, so thirteen skills do not flag a spurious regression every other
+run. A skill whose adjusted p is below alpha is flagged `improved` or `regression`.
+
+Profiles of different items cannot be paired: `compare` then refuses, unless asked for the
+unpaired test (a pooled two-proportion z-test with Newcombe's hybrid score interval for
+independent samples), which is what two different test sets call for.
 
 Also here: the check that no evaluation item was trained on.
 """
@@ -13,14 +26,66 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
-from skillgap.errors import DataError
+from skillgap.errors import ConfigError, DataError, unknown_name
 from skillgap.items import Item
+from skillgap.profile import wilson
+
+CORRECTIONS = ("holm", "bh", "none")
+
+
+@dataclass(frozen=True)
+class VerifyConfig:
+    """How before and after are compared."""
+
+    alpha: float = 0.05  # significance level, after the correction
+    correction: str = "holm"  # holm | bh (Benjamini-Hochberg) | none: over skills, and over k
+    paired: bool = True  # False: the unpaired test, for profiles of different items
+
+    def check(self) -> None:
+        if self.correction not in CORRECTIONS:
+            raise unknown_name("correction", self.correction, list(CORRECTIONS))
+        if not 0 < self.alpha < 1:
+            raise ConfigError(f"--alpha must be between 0 and 1, got {self.alpha}.")
+
+
+# ---------------------------------------------------------------- tests and intervals
+
+
+def mcnemar_p(gained: int, lost: int) -> float:
+    """Exact two-sided McNemar p-value: twice the binomial(gained + lost, 1/2) tail of the rarer flip."""
+    m = gained + lost
+    if m == 0:
+        return 1.0
+    tail = sum(math.comb(m, i) for i in range(min(gained, lost) + 1))
+    return min(1.0, 2 * tail / 2**m)  # exact integer arithmetic: no underflow at thousands of items
+
+
+def newcombe_paired(both: int, lost: int, gained: int, neither: int) -> tuple[float, float]:
+    """95% interval for after - before from the paired table (both right, right->wrong, wrong->right, both wrong).
+
+    Newcombe (1998) method 10: square-and-add of the two Wilson intervals, less twice their
+    covariance, with the correlation phi of the pairs (shrunk towards 0 by n/2 when positive).
+    """
+    n = both + lost + gained + neither
+    if n == 0:
+        return -1.0, 1.0
+    p1, p2 = (both + lost) / n, (both + gained) / n
+    l1, u1 = wilson(both + lost, n)
+    l2, u2 = wilson(both + gained, n)
+    margins = (both + lost) * (gained + neither) * (both + gained) * (lost + neither)
+    a = both * neither - lost * gained
+    phi = 0.0 if margins == 0 else (a - n / 2 if a > n / 2 else 0.0 if a >= 0 else a) / math.sqrt(margins)
+    d = p2 - p1
+    lo = d - math.sqrt(max(0.0, (p2 - l2) ** 2 + (u1 - p1) ** 2 - 2 * phi * (p2 - l2) * (u1 - p1)))
+    hi = d + math.sqrt(max(0.0, (p1 - l1) ** 2 + (u2 - p2) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2)))
+    return max(-1.0, lo), min(1.0, hi)
 
 
 def two_proportion_p(c1: int, n1: int, c2: int, n2: int) -> float:
-    """Two-sided p-value of the pooled z-test for p1 == p2 (1.0 when undefined)."""
+    """Two-sided p-value of the pooled z-test for p1 == p2 (1.0 when undefined): the unpaired test."""
     if n1 == 0 or n2 == 0:
         return 1.0
     pooled = (c1 + c2) / (n1 + n2)
@@ -31,52 +96,157 @@ def two_proportion_p(c1: int, n1: int, c2: int, n2: int) -> float:
     return math.erfc(z / math.sqrt(2))
 
 
-def delta(b: dict[str, Any], a: dict[str, Any]) -> dict[str, Any]:
-    """Change from score `b` to score `a` (dicts with n, correct, accuracy, ci_low, ci_high)."""
-    p1, p2 = b["accuracy"], a["accuracy"]
+def newcombe_unpaired(c1: int, n1: int, c2: int, n2: int) -> tuple[float, float]:
+    """95% interval for p2 - p1 of independent samples: Newcombe's hybrid score interval (1998, method 10)."""
+    p1, p2 = c1 / n1 if n1 else 0.0, c2 / n2 if n2 else 0.0
+    l1, u1 = wilson(c1, n1)
+    l2, u2 = wilson(c2, n2)
     d = p2 - p1
-    lo = d - math.sqrt((p2 - a["ci_low"]) ** 2 + (b["ci_high"] - p1) ** 2)
-    hi = d + math.sqrt((a["ci_high"] - p2) ** 2 + (p1 - b["ci_low"]) ** 2)
-    return {"before": p1, "after": p2, "delta": d, "delta_ci_low": lo, "delta_ci_high": hi,
-            "n_before": b["n"], "n_after": a["n"], "p_value": two_proportion_p(b["correct"], b["n"], a["correct"], a["n"])}
+    return max(-1.0, d - math.hypot(p2 - l2, u1 - p1)), min(1.0, d + math.hypot(u2 - p2, p1 - l1))
 
 
-def holm(p_values: list[float], alpha: float = 0.05) -> list[bool]:
-    """Holm's step-down procedure: which hypotheses are rejected at family-wise level `alpha`."""
-    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
-    rejected = [False] * len(p_values)
-    for rank, i in enumerate(order):
-        if p_values[i] > alpha / (len(p_values) - rank):
-            break
-        rejected[i] = True
-    return rejected
+def cohens_h(p1: float, p2: float) -> float:
+    """Cohen's h, the effect size of a change in a proportion: 2 asin sqrt(p2) - 2 asin sqrt(p1)."""
+    return 2 * math.asin(math.sqrt(p2)) - 2 * math.asin(math.sqrt(p1))
 
 
-def _flag(d: dict[str, Any], significant: bool) -> dict[str, Any]:
-    flag = "" if not significant else ("improved" if d["delta"] > 0 else "regression")
-    return d | {"significant": significant, "flag": flag}
+def adjust(p_values: list[float], method: str = "holm") -> list[float]:
+    """Adjusted p-values: reject where adjusted p <= alpha.
+
+    holm: Holm's step-down, family-wise error (any false flag) at alpha. bh: Benjamini-Hochberg,
+    false-discovery rate at alpha (more flags, some of them wrong). none: as they are.
+    """
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    out = [1.0] * m
+    if method == "none":
+        return list(p_values)
+    if method == "holm":
+        running = 0.0
+        for rank, i in enumerate(order):
+            running = max(running, min(1.0, (m - rank) * p_values[i]))
+            out[i] = running
+        return out
+    if method == "bh":
+        running = 1.0
+        for rank in range(m - 1, -1, -1):
+            i = order[rank]
+            running = min(running, m * p_values[i] / (rank + 1))
+            out[i] = min(1.0, running)
+        return out
+    raise unknown_name("correction", method, list(CORRECTIONS))
 
 
-def compare(before: dict[str, Any], after: dict[str, Any], alpha: float = 0.05) -> dict[str, Any]:
+# ---------------------------------------------------------------- one comparison
+
+
+Pair = tuple[bool, bool]  # (right before, right after)
+
+
+def paired_delta(pairs: list[Pair], unparsed: tuple[int, int] = (0, 0)) -> dict[str, Any]:
+    """The change on one set of items graded twice."""
+    n = len(pairs)
+    both = sum(b and a for b, a in pairs)
+    lost = sum(b and not a for b, a in pairs)
+    gained = sum(a and not b for b, a in pairs)
+    c1, c2 = both + lost, both + gained
+    p1, p2 = (c1 / n, c2 / n) if n else (0.0, 0.0)
+    lo, hi = newcombe_paired(both, lost, gained, n - both - lost - gained)
+    return {"before": p1, "after": p2, "delta": p2 - p1, "delta_ci_low": lo, "delta_ci_high": hi,
+            "n": n, "n_before": n, "n_after": n, "correct_before": c1, "correct_after": c2,
+            "unparsed_before": unparsed[0], "unparsed_after": unparsed[1], "gained": gained, "lost": lost,
+            "test": "mcnemar-exact", "p_value": mcnemar_p(gained, lost),
+            "p_value_unpaired": two_proportion_p(c1, n, c2, n),
+            "effect": {"risk_difference": p2 - p1, "cohens_h": cohens_h(p1, p2),
+                       "odds_ratio": gained / lost if lost else None}}
+
+
+def unpaired_delta(b: dict[str, Any], a: dict[str, Any]) -> dict[str, Any]:
+    """The change between two scores of different items (dicts with n, correct, accuracy, unparsed)."""
+    p1, p2 = b["accuracy"], a["accuracy"]
+    lo, hi = newcombe_unpaired(b["correct"], b["n"], a["correct"], a["n"])
+    return {"before": p1, "after": p2, "delta": p2 - p1, "delta_ci_low": lo, "delta_ci_high": hi,
+            "n_before": b["n"], "n_after": a["n"], "correct_before": b["correct"], "correct_after": a["correct"],
+            "unparsed_before": b.get("unparsed", 0), "unparsed_after": a.get("unparsed", 0),
+            "test": "two-proportion-z", "p_value": two_proportion_p(b["correct"], b["n"], a["correct"], a["n"]),
+            "effect": {"risk_difference": p2 - p1, "cohens_h": cohens_h(p1, p2)}}
+
+
+def _flag(rows: list[dict[str, Any]], cfg: VerifyConfig) -> None:
+    for d, adj in zip(rows, adjust([d["p_value"] for d in rows], cfg.correction)):
+        sig = adj <= cfg.alpha and d["delta"] != 0
+        d.update(p_adjusted=adj, significant=sig, flag="" if not sig else "improved" if d["delta"] > 0
+                 else "regression")
+
+
+# ---------------------------------------------------------------- two profiles
+
+
+def _records(profile: dict[str, Any], which: str) -> dict[str, dict[str, Any]]:
+    recs = profile.get("records")
+    if not recs:
+        raise ConfigError(f"The {which} profile ({profile.get('run_id') or '?'}) has no per-item records (it was "
+                          "written by an older skillgap): re-run its command to rebuild it, or pass --unpaired.")
+    return {r["id"]: r for r in recs}
+
+
+def pair_up(before: dict[str, Any], after: dict[str, Any]) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    """item id -> (before record, after record); an error unless both profiles graded the same items."""
+    b, a = _records(before, "before"), _records(after, "after")
+    only_b, only_a = sorted(set(b) - set(a)), sorted(set(a) - set(b))
+    if only_b or only_a:
+        raise ConfigError(
+            f"Before ({before.get('run_id') or '?'}, {len(b)} items) and after ({after.get('run_id') or '?'}, "
+            f"{len(a)} items) cover different items: {len(only_b)} only before"
+            f"{f' (first: {only_b[0]!r})' if only_b else ''}, {len(only_a)} only after"
+            f"{f' (first: {only_a[0]!r})' if only_a else ''}. A paired test needs the same items: measure both on "
+            "the same data, seed and --limit, or pass --unpaired for the unpaired test.")
+    return {i: (b[i], a[i]) for i in b}
+
+
+def _paired_group(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> dict[str, Any]:
+    return paired_delta([(b["correct"], a["correct"]) for b, a in pairs],
+                        (sum(b["status"] != "ok" for b, _ in pairs), sum(a["status"] != "ok" for _, a in pairs)))
+
+
+def compare(before: dict[str, Any], after: dict[str, Any], cfg: VerifyConfig | None = None) -> dict[str, Any]:
     """Per-skill, per-k and overall deltas, with improvements and regressions named."""
+    cfg = cfg or VerifyConfig()
+    cfg.check()
     b_skills = {s["id"]: s for s in before["skills"]}
     a_skills = {s["id"]: s for s in after["skills"]}
     ids = [s for s in b_skills if s in a_skills]
-    skills = [delta(b_skills[s], a_skills[s]) | {"id": s, "name": a_skills[s].get("name", s)} for s in ids]
-    for d, sig in zip(skills, holm([d["p_value"] for d in skills], alpha)):
-        d.update(_flag(d, sig))
     b_k = {r["k"]: r for r in before["by_k"]}
-    by_k = [(_flag(d, d["p_value"] < alpha)) for d in
-            (delta(b_k[r["k"]], r) | {"k": r["k"]} for r in after["by_k"] if r["k"] in b_k)]
-    overall = delta(before["overall"], after["overall"])
-    overall = _flag(overall, overall["p_value"] < alpha)
-    return {"overall": overall, "skills": skills, "by_k": by_k,
+    ks = [r["k"] for r in after["by_k"] if r["k"] in b_k]
+    if cfg.paired:
+        pairs = list(pair_up(before, after).values())
+        skills = [_paired_group([p for p in pairs if s in p[0]["skills"]]) for s in ids]
+        by_k = [_paired_group([p for p in pairs if p[0]["k"] == k]) for k in ks]
+        overall = _paired_group(pairs)
+    else:
+        skills = [unpaired_delta(b_skills[s], a_skills[s]) for s in ids]
+        a_k = {r["k"]: r for r in after["by_k"]}
+        by_k = [unpaired_delta(b_k[k], a_k[k]) for k in ks]
+        overall = unpaired_delta(before["overall"], after["overall"])
+    for d, s in zip(skills, ids):
+        d.update(id=s, name=a_skills[s].get("name", s))
+    for d, k in zip(by_k, ks):
+        d["k"] = k
+    _flag(skills, cfg)
+    _flag(by_k, cfg)
+    _flag([overall], VerifyConfig(cfg.alpha, "none", cfg.paired))
+    return {"overall": overall, "skills": skills, "by_k": by_k, "test": overall["test"],
+            "correction": cfg.correction, "alpha": cfg.alpha,
             "improved": [d["id"] for d in skills if d["flag"] == "improved"],
             "regressions": [d["id"] for d in skills if d["flag"] == "regression"],
             "only_before": sorted(set(b_skills) - set(a_skills)), "only_after": sorted(set(a_skills) - set(b_skills))}
 
 
-def _key(item: Item) -> str:
+# ---------------------------------------------------------------- leakage
+
+
+def prompt_key(item: Item) -> str:
+    """What makes two items the same question: their prompt text, case and outer spaces aside."""
     return " ".join(m["content"] for m in item.chat() if m["role"] != "assistant").strip().lower()
 
 
@@ -84,9 +254,9 @@ def assert_disjoint(train: Iterable[Item], test: Iterable[Item], where: str = "t
     """Raise if an evaluation item, by id or by its prompt text, is in the training set."""
     train = list(train)
     ids = {it.id for it in train}
-    texts = {_key(it): it.id for it in train}
+    texts = {prompt_key(it): it.id for it in train}
     for it in test:
-        hit = it.id if it.id in ids else texts.get(_key(it))
+        hit = it.id if it.id in ids else texts.get(prompt_key(it))
         if hit is not None:
             raise DataError(where, None, "id", f"evaluation item {it.id!r} is also in the training set "
                             f"(as {hit!r}); verification must use items the model never trained on")

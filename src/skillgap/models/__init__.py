@@ -45,6 +45,25 @@ class ModelConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"backend": self.resolved_backend()}
 
+    def check(self) -> None:
+        """That the model and adapter can be found, without loading either (an hf model is hashed, not read)."""
+        from skillgap.errors import BackendError, ConfigError
+
+        name = self.resolved_backend()
+        if name not in BACKENDS:
+            raise unknown_name("backend", name, list(BACKENDS))
+        if self.concurrency < 1 or self.timeout <= 0:
+            raise ConfigError("--concurrency must be at least 1 and --timeout positive.")
+        if name == "hf":
+            from skillgap.models.sources import resolve_source
+
+            resolve_source(self.model)
+        if self.adapter:
+            from pathlib import Path
+
+            if not (Path(self.adapter) / "adapter_config.json").is_file():
+                raise BackendError(f"--adapter {self.adapter}: not a PEFT adapter folder (no adapter_config.json).")
+
 
 @dataclass(frozen=True)
 class Generation:

@@ -28,7 +28,8 @@ from skillgap.teacher import Teacher
 
 
 def diagnose_recipe(run_ref: str, teacher: Teacher, output_path: str | Path, runs_dir: str | Path = "runs",
-                    skills_path: str | Path | None = None, console: Console | None = None) -> dict[str, Any]:
+                    skills_path: str | Path | None = None, console: Console | None = None,
+                    with_reference: bool = False) -> dict[str, Any]:
     console = console or Console(stderr=True)
     store = RunStore(runs_dir)
     try:
@@ -60,19 +61,22 @@ def diagnose_recipe(run_ref: str, teacher: Teacher, output_path: str | Path, run
     columns = (TextColumn("[bold]diagnose"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=False) as bar:
         task = bar.add_task("diagnose", total=len(todo))
-        diagnoses = diagnose(records, inventory, teacher, progress=lambda n: bar.advance(task, n))
+        diagnoses = diagnose(records, inventory, teacher, progress=lambda n: bar.advance(task, n),
+                             with_reference=with_reference)
     msp = missing_skill_profile(diagnoses)
-    invalid = sum(d.status != "ok" for d in diagnoses)
+    invalid = sum(d.status == "invalid" for d in diagnoses)
+    unformatted = sum(d.status == "format_failure" for d in diagnoses)
     prof = build_profile(records, inventory, run["run_id"], run["model"], run["data"], missing=msp).to_dict()
-    prof["diagnosis"] = {"method": "teacher", "teacher": teacher.identity, "wrong": len(diagnoses),
-                         "diagnosed": len(diagnoses) - invalid, "invalid": invalid,
-                         "inventory": str(skills_path) if skills_path else None,
+    prof["diagnosis"] = {"method": "teacher", "teacher": teacher.identity, "wrong": len(todo),
+                         "diagnosed": len(todo) - invalid, "invalid": invalid, "format_failures": unformatted,
+                         "with_reference": with_reference, "inventory": str(skills_path) if skills_path else None,
                          "teacher_calls": teacher.calls, "cache_hits": teacher.hits}
     out = Path(output_path)
     write_json(prof, out)
     with out.with_name(out.stem + ".diagnoses.jsonl").open("w", encoding="utf-8") as f:
         for d in diagnoses:
             f.write(json.dumps(d.to_dict(), ensure_ascii=False) + "\n")
-    console.print(f"{len(diagnoses)} wrong answers diagnosed ({invalid} without a valid teacher answer); "
+    console.print(f"{len(todo)} wrong answers diagnosed ({invalid} without a valid teacher answer), "
+                  f"{unformatted} format failures (no gradable answer: not a missing skill); "
                   "missing-skill profile: " + (", ".join(f"{s} {n}" for s, n in msp.items()) or "empty"))
     return prof

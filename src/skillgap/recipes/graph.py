@@ -21,7 +21,6 @@ from skillgap.data import DataConfig
 from skillgap.errors import ConfigError
 from skillgap.graph import SkillsGraph, from_losses, load_graph, write_graph
 from skillgap.models import ModelConfig
-from skillgap.recipes.online import _validation
 from skillgap.target.online import MixtureStream, Static, skill_sources
 from skillgap.train import TrainConfig, read_log, train
 
@@ -32,7 +31,7 @@ def graph_recipe(model: ModelConfig, data: DataConfig, tc: TrainConfig, output_p
     console = console or Console(stderr=True)
     if data.data:
         raise ConfigError("skillgap graph needs a suite (a generator per skill): give --suite.")
-    from skillgap.suites import load_suite
+    from skillgap.suites import load_suite, validation_items
 
     suite = load_suite(data.suite or "arith")
     ids = suite.skills.ids
@@ -43,7 +42,7 @@ def graph_recipe(model: ModelConfig, data: DataConfig, tc: TrainConfig, output_p
         return graph, write_graph(graph, out, f"skills graph of {suite.name} (given)")[1]
 
     work = out.with_name(out.stem + "-runs")
-    val = {s: _validation(suite, s, val_per_skill, data.seed) for s in ids}
+    val = {s: validation_items(suite, s, val_per_skill, data.seed) for s in ids}
     sources = skill_sources(suite, [], data.seed)
 
     def run(name: str, weights: dict[str, float], base: ModelConfig, steps: int) -> tuple[ModelConfig, list[dict]]:

@@ -28,6 +28,7 @@ from skillgap.recipes.profile import EvalConfig, profile, write_json
 from skillgap.skills import SkillSet
 from skillgap.target.online import MixtureStream, make_policy, natural_proportions, skill_sources
 from skillgap.train import TrainConfig, TrainResult, train
+from skillgap.verify import assert_disjoint, prompt_key
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,19 @@ class MixConfig:
     round_steps: int | None = None  # T; default: a sixth of the steps, on an evaluation
     val_per_skill: int = 100  # validation items per skill for the per-skill loss
     train_data: str | None = None  # a JSONL pool to draw from instead of the suite's generator
+
+    def check(self) -> None:
+        from skillgap.errors import unknown_name
+        from skillgap.target.online import POLICIES
+
+        if self.mixture not in POLICIES:
+            raise unknown_name("mixture", self.mixture, list(POLICIES))
+        if self.window < 1 or self.val_per_skill < 1 or (self.round_steps is not None and self.round_steps < 1):
+            raise ConfigError("--window, --val-per-skill and --round-steps must be at least 1.")
+        if self.eta is not None and not self.eta > 0:
+            raise ConfigError(f"--eta must be positive, got {self.eta}.")
+        if self.train_data:
+            read_jsonl(self.train_data)  # a malformed line fails here, as file:line: field, before any work
 
 
 def default_graph(skills: SkillSet, suite: Any) -> SkillsGraph:
@@ -64,28 +78,35 @@ def online_recipe(model: ModelConfig, data: DataConfig, mc: MixConfig, tc: Train
                   output_path: str | Path, runs_dir: str | Path = "runs",
                   console: Console | None = None) -> tuple[TrainResult, Profile]:
     console = console or Console(stderr=True)
-    out = Path(output_path)
-    out.mkdir(parents=True, exist_ok=True)
     if data.data and not mc.train_data:
         raise ConfigError("With --data (the test items), also give --train-data (the pool the mixture draws from).")
+    if tc.max_steps <= 0:
+        raise ConfigError("An online mixture is an endless stream: give --steps N.")
+    for cfg in (model, data, mc, tc, ev):
+        cfg.check()
     test_items, skills, _ = load_items(data)
     suite = None
     pool: list[Item] = []
     if mc.train_data:
         pool = read_jsonl(mc.train_data)
+        assert_disjoint(pool, test_items, where=f"--train-data {mc.train_data}")  # training and validation alike
         ids = list(skills.ids) if skills else sorted({s for it in pool for s in it.skills})
         skills = skills or SkillSet.from_dicts({"id": s} for s in ids)
         held = {s: [it for it in pool if s in it.skills][: mc.val_per_skill] for s in ids}
-        used = {it.id for v in held.values() for it in v}
-        pool = [it for it in pool if it.id not in used]
+        ids_held = {it.id for v in held.values() for it in v}
+        texts_held = {prompt_key(it) for v in held.values() for it in v}
+        pool = [it for it in pool if it.id not in ids_held and prompt_key(it) not in texts_held]  # by id and text
         val = {s: v for s, v in held.items() if v}
     else:
-        from skillgap.suites import load_suite
+        from skillgap.suites import load_suite, validation_items
 
         suite = load_suite(data.suite or "arith")
         skills = suite.skills
-        val = {s: _validation(suite, s, mc.val_per_skill, data.seed) for s in skills.ids}
+        # the suite's validation split: no training stream and no test item can share a problem with it
+        val = {s: validation_items(suite, s, mc.val_per_skill, data.seed) for s in skills.ids}
     assert skills is not None
+    out = Path(output_path)
+    out.mkdir(parents=True, exist_ok=True)
     graph = load_graph(mc.graph, skills.ids) if mc.graph else default_graph(skills, suite)
     eta = mc.eta if mc.eta is not None else getattr(suite, "eta", 0.5)
     rounds = round_steps_for(mc, tc)
@@ -111,14 +132,6 @@ def online_recipe(model: ModelConfig, data: DataConfig, mc: MixConfig, tc: Train
     write_json(prof.to_dict() | {"answer_loss": final_answer_loss(trained, by_skill), "config": {
         "model": trained.to_dict(), "data": asdict(data), "eval": asdict(ev)}}, out / "profile.json")
     return result, prof
-
-
-def _validation(suite: Any, skill: str, n: int, seed: int) -> list[Item]:
-    """Held-out items of one skill: the suite's validation split where it has one, else fresh generated items."""
-    if hasattr(suite, "stream"):
-        stream = suite.stream(skill, "validation", seed)
-        return [next(stream) for _ in range(n)]
-    return suite.synthesize(skill, n, seed=20_000 + seed)
 
 
 def final_answer_loss(model: ModelConfig, items: dict[str, list[Item]]) -> dict[str, float]:

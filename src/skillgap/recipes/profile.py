@@ -41,6 +41,18 @@ class EvalConfig:
     grader: str | None = None  # None: the suite's grader ('numeric' for arith and for files); 'judge': an LLM judge
     judge: ModelConfig | None = None  # the judge model, for grader 'judge'
 
+    def check(self) -> None:
+        """The grader resolves and the numbers make sense, before any model loads."""
+        if self.batch_size < 1 or self.max_new_tokens < 1:
+            raise ConfigError("--batch-size and --max-new-tokens must be at least 1.")
+        if self.grader == "judge":
+            if self.judge is None:
+                raise ConfigError("--grader judge needs a judge model: --judge MODEL (and --judge-base-url for an "
+                                  "endpoint).")
+            self.judge.check()
+        elif self.grader is not None:
+            get_grader(self.grader)
+
 
 class RateColumn(ProgressColumn):
     def render(self, task: Any) -> Text:
@@ -63,6 +75,8 @@ def run_id_for(model: ModelConfig, data: DataConfig, ev: EvalConfig) -> tuple[st
 def profile(model: ModelConfig, data: DataConfig, ev: EvalConfig, runs_dir: str | Path = "runs",
             output_path: str | Path | None = None, console: Console | None = None) -> Profile:
     console = console or Console(stderr=True)
+    for cfg in (model, data, ev):
+        cfg.check()
     items, skills, default_grader = load_items(data)
     grader = make_grader(ev, default_grader)
     run_id, identity = run_id_for(model, data, ev)

@@ -24,20 +24,40 @@ from rich.console import Console
 
 from skillgap import __version__
 from skillgap.data import DataConfig, load_items
+from skillgap.errors import ConfigError
+from skillgap.items import Item, read_jsonl
 from skillgap.models import ModelConfig, model_identity
 from skillgap.recipes.profile import EvalConfig, profile, write_json
 from skillgap.recipes.train import TargetConfig, diagnose, prepare, validation_sets
 from skillgap.train import TrainConfig, train
-from skillgap.verify import assert_disjoint, compare
+from skillgap.verify import VerifyConfig, assert_disjoint, compare
+
+
+def check(model: ModelConfig, data: DataConfig, target: TargetConfig, tc: TrainConfig, ev: EvalConfig,
+          verify: VerifyConfig, teacher: Any = None) -> list[Item]:
+    """Every option, name and file, before any model loads; returns the test items (cheap to make)."""
+    for cfg in (model, data, tc, ev, verify):
+        cfg.check()
+    target.check(teacher)
+    if data.data and not target.train_data:
+        raise ConfigError("With --data (the test items), also give --train-data (the pool to train from).")
+    test_items, _, _ = load_items(data)
+    if target.train_data:
+        assert_disjoint(read_jsonl(target.train_data), test_items, where=f"--train-data {target.train_data}")
+    return test_items
 
 
 def run(model: ModelConfig, data: DataConfig, target: TargetConfig, tc: TrainConfig, ev: EvalConfig,
-        output_path: str | Path, runs_dir: str | Path = "runs", console: Console | None = None) -> dict[str, Any]:
+        output_path: str | Path, runs_dir: str | Path = "runs", console: Console | None = None,
+        verify: VerifyConfig | None = None, teacher: Any = None) -> dict[str, Any]:
     console = console or Console(stderr=True)
+    verify = verify or VerifyConfig()
+    test_items = check(model, data, target, tc, ev, verify, teacher)
     out = Path(output_path)
     out.mkdir(parents=True, exist_ok=True)
     config = {"model": model.to_dict(), "data": asdict(data), "target": asdict(target), "train": asdict(tc),
-              "eval": asdict(ev), "runs_dir": str(runs_dir), "skillgap_version": __version__}
+              "eval": asdict(ev), "verify": asdict(verify), "teacher": teacher.identity if teacher else None,
+              "runs_dir": str(runs_dir), "skillgap_version": __version__}
     write_json(config, out / "config.json")
     timings: dict[str, float] = {}
 
@@ -48,8 +68,6 @@ def run(model: ModelConfig, data: DataConfig, target: TargetConfig, tc: TrainCon
     def done(name: str) -> None:
         timings[name] = round(time.perf_counter() - timings[name], 2)
 
-    test_items, _, _ = load_items(data)
-
     stage("diagnose")
     diagnosis = diagnose(model, data, target, ev, runs_dir, out, console)
     done("diagnose")
@@ -59,7 +77,7 @@ def run(model: ModelConfig, data: DataConfig, target: TargetConfig, tc: TrainCon
     done("before")
 
     stage("target")
-    prep = prepare(model, data, target, ev, runs_dir, out, console, missing=diagnosis["missing"])
+    prep = prepare(model, data, target, ev, runs_dir, out, console, missing=diagnosis["missing"], teacher=teacher)
     # Before any training: neither the pool nor the training set (synthesized items included) holds a test item.
     assert_disjoint([*prep.pool, *prep.mixture.items], test_items, where="training pool and set")
     done("target")
@@ -75,13 +93,14 @@ def run(model: ModelConfig, data: DataConfig, target: TargetConfig, tc: TrainCon
     after = profile(trained, data, ev, runs_dir, out / "after.json", console).to_dict()
     done("after")
 
-    verdict = compare(before, after)
+    verdict = compare(before, after, verify)
     report = {
         "skillgap_version": __version__, "config": config, "model": model_identity(model),
         "suite": data.suite if not data.data else data.data, "strategy": target.strategy,
         "budget": target.budget, "seed": data.seed,
         "before": before, "after": after, "diagnosis": diagnosis,
-        "deltas": {"overall": verdict["overall"], "skills": verdict["skills"], "by_k": verdict["by_k"]},
+        "deltas": {"overall": verdict["overall"], "skills": verdict["skills"], "by_k": verdict["by_k"],
+                   "test": verdict["test"], "correction": verdict["correction"], "alpha": verdict["alpha"]},
         "improved": verdict["improved"], "regressions": verdict["regressions"],
         "mixture": prep.mixture.to_dict() | {"budget": target.budget},
         "training": {k: v for k, v in result.to_dict().items() if k != "fingerprint"},

@@ -18,7 +18,7 @@ from typing import Any
 
 from rich.console import Console
 
-from skillgap.data import DataConfig
+from skillgap.data import DataConfig, load_items
 from skillgap.errors import ConfigError
 from skillgap.items import Item, read_jsonl, write_jsonl
 from skillgap.models import ModelConfig
@@ -26,6 +26,7 @@ from skillgap.recipes.profile import EvalConfig, profile, write_json
 from skillgap.skills import SkillSet
 from skillgap.target import Mixture, Request, build_mixture
 from skillgap.train import TrainConfig, TrainResult, train
+from skillgap.verify import assert_disjoint, prompt_key
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,23 @@ class TargetConfig:
     pool_size: int = 4000  # suite items generated as the selection pool
     train_data: str | None = None  # a JSONL pool instead of the suite's generator
     val_per_skill: int = 8  # held-out items per skill for the validation-loss curves
+
+    def check(self, teacher: Any = None) -> None:
+        """Every option and file, before any model loads or any item is generated."""
+        from skillgap.errors import unknown_name
+        from skillgap.target import STRATEGIES
+
+        if self.strategy not in STRATEGIES:
+            raise unknown_name("strategy", self.strategy, list(STRATEGIES))
+        if self.budget < 1:
+            raise ConfigError(f"--budget must be at least 1 training example, got {self.budget}.")
+        if self.diagnose_limit < 1 or self.pool_size < 1 or self.val_per_skill < 0:
+            raise ConfigError("--diagnose-limit and --pool-size must be at least 1.")
+        if self.train_data:
+            read_jsonl(self.train_data)  # a malformed line fails here, as file:line: field
+            if self.strategy == "stat-syn" and teacher is None:
+                raise ConfigError("--strategy stat-syn on --train-data (no generator) needs a teacher to write the "
+                                  "new items: --teacher MODEL (and --teacher-base-url for an endpoint).")
 
 
 @dataclass
@@ -72,14 +90,19 @@ def diagnose(model: ModelConfig, data: DataConfig, tc: TargetConfig, ev: EvalCon
 
 
 def prepare(model: ModelConfig, data: DataConfig, tc: TargetConfig, ev: EvalConfig, runs_dir: str | Path,
-            out: Path, console: Console, missing: dict[str, int] | None = None) -> Prepared:
-    """Pool -> (diagnosis) -> mixture, written to `out/train.jsonl` and `out/mixture.json`."""
+            out: Path, console: Console, missing: dict[str, int] | None = None, teacher: Any = None) -> Prepared:
+    """Pool -> (diagnosis) -> mixture, written to `out/train.jsonl` and `out/mixture.json`.
+
+    With a `teacher`, stat-syn has it write the new items (the paper's way), even where the suite
+    could generate them."""
     pool, skills, suite = load_pool(data, tc)
     diagnosis = None
     if missing is None and tc.strategy != "uniform":
         diagnosis = diagnose(model, data, tc, ev, runs_dir, out, console)
         missing = diagnosis["missing"]
-    mixture = build_mixture(tc.strategy, Request(missing or {}, pool, tc.budget, data.seed, skills, suite))
+    generator = None if teacher is not None else suite
+    mixture = build_mixture(tc.strategy, Request(missing or {}, pool, tc.budget, data.seed, skills, generator,
+                                                 teacher))
     write_jsonl(mixture.items, out / "train.jsonl")
     write_json(mixture.to_dict() | {"budget": tc.budget}, out / "mixture.json")
     console.print(f"{tc.strategy}: {len(mixture.items)} examples; by skill "
@@ -89,26 +112,58 @@ def prepare(model: ModelConfig, data: DataConfig, tc: TargetConfig, ev: EvalConf
 
 def validation_sets(mixture: Mixture, pool: list[Item], skills: list[str], suite: Any, n: int,
                     seed: int) -> dict[str, list[Item]]:
-    """Per-skill held-out training-style items, none of them in the training set."""
+    """Per-skill held-out items for the validation-loss curves: the suite's validation split, or pool items
+    the training set does not hold (checked by id and by text)."""
+    from skillgap.suites import validation_items
+
     used = {it.id for it in mixture.items}
+    texts = {prompt_key(it) for it in mixture.items}
     val: dict[str, list[Item]] = {}
     for s in skills:
         if suite is not None and hasattr(suite, "synthesize"):
-            cands = suite.synthesize(s, n, seed=10_000 + seed)
+            val[s] = validation_items(suite, s, n, seed)
         else:
-            cands = [it for it in pool if s in it.skills and it.id not in used][:n]
-        val[s] = [it for it in cands if it.id not in used]
-    return {s: v for s, v in val.items() if v}
+            val[s] = [it for it in pool if s in it.skills and it.id not in used and prompt_key(it) not in texts][:n]
+    val = {s: v for s, v in val.items() if v}
+    assert_disjoint(mixture.items, [it for v in val.values() for it in v], where="training set (validation items)")
+    return val
+
+
+def read_missing(path: str | Path) -> dict[str, int]:
+    """The Missing-Skill-Profile of a profile JSON (`skillgap profile` or `skillgap diagnose`), checked."""
+    from skillgap.errors import DataError
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, None, None, "no such file (--profile wants a profile JSON from `skillgap profile`)")
+    try:
+        d = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise DataError(path, e.lineno, None, f"invalid JSON ({e.msg})") from None
+    missing = d.get("missing") if isinstance(d, dict) else None
+    if not isinstance(missing, dict) or not all(isinstance(v, int) and v >= 0 for v in missing.values()):
+        raise DataError(path, None, "missing", "expected an object of skill id -> count of failed items, as "
+                        "`skillgap profile` writes it")
+    return missing
 
 
 def train_recipe(model: ModelConfig, data: DataConfig, tc: TargetConfig, train_cfg: TrainConfig, ev: EvalConfig,
                  output_path: str | Path, runs_dir: str | Path = "runs", profile_path: str | Path | None = None,
-                 console: Console | None = None) -> TrainResult:
+                 teacher: Any = None, console: Console | None = None) -> TrainResult:
     console = console or Console(stderr=True)
+    for cfg in (model, data, train_cfg, ev):
+        cfg.check()
+    if not data.data:
+        tc.check(teacher)
+    missing = read_missing(profile_path) if profile_path else None
+    if tc.train_data:  # a pool from a file: none of the suite's test items may be in it
+        test_items, _, _ = load_items(replace(data, limit=data.limit or 1000))
+        assert_disjoint(read_jsonl(tc.train_data), test_items, where=f"--train-data {tc.train_data}")
     out = Path(output_path)
     out.mkdir(parents=True, exist_ok=True)
     write_json({"model": model.to_dict(), "data": asdict(data), "target": asdict(tc), "train": asdict(train_cfg),
-                "eval": asdict(ev), "profile": str(profile_path) if profile_path else None}, out / "config.json")
+                "eval": asdict(ev), "profile": str(profile_path) if profile_path else None,
+                "teacher": teacher.identity if teacher is not None else None}, out / "config.json")
     if data.data:  # a ready training file: train on it as it is
         items = read_jsonl(data.data)[: data.limit] if data.limit else read_jsonl(data.data)
         skills = sorted({s for it in items for s in it.skills})
@@ -116,8 +171,7 @@ def train_recipe(model: ModelConfig, data: DataConfig, tc: TargetConfig, train_c
         write_json(mixture.to_dict(), out / "mixture.json")
         val = validation_sets(mixture, items, skills, None, 0, data.seed)
     else:
-        missing = json.loads(Path(profile_path).read_text())["missing"] if profile_path else None
-        prep = prepare(model, data, tc, ev, runs_dir, out, console, missing)
+        prep = prepare(model, data, tc, ev, runs_dir, out, console, missing, teacher)
         mixture = prep.mixture
         skill_ids = list(prep.skills.ids) if prep.skills else sorted({s for it in prep.pool for s in it.skills})
         val = validation_sets(mixture, prep.pool, skill_ids, prep.suite, tc.val_per_skill, data.seed)

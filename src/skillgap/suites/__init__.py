@@ -33,3 +33,12 @@ def load_suite(name: str) -> Suite:
         raise unknown_name("suite", name, list(SUITES))
     module, _, attr = SUITES[name].partition(":")
     return getattr(importlib.import_module(module), attr)()
+
+
+def validation_items(suite: Suite, skill: str, n: int, seed: int = 0) -> list[Item]:
+    """`n` held-out items of one skill from the suite's validation split, which no training stream and no test
+    item can share (the split is a hash of each problem), so the losses they give never reward memorising."""
+    if hasattr(suite, "stream"):
+        items = suite.stream(skill, "validation", seed)  # type: ignore[attr-defined]
+        return [next(items) for _ in range(n)]
+    return suite.synthesize(skill, n, seed=20_000 + seed, split="validation")  # type: ignore[attr-defined]

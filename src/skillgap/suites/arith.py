@@ -7,9 +7,11 @@ transforms it too (followed by "How many shells does Mia have now?") or asks a c
 about it (rounding, place value, comparison, unit conversion). Every step's value is stored in
 `metadata.steps`, which lets the profile stage find the first step a model got wrong.
 
-Train and test never share an item: a problem's split is a hash of its *mathematics* (skills and
-operands, not the names or nouns), so the same computation cannot land in both streams,
-whatever the seeds. Streams are deterministic given (split, seed) and unlimited.
+Train, validation and test never share an item: a problem's split is a hash of its *mathematics*
+(skills and operands, not the names or nouns), so the same computation cannot land in two
+streams, whatever the seeds. 20% of problems are test, 10% validation (the held-out losses that
+steer an online mixture and draw the training curves), the rest train. Streams are deterministic
+given (split, seed) and unlimited.
 """
 
 from __future__ import annotations
@@ -384,11 +386,14 @@ def _chain(k: int, r: random.Random) -> tuple[str, list[Step]] | None:
     return text, steps
 
 
-def split_of(steps: list[Step], test_percent: int = 20) -> str:
-    """Which stream a problem belongs to, from its mathematics alone."""
+SPLITS = ("train", "validation", "test")
+
+
+def split_of(steps: list[Step], test_percent: int = 20, validation_percent: int = 10) -> str:
+    """Which stream a problem belongs to, from its mathematics alone: 'test', 'validation' or 'train'."""
     sig = "|".join(f"{s.skill}:{','.join(map(str, s.operands))}" for s in steps)
-    h = int.from_bytes(hashlib.sha256(sig.encode()).digest()[:8], "big")
-    return "test" if h % 100 < test_percent else "train"
+    h = int.from_bytes(hashlib.sha256(sig.encode()).digest()[:8], "big") % 100
+    return "test" if h < test_percent else "validation" if h < test_percent + validation_percent else "train"
 
 
 PLACES = ("ones", "tens", "hundreds", "thousands")
@@ -466,8 +471,8 @@ class ArithSuite:
     skills: SkillSet = SKILLS
 
     def generate(self, split: str, n: int, seed: int = 0) -> list[Item]:
-        if split not in ("train", "test"):
-            raise ValueError(f"split must be 'train' or 'test', not {split!r}")
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
         r = random.Random(f"arith/{split}/{seed}")
         pattern = [k for k in K_PATTERN if k <= self.max_k]
         singles: list[str] = []
@@ -495,15 +500,18 @@ class ArithSuite:
             items.append(_item(f"arith-{split}-s{seed}-{len(items):05d}", split, *made))
         return items
 
-    def synthesize(self, skill: str, n: int, seed: int = 0) -> list[Item]:
-        """`n` new train-split items that exercise `skill`: every third one alone, the rest composed with others.
+    def synthesize(self, skill: str, n: int, seed: int = 0, split: str = "train") -> list[Item]:
+        """`n` new items of `split` that exercise `skill`: every third one alone, the rest composed with others.
 
         The generator behind STAT-Syn for this suite: new problems aimed at one skill, never
-        a test problem (the split hash still applies), distinct within the call.
+        a test problem (the split hash still applies), distinct within the call. With
+        split="validation", held-out items of one skill that no training stream can produce.
         """
         if skill not in OPS:
             raise KeyError(skill)
-        r = random.Random(f"arith/syn/{skill}/{seed}")
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
+        r = random.Random(f"arith/syn/{skill}/{seed}" + ("" if split == "train" else f"/{split}"))
         seen: set[str] = set()
         items: list[Item] = []
         misses = 0
@@ -511,7 +519,7 @@ class ArithSuite:
             alone = len(items) % 3 == 0 and misses < 500  # a used-up single domain falls back to chains
             made = _single(skill, r) if alone else _chain(r.choice([k for k in (2, 3) if k <= self.max_k] or [1]), r)
             ok = made is not None and skill in {s.skill for s in made[1]} \
-                and _signature(made[1]) not in seen and split_of(made[1], self.test_percent) == "train"
+                and _signature(made[1]) not in seen and split_of(made[1], self.test_percent) == split
             if not ok:
                 misses += 1
                 if misses > 50_000:
@@ -519,5 +527,6 @@ class ArithSuite:
                 continue
             misses = 0
             seen.add(_signature(made[1]))  # type: ignore[index]
-            items.append(_item(f"arith-syn-{skill}-s{seed}-{len(items):05d}", "train", *made))  # type: ignore[misc]
+            tag = "syn" if split == "train" else split[:3]
+            items.append(_item(f"arith-{tag}-{skill}-s{seed}-{len(items):05d}", split, *made))  # type: ignore[misc]
         return items

@@ -48,7 +48,7 @@ class StreamSuite:
         streams = [self.stream(s, split, seed) for s in self.skills.ids]
         return [next(streams[i % len(streams)]) for i in range(n)]
 
-    def synthesize(self, skill: str, n: int, seed: int = 0) -> list[Item]:
-        """`n` fresh train-split items of one skill."""
-        items = self.stream(skill, "train", 10_000 + seed)
+    def synthesize(self, skill: str, n: int, seed: int = 0, split: str = "train") -> list[Item]:
+        """`n` fresh items of one skill and one split."""
+        items = self.stream(skill, split, 10_000 + seed)
         return [next(items) for _ in range(n)]

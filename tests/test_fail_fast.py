@@ -1,0 +1,87 @@
+"""Bad options fail before any model loads or any item is generated, with an error that names the problem."""
+
+import json
+
+import pytest
+
+from conftest import run_cli
+from skillgap.data import DataConfig
+from skillgap.errors import SkillgapError
+from skillgap.models import ModelConfig
+from skillgap.recipes.profile import EvalConfig
+from skillgap.recipes.train import TargetConfig
+from skillgap.train import TrainConfig
+
+RUN = ["run", "--model", "smollm2-135m", "--suite", "arith", "--output-path", "out", "--runs-dir", "runs"]
+
+
+@pytest.fixture
+def untouchable(monkeypatch):
+    """Any model load or item generation is a test failure: the checks must come first."""
+    import skillgap.recipes.profile
+    import skillgap.recipes.train
+    from skillgap.suites.arith import ArithSuite
+
+    def touched(*a, **k):
+        raise AssertionError("a model was loaded or items were generated before the options were checked")
+
+    monkeypatch.setattr(skillgap.recipes.profile, "load_model", touched)
+    monkeypatch.setattr(skillgap.recipes.train, "train", touched)
+    monkeypatch.setattr(ArithSuite, "synthesize", touched)
+    monkeypatch.setattr(ArithSuite, "generate", touched)
+
+
+@pytest.mark.parametrize("target, message", [
+    (TargetConfig(strategy="stat-zel"), "Did you mean 'stat-sel'"),
+    (TargetConfig(budget=0), "--budget must be at least 1"),
+    (TargetConfig(diagnose_limit=0), "--diagnose-limit"),
+    (TargetConfig(train_data="nowhere.jsonl"), "nowhere.jsonl: no such file"),
+])
+def test_run_checks_every_option_before_any_work(tmp_path, untouchable, target, message):
+    from skillgap.recipes.run import run
+
+    with pytest.raises(SkillgapError, match=message):
+        run(ModelConfig("smollm2-135m"), DataConfig(limit=10), target, TrainConfig(), EvalConfig(), tmp_path / "out",
+            runs_dir=tmp_path / "runs")
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "out").exists()  # nothing started, nothing to undo
+
+
+def test_bad_options_from_the_command_line(tmp_path):
+    (tmp_path / "bad.jsonl").write_text('{"id": "a", "prompt": "1+1?", "answer": "2", "skills": ["x"]}\n'
+                                        '{"id": "b", "prompt": "2+2?", "skills": ["x"]}\n')
+    (tmp_path / "t.jsonl").write_text('{"id": "t", "prompt": "3+3?", "answer": "6", "skills": ["x"]}\n')
+    (tmp_path / "p.json").write_text(json.dumps({"missing": ["x"]}))
+    cases = [
+        (RUN + ["--strategy", "stat-zel"], "Unknown strategy 'stat-zel'. Did you mean 'stat-sel'"),
+        (RUN + ["--budget", "0"], "--budget must be at least 1"),
+        (RUN + ["--grader", "regex:("], "Bad grader regex"),
+        (RUN + ["--grader", "numerik"], "Did you mean 'numeric'"),
+        (RUN + ["--grader", "judge"], "--grader judge needs a judge model"),
+        (RUN + ["--correction", "hlom"], "Did you mean 'holm'"),
+        (RUN + ["--train-data", "bad.jsonl"], "bad.jsonl:2: field 'answer'"),
+        (RUN + ["--suite", "arth"], "Did you mean 'arith'"),
+        (RUN + ["--adapter", "nowhere"], "--adapter nowhere: not a PEFT adapter folder"),
+        (RUN + ["--model", "no/such/model"], "No model at 'no/such/model'"),
+        (RUN + ["--teacher-base-url", "http://localhost:1/v1"], "--teacher-base-url without --teacher"),
+        (RUN + ["--teacher", "smollm2-135m", "--teacher-retries", "-1"], "--teacher-retries must be at least 0"),
+        (RUN + ["--learning-rate", "-1"], "--learning-rate must be positive"),
+        (["run", "--data", "t.jsonl", "--train-data", "t.jsonl", "--strategy", "stat-syn", "--output-path", "out",
+          "--runs-dir", "runs"], "stat-syn on --train-data (no generator) needs a teacher"),
+        (["run", "--data", "t.jsonl", "--train-data", "t.jsonl", "--output-path", "out", "--runs-dir", "runs"],
+         "evaluation item 't' is also in the training set"),
+        (["train", "--data", "t.jsonl", "--train-data", "t.jsonl", "--mixture", "skill-it", "--steps", "4",
+          "--output-path", "o2"], "evaluation item 't' is also in the training set"),
+        (["train", "--suite", "arith", "--profile", "p.json", "--output-path", "out", "--runs-dir", "runs"],
+         "p.json: field 'missing'"),
+        (["train", "--suite", "arith", "--profile", "none.json", "--output-path", "out", "--runs-dir", "runs"],
+         "none.json: no such file"),
+        (["train", "--suite", "arith", "--mixture", "skil-it", "--steps", "4", "--output-path", "out"],
+         "Did you mean 'skill-it'"),
+        (["train", "--suite", "arith", "--mixture", "skill-it", "--steps", "4", "--train-data", "bad.jsonl",
+          "--output-path", "out"], "bad.jsonl:2: field 'answer'"),
+        (["profile", "--suite", "arith", "--limit", "0", "--runs-dir", "runs"], "--limit must be at least 1"),
+    ]
+    for args, message in cases:
+        p = run_cli(*args, cwd=tmp_path, check=False)
+        assert p.returncode == 2 and message in p.stderr, (args, p.stderr)
+        assert not (tmp_path / "runs").exists() and not (tmp_path / "out").exists(), args
