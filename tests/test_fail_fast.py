@@ -51,6 +51,11 @@ def test_bad_options_from_the_command_line(tmp_path):
                                         '{"id": "b", "prompt": "2+2?", "skills": ["x"]}\n')
     (tmp_path / "t.jsonl").write_text('{"id": "t", "prompt": "3+3?", "answer": "6", "skills": ["x"]}\n')
     (tmp_path / "p.json").write_text(json.dumps({"missing": ["x"]}))
+    from skillgap.items import write_jsonl
+    from skillgap.suites import load_suite
+
+    arith = load_suite("arith")  # a pool that holds one of the suite's test items
+    write_jsonl(arith.generate("train", 5, seed=0) + arith.generate("test", 1, seed=0), tmp_path / "leak.jsonl")
     cases = [
         (RUN + ["--strategy", "stat-zel"], "Unknown strategy 'stat-zel'. Did you mean 'stat-sel'"),
         (RUN + ["--budget", "0"], "--budget must be at least 1"),
@@ -71,6 +76,9 @@ def test_bad_options_from_the_command_line(tmp_path):
          "evaluation item 't' is also in the training set"),
         (["train", "--data", "t.jsonl", "--train-data", "t.jsonl", "--mixture", "skill-it", "--steps", "4",
           "--output-path", "o2"], "evaluation item 't' is also in the training set"),
+        (["train", "--suite", "arith", "--train-data", "leak.jsonl", "--output-path", "out", "--runs-dir", "runs"],
+         "evaluation item 'arith-test-s0-00000' is also in the training set"),
+        (RUN + ["--train-data", "leak.jsonl"], "evaluation item 'arith-test-s0-00000' is also in the training set"),
         (["train", "--suite", "arith", "--profile", "p.json", "--output-path", "out", "--runs-dir", "runs"],
          "p.json: field 'missing'"),
         (["train", "--suite", "arith", "--profile", "none.json", "--output-path", "out", "--runs-dir", "runs"],

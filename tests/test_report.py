@@ -111,7 +111,7 @@ def test_write_report(tmp_path: Path) -> None:
     summary = html.split('id="headline"')[1].split("</p>")[0]
     assert "50.0%" in summary and "65.6%" in summary and "+15.6" in summary  # 225/450 -> 295/450
     assert "No training in this run" not in html
-    assert ">3 unparsed<" in html and "counted in n, as wrong" in html  # format failures are shown next to n
+    assert ">3 unparsed (2.5%)<" in html and "counted in n, as wrong" in html  # format failures beside n
     assert "Unpaired: two-proportion z-tests" in html and "(Holm)" in html
     assert "&#34;lr&#34;: 0.0005" in html or "&quot;lr&quot;: 0.0005" in html  # the config, escaped
 
@@ -140,7 +140,7 @@ def test_missing_and_empty_parts() -> None:
     assert "<script" not in html and "&lt;script&gt;" in html  # escaped in table, plot and config
     assert 'data-skill="new_skill"' in html and 'class="regression"' not in html
     assert "No significant regressions." in html and "No training in this run." in html
-    assert ">7 unparsed<" in html
+    assert ">7 unparsed (100.0%)<" in html
     assert html.count("<svg") == 3  # no training plot
 
     bare = render_html({"skillgap_version": "0.1.0", "before": None, "after": None, "deltas": {}, "mixture": None,

@@ -238,3 +238,28 @@ def test_the_suite_path_says_what_it_is():
     assert m.notes["filter"] == "none (exact answers from the generator)"
     assert m.notes["quotas"] == {"add_multi": 6, "round": 2} and m.notes["examples_kept"] == 8 == len(m.items)
     assert "2510.10023" in m.notes["method"]
+
+
+# --- from the command line ------------------------------------------------------------------------------------
+
+
+def test_train_reaches_the_teacher_path_from_the_command_line(server, tmp_path, tiny_model_dir):
+    """`skillgap train --strategy stat-syn --teacher M --teacher-base-url U` on a file pool: the teacher writes the
+    training set (no generator for a file), the notes say so, and the trainer trains on it."""
+    import json
+
+    from conftest import run_cli
+    from skillgap.items import read_jsonl, write_jsonl
+
+    write_jsonl(load_suite("arith").generate("train", 40, seed=0), tmp_path / "pool.jsonl")
+    (tmp_path / "p.json").write_text(json.dumps({"missing": {"add_1digit": 1}}))
+    run_cli("train", "--model", str(tiny_model_dir), "--suite", "arith", "--train-data", "pool.jsonl", "--profile",
+            "p.json", "--strategy", "stat-syn", "--budget", "3", "--teacher", "smollm2", "--teacher-base-url", server,
+            "--teacher-max-new-tokens", "40", "--teacher-cache", "t.db", "--max-steps", "1", "--train-batch-size", "2",
+            "--eval-every", "0", "--device", "cpu", "--output-path", "out", cwd=tmp_path)
+    notes = json.loads((tmp_path / "out" / "mixture.json").read_text())["notes"]
+    assert notes["source"] == "teacher:openai:smollm2@" + server and notes["sampling"]["temperature"] > 0
+    _counts_add_up(notes)
+    train = read_jsonl(tmp_path / "out" / "train.jsonl")
+    assert train and all(it.metadata["source"] == "stat-syn-teacher" and it.skills == ("add_1digit",) for it in train)
+    assert json.loads((tmp_path / "out" / "config.json").read_text())["teacher"] == notes["teacher"]

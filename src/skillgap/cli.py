@@ -394,30 +394,36 @@ def print_profile(p: dict[str, Any]) -> None:
     def pct(x: float) -> str:
         return f"{100 * x:5.1f}"
 
-    t = Table(title=f"run {p['run_id']}", caption=f"{p['model']} on {p['data']}", title_justify="left")
-    for col in ("skill", "n", "acc %", "95% CI", "alone %", "missing", "unparsed"):
+    t = Table(title=f"run {p['run_id']}", caption=f"{p['model']} on {p['data']}; accuracy counts every item, an "
+                                                 "unparsed output (no gradable answer) as wrong", title_justify="left")
+    for col in ("skill", "n", "acc %", "95% CI", "alone %", "missing", "unparsed (rate)"):
         t.add_column(col, justify="left" if col == "skill" else "right", no_wrap=True)
     for s in sorted(p["skills"], key=lambda s: s["accuracy"]):
         alone = s.get("alone", {})
         t.add_row(s["id"], str(s["n"]), pct(s["accuracy"]), f"{pct(s['ci_low'])}-{pct(s['ci_high']).strip()}",
                   f"{pct(alone['accuracy'])} ({alone['n']})" if alone.get("n") else "-",
-                  str(p["missing"].get(s["id"], 0)), str(s["unparsed"]))
+                  str(p["missing"].get(s["id"], 0)), _unparsed(s))
     for sid in [m for m in p["missing"] if m not in {s["id"] for s in p["skills"]}]:  # named missing, on no item
         t.add_row(sid, "0", "-", "-", "-", str(p["missing"][sid]), "-")
     o = p["overall"]
     t.add_section()
     t.add_row("overall", str(o["n"]), pct(o["accuracy"]),
               f"{pct(o['ci_low'])}-{pct(o['ci_high']).strip()}", "", str(sum(p["missing"].values())),
-              str(o["unparsed"]))
+              _unparsed(o))
     k = Table(title="accuracy by number of composed skills (k)", title_justify="left")
-    for col in ("k", "n", "acc %", "95% CI", "unparsed"):
+    for col in ("k", "n", "acc %", "95% CI", "unparsed (rate)"):
         k.add_column(col, justify="right")
     for r in p["by_k"]:
         k.add_row(str(r["k"]), str(r["n"]), pct(r["accuracy"]), f"{pct(r['ci_low'])}-{pct(r['ci_high']).strip()}",
-                  str(r["unparsed"]))
+                  _unparsed(r))
     console = _console()
     console.print(t)
     console.print(k)
+
+
+def _unparsed(score: dict[str, Any]) -> str:
+    """Format failures beside the accuracy they count against: '3 (5%)'."""
+    return f"{score['unparsed']} ({100 * score['unparsed'] / score['n']:.0f}%)" if score["n"] else "0"
 
 
 def _console() -> Any:

@@ -391,7 +391,7 @@ _TEMPLATE = """<!DOCTYPE html>
 {% macro ci(s) %}{% if s %}<span class="ci">[{{ s.ci_low | pct }}, {{ s.ci_high | pct }}]</span>{% endif %}{% endmacro %}
 {% macro n(count, unparsed) %}{{ count | num }}{% if unparsed %} <span class="unparsed" \
 title="outputs with no gradable answer (format failures): counted in n, as wrong">{{ unparsed | num }} unparsed\
-</span>{% endif %}{% endmacro %}
+{% if count %} ({{ (unparsed / count) | pct }}){% endif %}</span>{% endif %}{% endmacro %}
 {% macro rate(count, total) %}{{ count | num }}{% if total %} ({{ (count / total) | pct }}){% endif %}{% endmacro %}
 {% macro flips(d) %}{% if d and d.gained is defined %}<span class="up">+{{ d.gained }}</span> / \
 <span class="down">&minus;{{ d.lost }}</span>{% else %}—{% endif %}{% endmacro %}

@@ -5,12 +5,13 @@
     mixture   = build_mixture(strategy, diagnosis.missing, pool, budget)   # target
     weights   = train(model, mixture.items)        # train (LoRA by default)
     after     = profile(model + weights, the same test items)              # verify
-    report    = compare(before, after) -> report.html, report.json
+    report    = compare(before, after) -> report.html, report.json   # paired: the same items, flip by flip
 
 The diagnosis runs on training items, as STAT diagnoses on its training questions, so the test
 items stay untouched until they measure before and after (checked: none is in the training
 set). Every stage is resumable: profiles live in the run store, training checkpoints in the
-output directory, and a finished stage is not run again.
+output directory, and a finished stage is not run again. Every option is checked (`check`) before
+any of it starts.
 """
 
 from __future__ import annotations
