@@ -421,6 +421,10 @@ def print_profile(p: dict[str, Any]) -> None:
     console.print(k)
 
 
+def _p(p: float) -> str:
+    return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
+
+
 def _unparsed(score: dict[str, Any]) -> str:
     """Format failures beside the accuracy they count against: '3 (5%)'."""
     return f"{score['unparsed']} ({100 * score['unparsed'] / score['n']:.0f}%)" if score["n"] else "0"
@@ -511,19 +515,19 @@ def print_comparison(before: dict[str, Any], after: dict[str, Any], verdict: dic
         style = {"improved": "green", "regression": "bold red"}.get(d["flag"], "")
         flag = f"[{style}]{d['flag']}[/{style}]" if style else ""
         cells = [f"{pct(d['before'])} ({d['n_before']})", f"{pct(d['after'])} ({d['n_after']})",
-                 f"{d['unparsed_before']} / {d['unparsed_after']}",
-                 f"{100 * d['delta']:+.1f}", f"{100 * d['delta_ci_low']:+.1f} to {100 * d['delta_ci_high']:+.1f}"]
+                 f"{d['unparsed_before']}/{d['unparsed_after']}",
+                 f"{100 * d['delta']:+.1f}", f"{100 * d['delta_ci_low']:+.1f}, {100 * d['delta_ci_high']:+.1f}"]
         if paired:
-            cells.append(f"+{d['gained']} / -{d['lost']}")
-        return cells + [f"{d['p_value']:.3f}", f"{d['p_adjusted']:.3f}", flag]
+            cells.append(f"+{d['gained']}/-{d['lost']}")
+        return cells + [_p(d["p_value"]), _p(d["p_adjusted"]), flag]
 
-    cols = ["acc % before (n)", "acc % after (n)", "unparsed b/a", "delta pp", "95% CI of delta",
-            *(["flips"] if paired else []), "p", "p adj", ""]
+    cols = ["before % (n)", "after % (n)", "unparsed", "delta pp", "95% CI", *(["flips"] if paired else []),
+            "p", "p adj", ""]
     test = "exact McNemar on the flipped items (paired)" if paired else "two-proportion z-test (unpaired)"
     correction = {"holm": "Holm-corrected", "bh": "Benjamini-Hochberg", "none": "uncorrected"}[verdict["correction"]]
     t = Table(title=f"{before.get('run_id', 'A')} -> {after.get('run_id', 'B')}", title_justify="left",
               caption=f"{test}; flags: adjusted p < {verdict['alpha']} ({correction} over skills, and over k); "
-                      "accuracy counts every item, an unparsed output as wrong")
+                      "accuracy counts every item, an unparsed output (before/after) as wrong", caption_justify="left")
     t.add_column("skill", no_wrap=True)
     for c in cols:
         t.add_column(c, justify="right", no_wrap=True)

@@ -368,7 +368,7 @@ h2{font-size:17px;border-bottom:1px solid var(--line);padding-bottom:4px;margin:
 h3{font-size:14px;margin:14px 0 6px}
 table{border-collapse:collapse;font-size:13px;margin:8px 0}
 th,td{padding:4px 9px;text-align:right;white-space:nowrap;vertical-align:top}
-td.delta .ci,td .unparsed{display:block}
+td.delta .ci,td.acc .ci,td .unparsed{display:block}
 th{border-bottom:2px solid var(--line);font-weight:600}
 th:first-child,td:first-child{text-align:left}
 tbody tr:nth-child(even){background:var(--zebra)}
@@ -447,7 +447,7 @@ p {{ overall.delta.p_value | pval }}{% if overall.delta.gained is defined %} (ex
 regression{{ '' if regressions | length == 1 else 's' }}</span> · {{ skills | length }} skills measured</p>
 <p class="muted" id="method">Accuracy counts every item (an unparsed output is wrong). \
 {% if overall.delta and overall.delta.test == 'mcnemar-exact' %}Before and after are the same items: \
-p-values are exact McNemar tests on the items that flipped, intervals Newcombe's paired score intervals\
+p-values are exact McNemar tests on the items that flipped, intervals are Newcombe's paired score intervals\
 {% else %}Unpaired: two-proportion z-tests, Newcombe's hybrid score intervals{% endif %}; \
 skill flags at adjusted p &lt; {{ r.deltas.alpha | default(0.05) }} \
 ({{ {'holm': 'Holm', 'bh': 'Benjamini-Hochberg', 'none': 'uncorrected'}[r.deltas.correction | default('holm')] }}).</p>
@@ -460,14 +460,14 @@ skill flags at adjusted p &lt; {{ r.deltas.alpha | default(0.05) }} \
 {% if skills_svg %}<figure class="plot">{{ skills_svg }}</figure>{% endif %}
 {% if skills %}
 <table>
-<thead><tr><th>skill</th><th>n before</th><th>before %</th><th>CI</th><th>n after</th><th>after %</th><th>CI</th>
+<thead><tr><th>skill</th><th>n before</th><th>before % (95% CI)</th><th>n after</th><th>after % (95% CI)</th>
 <th>delta (pp)</th><th>flips</th><th>p-value</th><th>adjusted</th><th>flag</th></tr></thead>
 <tbody>
 {% for s in skills %}
 <tr data-skill="{{ s.id }}"{% if s.flag %} class="{{ s.flag }}"{% endif %}>
 <td title="{{ s.id }}">{{ s.name }}</td>
-<td>{{ n(s.n_before, s.unparsed_before) }}</td><td>{{ score(s.before) }}</td><td>{{ ci(s.before) }}</td>
-<td>{{ n(s.n_after, s.unparsed_after) }}</td><td>{{ score(s.after) }}</td><td>{{ ci(s.after) }}</td>
+<td>{{ n(s.n_before, s.unparsed_before) }}</td><td class="acc">{{ score(s.before) }} {{ ci(s.before) }}</td>
+<td>{{ n(s.n_after, s.unparsed_after) }}</td><td class="acc">{{ score(s.after) }} {{ ci(s.after) }}</td>
 <td class="delta">{% if s.delta %}{{ signed(s.delta.delta) }} <span class="ci">[{{ s.delta.delta_ci_low | pp }}, \
 {{ s.delta.delta_ci_high | pp }}]</span>{% else %}—{% endif %}</td>
 <td class="flips">{{ flips(s.delta) }}</td>
