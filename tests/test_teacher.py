@@ -101,7 +101,7 @@ def test_discover_through_the_endpoint(server, tmp_path):
     (tmp_path / "d.jsonl").write_text("".join(json.dumps({"question": q, "answer": f"x #### {a}"}) + "\n" for q, a in [
         ("What is 12% of 50?", 6), ("A car drives 60 km/h for 2 hours. How far does it go?", 120),
         ("Tom has 3 apples and buys 4 more. How many apples?", 7), ("What is 5 times 6?", 30)]))
-    p = run_cli("discover", "--data", "d.jsonl", "--clusters", "2", "--teacher", "smollm2", "--teacher-base-url",
+    run_cli("discover", "--data", "d.jsonl", "--clusters", "2", "--teacher", "smollm2", "--teacher-base-url",
                 server, "--teacher-max-new-tokens", "40", "--teacher-retries", "1", "--teacher-cache", "t.db",
                 "--output-path", "skills.yaml", cwd=tmp_path)
     inv = load_inventory(tmp_path / "skills.yaml")

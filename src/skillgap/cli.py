@@ -162,19 +162,16 @@ def _verify_config(a: argparse.Namespace) -> Any:
 
 
 def _teacher_args(p: argparse.ArgumentParser, synthesizes: bool = False) -> None:
-    if synthesizes:
-        t = p.add_argument_group("teacher", "for --strategy stat-syn: the model that writes new questions and samples "
-                                            "solutions (STAT-Syn); every call is cached on disk ($SKILLGAP_CACHE/"
-                                            "teacher.db), so a re-run costs nothing")
-        t.add_argument("--teacher", default=None,
-                       help="alias, model folder, .gguf, or the served model name with --teacher-base-url (default: "
-                            "none: the suite's generator writes the items, exactly; needed with --train-data)")
-    else:
-        t = p.add_argument_group("teacher", "the model that names, labels or diagnoses skills; every call is cached "
-                                            "on disk ($SKILLGAP_CACHE/teacher.db), so a re-run costs nothing")
-        t.add_argument("--teacher", default="smollm2-135m",
-                       help="alias, model folder, .gguf, or the served model name with --teacher-base-url "
-                            "(default: smollm2-135m, which runs but names skills poorly)")
+    """The teacher's options; for `train` and `run` (synthesizes) it is optional and only writes STAT-Syn items."""
+    role = "for --strategy stat-syn: the model that writes new questions and samples solutions (STAT-Syn)" \
+        if synthesizes else "the model that names, labels or diagnoses skills"
+    t = p.add_argument_group("teacher", f"{role}; every call is cached on disk ($SKILLGAP_CACHE/teacher.db), so a "
+                                        "re-run costs nothing")
+    default = "none: the suite's generator writes the items, exactly; needed with --train-data" if synthesizes \
+        else "smollm2-135m, which runs but names skills poorly"
+    t.add_argument("--teacher", default=None if synthesizes else "smollm2-135m",
+                   help=f"alias, model folder, .gguf, or the served model name with --teacher-base-url "
+                        f"(default: {default})")
     t.add_argument("--teacher-backend", choices=["hf", "openai"], default=None,
                    help="default: openai when --teacher-base-url is given, else hf")
     t.add_argument("--teacher-base-url", default=None, help="an OpenAI-compatible endpoint, e.g. http://localhost:8000/v1")
