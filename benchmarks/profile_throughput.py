@@ -1,32 +1,28 @@
-"""Throughput of `skillgap profile`'s batched evaluation against a naive one-at-a-time loop.
+"""Throughput of every generation path skillgap has, side by side in one run, on the same `arith` items.
 
-What it measures, in one process, on the same `arith` test items and the same loaded model:
+Paths (each greedy, the same chat template, stop tokens and `--max-new-tokens`):
 
-1. batched: what `skillgap profile` does. Items sorted by prompt length, then
-   `backend.generate(chats, max_new_tokens)` on the `hf` backend, which runs greedy `model.generate`
-   on left-padded batches of `--batch-size` chats (a comma list sweeps several sizes).
-2. naive: one item at a time, plain transformers `model.generate` on a batch of 1, greedy, the same
-   chat template, stop tokens and `max_new_tokens`.
-3. the machine's fp32 matmul throughput (best of repeated N x N `torch.matmul` on the device), and
-   the fraction of it the model reaches, with model FLOPs estimated as 2 * n_params * tokens
-   (prompt + generated tokens). That is the standard 2·N·T approximation: it ignores attention
-   FLOPs and the compute wasted on padding and on rows that already stopped, so it is a floor on
-   the work the hardware really did.
+1. hf naive: plain transformers `model.generate`, one prompt at a time (the obvious loop);
+2. hf batched, as before issue 12: items sorted by prompt characters, left-padded batches of 16;
+3. hf now: `HFBackend.generate` (batches sorted by prompt tokens inside the call);
+4. skillgap vllm fp32 / bf16: `VLLMBackend.generate`, called as the profile recipe calls it
+   (chunks of `--vllm-batch-size` chats);
+5. raw vLLM: `LLM.chat` on the same chats, all at once, on the same engine: the ceiling skillgap's
+   path is compared with (target: within 1.1x);
+6. adapters: the main job's LoRA adapter served by hf (merged by PEFT), by vLLM's LoRA kernels
+   (`LoRARequest`) and by vLLM on the merged weights: what `--adapter-mode auto` picks on a CPU.
 
-It also reports agreement: the fraction of items whose batched and naive outputs are identical
-text. Left padding changes the numerics of a row slightly, which can flip a greedy choice, so
-agreement below 100% is expected and worth knowing, not a bug to hide.
+For each: items/s, generated tokens/s, model GFLOP/s as a share of the machine's measured fp32 and
+bf16 matmul peaks (model FLOPs = 2 * n_params * (prompt + generated tokens), a floor: it ignores
+attention and the work wasted on padding), and agreement: the share of items whose text equals the
+hf-now fp32 output (the adapter rows: equals hf + PEFT). Engine start-up times are reported apart.
 
-Why: to know what batching buys on this machine (speed-up over the obvious loop), how close
-evaluation gets to the hardware's peak, and whether batching changes what the model answers.
+Resumable: each finished path is written to `--output-path` at once, and a re-run skips it.
 
-Run it from the repository root (it takes minutes on CPU; the naive loop dominates):
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/profile_throughput.py --limit 128 --naive-limit 32 \\
+        --adapter /path/to/out/adapter --output-path benchmarks/results/profile_throughput.json
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/profile_throughput.py \
-        --model smollm2-135m --device cpu --limit 64 --naive-limit 64 \
-        --batch-size 8,16,32 --max-new-tokens 128 --output-path benchmarks/profile_throughput.json
-
-A quick smoke run: --limit 4 --naive-limit 2 --max-new-tokens 16 --batch-size 2,4
+A smoke run: --limit 4 --naive-limit 2 --max-new-tokens 16
 """
 
 from __future__ import annotations
@@ -36,7 +32,7 @@ import json
 import os
 import platform
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,237 +40,199 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from skillgap.items import Item
 from skillgap.models import Generation, ModelConfig, load_model
 from skillgap.suites import load_suite
 
-FLOP_NOTE = ("model FLOPs = 2 * n_params * (prompt + generated tokens): the standard 2·N·T approximation, "
-             "ignoring attention FLOPs and the compute wasted on padding and on rows that already stopped")
+FLOP_NOTE = "model FLOPs = 2 * n_params * (prompt + generated tokens); attention and padding not counted"
 
-
-# -----------------------------------------------------------------------------
-# config
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", default="smollm2-135m", help="model alias, folder or GGUF file")
-    p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N | mps | auto")
-    p.add_argument("--limit", type=int, default=64, help="items for the batched path")
-    p.add_argument("--naive-limit", type=int, default=None,
-                   help="items for the naive loop (the first ones of --limit); default: --limit")
-    p.add_argument("--batch-size", default="16", help="one size or a comma list to sweep, e.g. 8,16,32")
+    p.add_argument("--model", default="smollm2-135m")
+    p.add_argument("--limit", type=int, default=128, help="items for every path but the naive one")
+    p.add_argument("--naive-limit", type=int, default=32, help="items for the naive loop (the first of --limit)")
     p.add_argument("--max-new-tokens", type=int, default=128)
-    p.add_argument("--seed", type=int, default=0, help="seed of the arith test stream")
-    p.add_argument("--matmul-size", type=int, default=2048, help="N of the N x N fp32 matmul peak probe")
-    p.add_argument("--matmul-repeats", type=int, default=10)
-    p.add_argument("--output-path", type=Path, default=None, help="write the results here as JSON")
-    args = p.parse_args(argv)
-    args.batch_sizes = [int(b) for b in str(args.batch_size).split(",") if b.strip()]
-    args.naive_limit = args.limit if args.naive_limit is None else min(args.naive_limit, args.limit)
-    if args.limit < 1 or args.naive_limit < 1 or not args.batch_sizes or min(args.batch_sizes) < 1:
-        p.error("--limit, --naive-limit and every --batch-size must be >= 1")
-    return args
+    p.add_argument("--vllm-batch-size", type=int, default=64, help="chats per VLLMBackend.generate call")
+    p.add_argument("--adapter", default=None, help="a LoRA adapter folder for the adapter rows (skipped if none)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--output-path", type=Path, default=Path("benchmarks/results/profile_throughput.json"))
+    return p.parse_args(argv)
 
 
-# -----------------------------------------------------------------------------
-# measurements
-
-@dataclass
-class PathResult:
-    name: str
-    batch_size: int
-    n_items: int
-    seconds: float
-    prompt_tokens: int
-    gen_tokens: int
-    texts: list[str]  # in item order, whatever order the path ran them in
-
-    @property
-    def items_per_s(self) -> float:
-        return self.n_items / self.seconds
-
-    @property
-    def gen_tokens_per_s(self) -> float:
-        return self.gen_tokens / self.seconds
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    elif device.type == "mps":
-        torch.mps.synchronize()
-
-
-def matmul_gflops(device: torch.device, n: int, repeats: int, dtype: torch.dtype = torch.float32) -> float:
-    """Best observed GFLOP/s of an n x n @ n x n matmul (2 n^3 FLOPs) on `device`."""
-    a = torch.randn(n, n, device=device, dtype=dtype)
-    b = torch.randn(n, n, device=device, dtype=dtype)
-    torch.matmul(a, b)  # warm-up: allocations, kernel selection
-    sync(device)
+def matmul_gflops(dtype: torch.dtype, n: int = 2048, repeats: int = 10) -> float:
+    """Best GFLOP/s of an n x n matmul: the machine's peak for that dtype, as torch reaches it."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    torch.matmul(a, b)
     best = float("inf")
     for _ in range(repeats):
         t0 = time.perf_counter()
         torch.matmul(a, b)
-        sync(device)
         best = min(best, time.perf_counter() - t0)
-    return 2 * n**3 / best / 1e9
-
-
-def count_params(model: torch.nn.Module) -> int:
-    """Unique parameters: `parameters()` yields a tied tensor (embedding = lm_head) only once."""
-    return sum(p.numel() for p in model.parameters())
-
-
-def prompt_token_counts(backend: Any, items: list[Item]) -> list[int]:
-    """Prompt tokens per item, tokenized exactly as the backend does (rendered template, no extra specials)."""
-    enc = backend.tokenizer([backend.render(it.chat()) for it in items], add_special_tokens=False)
-    return [len(ids) for ids in enc["input_ids"]]
-
-
-def run_batched(backend: Any, items: list[Item], prompt_tokens: list[int], batch_size: int,
-                max_new_tokens: int) -> PathResult:
-    """skillgap's path: sort by prompt length (as the profile recipe does), then backend.generate."""
-    order = sorted(range(len(items)), key=lambda i: len(items[i].prompt or ""))
-    backend.batch_size = batch_size
-    sync(backend.device)
-    t0 = time.perf_counter()
-    gens: list[Generation] = backend.generate([items[i].chat() for i in order], max_new_tokens)
-    sync(backend.device)
-    seconds = time.perf_counter() - t0
-    texts = [""] * len(items)
-    for i, g in zip(order, gens):
-        texts[i] = g.text
-    return PathResult(f"batched (B={batch_size})", batch_size, len(items), seconds,
-                      sum(prompt_tokens), sum(g.n_tokens for g in gens), texts)
+    return 2 * n ** 3 / best / 1e9
 
 
 @torch.inference_mode()
-def generate_one(backend: Any, item: Item, max_new_tokens: int) -> Generation:
-    """Plain transformers: one prompt, batch of 1, greedy, cut at the first stop token."""
-    tok, model = backend.tokenizer, backend.model
-    enc = tok(backend.render(item.chat()), return_tensors="pt", add_special_tokens=False).to(backend.device)
-    out = model.generate(**enc, do_sample=False, max_new_tokens=max_new_tokens,
-                         pad_token_id=tok.pad_token_id, eos_token_id=backend.stop_ids)
-    row = out[0, enc["input_ids"].shape[1]:].tolist()
-    n = next((j for j, t in enumerate(row) if t in backend.stop_ids), len(row))
-    return Generation(tok.decode(row[:n], skip_special_tokens=True), n)
+def hf_naive(backend: Any, chats: list[Any], max_new_tokens: int) -> list[Generation]:
+    out = []
+    for chat in chats:
+        enc = backend.tokenizer(backend.render(chat), return_tensors="pt", add_special_tokens=False)
+        row = backend.model.generate(**enc, do_sample=False, max_new_tokens=max_new_tokens,
+                                     pad_token_id=backend.tokenizer.pad_token_id,
+                                     eos_token_id=backend.stop_ids)[0, enc["input_ids"].shape[1]:].tolist()
+        n = next((j for j, t in enumerate(row) if t in backend.stop_ids), len(row))
+        out.append(Generation(backend.tokenizer.decode(row[:n], skip_special_tokens=True), n))
+    return out
 
 
-def run_naive(backend: Any, items: list[Item], prompt_tokens: list[int], max_new_tokens: int) -> PathResult:
-    sync(backend.device)
-    t0 = time.perf_counter()
-    gens = [generate_one(backend, it, max_new_tokens) for it in items]
-    sync(backend.device)
-    seconds = time.perf_counter() - t0
-    return PathResult("naive (batch 1)", 1, len(items), seconds,
-                      sum(prompt_tokens), sum(g.n_tokens for g in gens), [g.text for g in gens])
+@torch.inference_mode()
+def hf_before(backend: Any, chats: list[Any], max_new_tokens: int, batch_size: int = 16) -> list[Generation]:
+    """The hf path as it was before issue 12: sorted by prompt characters (the recipe), batches of 16."""
+    order = sorted(range(len(chats)), key=lambda i: len(str(chats[i])))
+    out: dict[int, Generation] = {}
+    for s in range(0, len(order), batch_size):
+        rows = order[s:s + batch_size]
+        enc = backend.tokenizer([backend.render(chats[i]) for i in rows], return_tensors="pt", padding=True,
+                                add_special_tokens=False)
+        gen = backend.model.generate(**enc, do_sample=False, max_new_tokens=max_new_tokens,
+                                     pad_token_id=backend.tokenizer.pad_token_id, eos_token_id=backend.stop_ids)
+        for i, row in zip(rows, gen[:, enc["input_ids"].shape[1]:].tolist()):
+            n = next((j for j, t in enumerate(row) if t in backend.stop_ids), len(row))
+            out[i] = Generation(backend.tokenizer.decode(row[:n], skip_special_tokens=True), n)
+    return [out[i] for i in range(len(chats))]
 
 
-def warm_up(backend: Any, item: Item, batch_size: int) -> None:
-    """One short call on each path, so lazy init and first-kernel costs stay out of the timings."""
-    generate_one(backend, item, max_new_tokens=4)
-    backend.batch_size = batch_size
-    backend.generate([item.chat()] * min(batch_size, 2), max_new_tokens=4)
+def in_chunks(backend: Any, chats: list[Any], max_new_tokens: int, size: int) -> list[Generation]:
+    """As the profile recipe calls a backend: `size` chats per generate() call."""
+    return [g for s in range(0, len(chats), size) for g in backend.generate(chats[s:s + size], max_new_tokens)]
 
 
-# -----------------------------------------------------------------------------
-# report
+def raw_chat(engine: Any, chats: list[Any], max_new_tokens: int) -> list[Generation]:
+    """What a vLLM user writes: LLM.chat on every chat at once, greedy."""
+    from vllm import SamplingParams
 
-def summarize(r: PathResult, n_params: int, peak_gflops: float, naive: PathResult) -> dict[str, Any]:
-    gflops = 2 * n_params * (r.prompt_tokens + r.gen_tokens) / r.seconds / 1e9
-    same = [a == b for a, b in zip(r.texts, naive.texts)]  # naive ran the first naive.n_items items
-    return {
-        "path": r.name, "batch_size": r.batch_size, "items": r.n_items, "seconds": r.seconds,
-        "prompt_tokens": r.prompt_tokens, "gen_tokens": r.gen_tokens,
-        "items_per_s": r.items_per_s, "gen_tokens_per_s": r.gen_tokens_per_s,
-        "speedup_items_per_s": r.items_per_s / naive.items_per_s,
-        "speedup_gen_tokens_per_s": r.gen_tokens_per_s / naive.gen_tokens_per_s if naive.gen_tokens else None,
-        "achieved_gflops": gflops, "pct_of_matmul_peak": 100 * gflops / peak_gflops,
-        "agreement": sum(same) / len(same), "agreement_items": len(same),
-        "mismatched_items": [i for i, s in enumerate(same) if not s],
-    }
+    outs = engine.llm.chat(chats, SamplingParams(temperature=0.0, max_tokens=max_new_tokens), use_tqdm=False)
+    return [Generation(o.outputs[0].text, len(o.outputs[0].token_ids) - (o.outputs[0].finish_reason == "stop"))
+            for o in outs]
 
-
-def print_report(console: Console, meta: dict[str, Any], rows: list[dict[str, Any]]) -> None:
-    console.print(f"[bold]{meta['model']}[/] on {meta['device']} ({meta['dtype']}), "
-                  f"{meta['n_params'] / 1e6:.1f}M unique params, torch threads {meta['torch_threads']}, "
-                  f"max_new_tokens {meta['max_new_tokens']}")
-    before, after = meta["matmul_gflops_before_after"]
-    console.print(f"fp32 matmul peak ({meta['matmul_size']}x{meta['matmul_size']}, best of "
-                  f"{meta['matmul_repeats']}, probed before and after the runs: {before:.1f} / {after:.1f}): "
-                  f"[bold]{meta['matmul_peak_gflops']:.1f}[/] GFLOP/s")
-    table = Table(title="skillgap profile throughput: batched vs naive")
-    for col in ("path", "items", "seconds", "items/s", "gen tok/s", "speed-up", "GFLOP/s", "% of peak",
-                "agreement"):
-        table.add_column(col, justify="left" if col == "path" else "right")
-    for r in rows:
-        naive = r["batch_size"] == 1 and r["path"].startswith("naive")
-        table.add_row(
-            r["path"], str(r["items"]), f"{r['seconds']:.2f}", f"{r['items_per_s']:.2f}",
-            f"{r['gen_tokens_per_s']:.1f}", "1.00x" if naive else f"{r['speedup_items_per_s']:.2f}x",
-            f"{r['achieved_gflops']:.2f}", f"{r['pct_of_matmul_peak']:.1f}%",
-            "-" if naive else f"{r['agreement']:.0%} of {r['agreement_items']}")
-    console.print(table)
-    console.print(f"speed-up: items/s over the naive loop's items/s (naive ran the first "
-                  f"{meta['naive_limit']} of {meta['limit']} items).")
-    console.print(f"agreement: identical output text on the first {meta['naive_limit']} items "
-                  f"(left padding can change greedy outputs).")
-    console.print(f"[dim]{FLOP_NOTE}.[/]")
-    if any(r["pct_of_matmul_peak"] > 100 for r in rows) or max(before, after) > 1.5 * min(before, after):
-        console.print("[yellow]warning: the matmul probes disagree or a path exceeds the peak; other load on "
-                      "the machine disturbed the timings. Rerun on an idle machine before trusting them.[/]")
-
-
-# -----------------------------------------------------------------------------
-# main
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
-    console = Console(width=max(Console().width, 120))  # keep the table readable when piped
+    console = Console(width=max(Console().width, 130))
     items = load_suite("arith").generate("test", args.limit, args.seed)
-    backend = load_model(ModelConfig(model=args.model, device=args.device), batch_size=args.batch_sizes[0])
-    device, dtype = backend.device, next(backend.model.parameters()).dtype
-    n_params = count_params(backend.model)
-    prompt_tokens = prompt_token_counts(backend, items)
+    chats = [it.chat() for it in items]
+    path = args.output_path
+    result: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {"rows": {}, "outputs": {}}
+    if result.get("items") not in (None, [it.id for it in items]) or result.get("max_new_tokens", args.max_new_tokens) \
+            != args.max_new_tokens:
+        raise SystemExit(f"{path} holds another benchmark's items or settings: pass another --output-path.")
+    result.update(items=[it.id for it in items], max_new_tokens=args.max_new_tokens, model=args.model,
+                  cpu=platform.processor() or platform.machine(), cpu_count=os.cpu_count(), torch=torch.__version__)
 
-    console.print(f"measuring fp32 matmul peak on {device} ...")
-    peak_before = matmul_gflops(device, args.matmul_size, args.matmul_repeats)
-    warm_up(backend, items[0], max(args.batch_sizes))
+    def save() -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(result, indent=1) + "\n")
+        tmp.replace(path)
 
-    console.print(f"naive loop: {args.naive_limit} items ...")
-    naive = run_naive(backend, items[:args.naive_limit], prompt_tokens[:args.naive_limit], args.max_new_tokens)
-    runs = []
-    for b in args.batch_sizes:
-        console.print(f"batched B={b}: {args.limit} items ...")
-        runs.append(run_batched(backend, items, prompt_tokens, b, args.max_new_tokens))
-    # Probe again after the runs and keep the best: one probe disturbed by other load would
-    # otherwise understate the peak and overstate every utilization figure.
-    peak_after = matmul_gflops(device, args.matmul_size, args.matmul_repeats)
-    peak = max(peak_before, peak_after)
+    if "peaks" not in result:
+        console.print("matmul peaks ...")
+        result["peaks"] = {"fp32": matmul_gflops(torch.float32), "bf16": matmul_gflops(torch.bfloat16)}
+        save()
 
-    meta = {
-        "model": args.model, "identity": backend.identity, "device": str(device), "dtype": str(dtype),
-        "n_params": n_params, "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-        "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
-        "limit": args.limit, "naive_limit": args.naive_limit, "batch_sizes": args.batch_sizes,
-        "max_new_tokens": args.max_new_tokens, "seed": args.seed, "matmul_size": args.matmul_size,
-        "matmul_repeats": args.matmul_repeats, "matmul_peak_gflops": peak,
-        "matmul_gflops_before_after": [peak_before, peak_after], "flop_estimate": FLOP_NOTE,
-    }
-    if dtype != torch.float32:
-        meta["model_dtype_matmul_peak_gflops"] = matmul_gflops(device, args.matmul_size, args.matmul_repeats, dtype)
-        console.print(f"[yellow]note: the model runs in {dtype}, so % of the fp32 peak overstates its "
-                      f"utilization; {dtype} matmul peak: {meta['model_dtype_matmul_peak_gflops']:.1f} GFLOP/s[/]")
-    rows = [summarize(r, n_params, peak, naive) for r in [naive, *runs]]
-    print_report(console, meta, rows)
+    def measure(name: str, fn: Callable[[], list[Generation]], n: int, reference: str | None, prompt_tokens: int,
+                **extra: Any) -> None:
+        if name in result["rows"]:
+            console.print(f"[dim]{name}: done before, skipped[/dim]")
+            return
+        console.print(f"{name}: {n} items ...")
+        t0 = time.perf_counter()
+        gens = fn()
+        seconds = time.perf_counter() - t0
+        texts = [g.text for g in gens]
+        ref = result["outputs"].get(reference) if reference else None
+        agree = None if ref is None else sum(a == b for a, b in zip(texts, ref)) / len(texts)
+        gen_tokens = sum(g.n_tokens for g in gens)
+        gflops = 2 * result["n_params"] * (prompt_tokens + gen_tokens) / seconds / 1e9
+        result["rows"][name] = {"items": n, "seconds": round(seconds, 2), "items_per_s": n / seconds,
+                                "gen_tokens_per_s": gen_tokens / seconds, "gflops": gflops,
+                                "pct_fp32_peak": 100 * gflops / result["peaks"]["fp32"],
+                                "pct_bf16_peak": 100 * gflops / result["peaks"]["bf16"],
+                                "agreement": agree, "reference": reference, **extra}
+        result["outputs"][name] = texts
+        save()
 
-    result = {"meta": meta, "results": rows,
-              "outputs": {"item_ids": [it.id for it in items], "naive": naive.texts,
-                          **{f"batched_B{r.batch_size}": r.texts for r in runs}}}
-    if args.output_path:
-        args.output_path.parent.mkdir(parents=True, exist_ok=True)
-        args.output_path.write_text(json.dumps(result, indent=2))
-        console.print(f"wrote {args.output_path}")
+    def load_hf(adapter: str | None = None) -> Any:
+        backend = load_model(ModelConfig(model=args.model, backend="hf", device="cpu", adapter=adapter), 16)
+        result["n_params"] = sum(p.numel() for p in backend.model.parameters())
+        return backend
+
+    hf = load_hf()
+    n_params = result["n_params"]
+    tokens = [len(hf.tokenizer(hf.render(c), add_special_tokens=False)["input_ids"]) for c in chats]
+    result["prompt_tokens"] = sum(tokens)
+    hf.generate(chats[:2], 4)  # warm-up: first-kernel costs stay out of the timings
+    measure("hf now (batch 16)", lambda: hf.generate(chats, args.max_new_tokens), len(chats), None, sum(tokens))
+    measure("hf before issue 12 (batch 16)", lambda: hf_before(hf, chats, args.max_new_tokens), len(chats),
+            "hf now (batch 16)", sum(tokens))
+    k = args.naive_limit
+    measure("hf naive (batch 1)", lambda: hf_naive(hf, chats[:k], args.max_new_tokens), k, "hf now (batch 16)",
+            sum(tokens[:k]))
+    if args.adapter:
+        hfa = load_hf(args.adapter)
+        measure("hf + adapter (PEFT, merged)", lambda: hfa.generate(chats, args.max_new_tokens), len(chats), None,
+                sum(tokens))
+        hfa = None  # frees the model before the engines start
+    hf = None
+
+    from skillgap.models.vllm import VLLMBackend
+
+    starts = result.setdefault("engine_start_s", {})
+    for dtype, lora in (("float32", 16 if args.adapter else 0), ("bfloat16", 0)):
+        names = [f"skillgap vllm {dtype}", f"raw vLLM LLM.chat {dtype}"]
+        if lora:
+            names.append("vllm + adapter (LoRARequest)")
+        if all(n in result["rows"] for n in names):
+            continue
+        t0 = time.perf_counter()
+        vb = VLLMBackend(ModelConfig(model=args.model, backend="vllm", device="cpu", dtype=dtype),
+                         args.vllm_batch_size, lora_rank=lora)
+        starts[f"{dtype}{' +lora' if lora else ''}"] = round(time.perf_counter() - t0, 2)
+        vb.generate(chats[:2], 4)
+        measure(names[0], lambda: in_chunks(vb, chats, args.max_new_tokens, args.vllm_batch_size), len(chats),
+                "hf now (batch 16)", sum(tokens), batch_size=args.vllm_batch_size)
+        measure(names[1], lambda: raw_chat(vb.engine, chats, args.max_new_tokens), len(chats), "hf now (batch 16)",
+                sum(tokens))
+        if dtype == "float32":  # the profile recipe's default --batch-size: 16 chats per call
+            measure(f"skillgap vllm {dtype} (batch 16)", lambda: in_chunks(vb, chats, args.max_new_tokens, 16),
+                    len(chats), "hf now (batch 16)", sum(tokens), batch_size=16)
+        if lora:
+            va = VLLMBackend(ModelConfig(model=args.model, backend="vllm", device="cpu", adapter=args.adapter,
+                                         adapter_mode="lora"), args.vllm_batch_size, engine=vb.engine)
+            measure(names[2], lambda: in_chunks(va, chats, args.max_new_tokens, args.vllm_batch_size), len(chats),
+                    "hf + adapter (PEFT, merged)", sum(tokens), batch_size=args.vllm_batch_size)
+        vb.close()
+    if args.adapter and "vllm + adapter (merged)" not in result["rows"]:
+        t0 = time.perf_counter()
+        vm = VLLMBackend(ModelConfig(model=args.model, backend="vllm", device="cpu", adapter=args.adapter,
+                                     adapter_mode="merge"), args.vllm_batch_size)
+        starts["float32 merged adapter (merge + start)"] = round(time.perf_counter() - t0, 2)
+        vm.generate(chats[:2], 4)
+        measure("vllm + adapter (merged)", lambda: in_chunks(vm, chats, args.max_new_tokens, args.vllm_batch_size),
+                len(chats), "hf + adapter (PEFT, merged)", sum(tokens), batch_size=args.vllm_batch_size)
+        vm.close()
+
+    table = Table(title=f"{args.model}, {len(chats)} arith items, {args.max_new_tokens} new tokens, "
+                        f"{result['cpu_count']} CPUs (peaks: fp32 {result['peaks']['fp32']:.0f}, "
+                        f"bf16 {result['peaks']['bf16']:.0f} GFLOP/s)")
+    for col in ("path", "items", "items/s", "gen tok/s", "% fp32 peak", "% bf16 peak", "same text as"):
+        table.add_column(col, justify="left" if col in ("path", "same text as") else "right")
+    for name, r in result["rows"].items():
+        same = "-" if r["agreement"] is None else f"{r['agreement']:.0%} of {r['items']} ({r['reference']})"
+        table.add_row(name, str(r["items"]), f"{r['items_per_s']:.2f}", f"{r['gen_tokens_per_s']:.0f}",
+                      f"{r['pct_fp32_peak']:.1f}%", f"{r['pct_bf16_peak']:.1f}%", same)
+    console.print(table)
+    console.print(f"engine start-up (s): {starts}")
+    console.print(f"[dim]{FLOP_NOTE}; n_params {n_params / 1e6:.1f}M[/dim]")
     return result
 
 

@@ -15,6 +15,9 @@ from pathlib import Path
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# `--backend auto` runs local models on vLLM where it is installed; the tests of every other stage pin the
+# transformers backend (tiny models, one engine start per test otherwise). tests/test_vllm.py runs vLLM itself.
+os.environ["SKILLGAP_BACKEND"] = "hf"
 
 import pytest  # noqa: E402
 

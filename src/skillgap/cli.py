@@ -52,11 +52,19 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     m = p.add_argument_group("model")
     m.add_argument("--model", default="smollm2-135m",
                    help="alias (smollm2-135m), model folder, .gguf file, or served model name (default: smollm2-135m)")
-    m.add_argument("--backend", choices=["hf", "openai"], default=None,
-                   help="default: openai when --base-url is given, else hf")
-    m.add_argument("--adapter", default=None, help="hf: a LoRA adapter folder to apply (e.g. out/adapter)")
-    m.add_argument("--device", default="auto", help="hf: auto | cpu | cuda | cuda:N | mps (default: auto)")
-    m.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
+    m.add_argument("--backend", choices=["auto", "hf", "vllm", "openai"], default="auto",
+                   help="auto (default): openai when --base-url is given, else vllm where it is installed, else hf")
+    m.add_argument("--adapter", default=None, help="hf, vllm: a LoRA adapter folder to apply (e.g. out/adapter)")
+    m.add_argument("--adapter-mode", default="auto", choices=["auto", "lora", "merge"],
+                   help="vllm: serve the adapter through LoRARequest or merged into the weights "
+                        "(default: auto, lora on GPU, merge on CPU where it is faster)")
+    m.add_argument("--max-model-len", type=int, default=None,
+                   help="vllm: longest prompt + completion in tokens (default: the model's, at most 4096)")
+    m.add_argument("--tensor-parallel-size", type=int, default=1,
+                   help="vllm: GPUs one engine spreads the model over (default: 1)")
+    m.add_argument("--device", default="auto", help="hf, vllm: auto | cpu | cuda | cuda:N | mps (default: auto)")
+    m.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
+                   help="auto (default): float32 on CPU, where it reproduces greedy outputs exactly; bfloat16 on GPU")
     m.add_argument("--base-url", default=None, help="openai: endpoint, e.g. http://localhost:8000/v1")
     m.add_argument("--concurrency", type=int, default=8, help="openai: requests in flight (default: 8)")
 
@@ -82,6 +90,14 @@ def _eval_args(p: argparse.ArgumentParser) -> None:
                    help="numeric | exact | math | regex:<pattern> | module:function | judge (an LLM judge: --judge)")
     e.add_argument("--judge", default=None, help="the judge model for --grader judge (alias, folder, or served name)")
     e.add_argument("--judge-base-url", default=None, help="the judge's OpenAI-compatible endpoint")
+    e.add_argument("--ray", action="store_true",
+                   help="generate on a Ray cluster: $RAY_ADDRESS (e.g. ray://head:10001), else a local one; "
+                        "grading and the run store stay here. Needs: pip install \"ray[data]\"")
+    e.add_argument("--ray-replicas", type=int, default=None, metavar="N", help="--ray: model replicas (default: 2)")
+    e.add_argument("--ray-gpus-per-replica", type=float, default=None, metavar="G",
+                   help="--ray: GPUs per replica; 1 for --backend vllm on GPUs (default: 0)")
+    e.add_argument("--ray-cpus-per-replica", type=float, default=None, metavar="C",
+                   help="--ray: CPUs per replica (default: 1)")
 
 
 def _target_args(p: argparse.ArgumentParser) -> None:
@@ -172,8 +188,8 @@ def _teacher_args(p: argparse.ArgumentParser, synthesizes: bool = False) -> None
     t.add_argument("--teacher", default=None if synthesizes else "smollm2-135m",
                    help=f"alias, model folder, .gguf, or the served model name with --teacher-base-url "
                         f"(default: {default})")
-    t.add_argument("--teacher-backend", choices=["hf", "openai"], default=None,
-                   help="default: openai when --teacher-base-url is given, else hf")
+    t.add_argument("--teacher-backend", choices=["auto", "hf", "vllm", "openai"], default=None,
+                   help="default: openai when --teacher-base-url is given, else vllm where installed, else hf")
     t.add_argument("--teacher-base-url", default=None, help="an OpenAI-compatible endpoint, e.g. http://localhost:8000/v1")
     t.add_argument("--teacher-concurrency", type=int, default=8, help="openai: requests in flight (default: 8)")
     t.add_argument("--teacher-timeout", type=float, default=120.0, help="openai: seconds per request (default: 120)")
@@ -340,15 +356,24 @@ def _configs(a: argparse.Namespace) -> dict[str, Any]:
     if is_scratch(a.model):  # a from-scratch model takes its vocabulary from the suite
         if a.data:
             raise SkillgapError(f"--model {a.model} builds its vocabulary from a suite; give --suite, not --data.")
-        name = str(scratch_model(a.model, a.suite or "arith"))
+        from skillgap.train import main_process_first
+
+        with main_process_first(a.device):  # under accelerate launch, one process builds the cached model
+            name = str(scratch_model(a.model, a.suite or "arith"))
     out: dict[str, Any] = {
         "model": ModelConfig(model=name, backend=a.backend, device=a.device, dtype=a.dtype, base_url=a.base_url,
-                             concurrency=a.concurrency, adapter=a.adapter),
+                             concurrency=a.concurrency, adapter=a.adapter, adapter_mode=a.adapter_mode,
+                             max_model_len=a.max_model_len, tensor_parallel_size=a.tensor_parallel_size),
         "data": _data_config(a),
     }
     if hasattr(a, "batch_size"):
         judge = ModelConfig(model=a.judge, base_url=a.judge_base_url) if a.judge else None
-        out["ev"] = EvalConfig(batch_size=a.batch_size, max_new_tokens=a.max_new_tokens, grader=a.grader, judge=judge)
+        ray = {f: getattr(a, f) for f in ("ray_replicas", "ray_gpus_per_replica", "ray_cpus_per_replica")
+               if getattr(a, f) is not None}
+        if ray and not a.ray:
+            raise SkillgapError(f"--{next(iter(ray)).replace('_', '-')} without --ray: add --ray to generate on Ray.")
+        out["ev"] = EvalConfig(batch_size=a.batch_size, max_new_tokens=a.max_new_tokens, grader=a.grader, judge=judge,
+                               ray=a.ray, **ray)
     if hasattr(a, "strategy"):
         from skillgap.recipes.train import TargetConfig
 
@@ -449,10 +474,14 @@ def cmd_run(a: argparse.Namespace) -> int:
 def cmd_train(a: argparse.Namespace) -> int:
     from skillgap.recipes.train import train_recipe
 
+    from skillgap.train import process_state
+
     c = _configs(a)
     if a.mixture:
         from skillgap.recipes.online import online_recipe
 
+        if process_state(a.device).num_processes > 1:
+            raise SkillgapError("An online mixture (--mixture) trains in one process: run it without accelerate launch.")
         if a.limit is None:
             c["data"] = replace(c["data"], limit=500)  # test items profiled after training
         result, prof = online_recipe(c["model"], c["data"], c["mixture"], c["train"], c["ev"], a.output_path,
@@ -467,8 +496,9 @@ def cmd_train(a: argparse.Namespace) -> int:
     result = train_recipe(c["model"], c["data"], c["target"], c["train"], c["ev"], a.output_path,
                           runs_dir=a.runs_dir, profile_path=a.profile, teacher=_teacher(a))
     last = result.log[-1]["loss"] if result.log else float("nan")
-    print(f"trained {result.steps} steps on {result.examples_seen} examples ({result.train_tokens} tokens) in "
-          f"{result.seconds:.0f} s; last loss {last:.3f}; weights in {result.weights}")
+    if process_state(a.device).is_main_process:  # under accelerate launch, one summary line
+        print(f"trained {result.steps} steps on {result.examples_seen} examples ({result.train_tokens} tokens) in "
+              f"{result.seconds:.0f} s; last loss {last:.3f}; weights in {result.weights}")
     return 0
 
 

@@ -9,6 +9,16 @@ is Trainer's own evaluation over a dict of per-skill sets, logged every `eval_ev
 
 Resumable: checkpoints go to `out_dir/checkpoints`, and a re-run resumes from the last one; a
 finished training (`train_result.json` with the same fingerprint) is not run again.
+
+Memory: on a CPU each batch goes through the model in micro-batches of `micro_batch_size` examples
+(default 1), their gradients accumulated by Trainer into one optimizer step over the whole batch, with
+the loss normalised over the whole batch's tokens: the same update as one pass over the batch, to float
+noise, at a fraction of the activations (the main job: 11.6 GB peak RSS before, under 4 GB after; see
+benchmarks/results/train_memory.md).
+
+Several processes (`accelerate launch --num_processes N -m skillgap train ...`): DDP through Trainer,
+each optimizer step over N times the batch. The main process alone writes files; the others wait for
+it where it changes the output folder, and every process takes the same resume decision.
 """
 
 from __future__ import annotations
@@ -17,9 +27,11 @@ import json
 import math
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from skillgap.errors import ConfigError
 from skillgap.items import Item
@@ -41,6 +53,8 @@ class TrainConfig:
     max_steps: int = -1  # > 0 overrides epochs
     batch_size: int = 16
     grad_accum: int = 1
+    # examples per forward pass, accumulated to the batch (same update); 0: 1 on a CPU, the whole batch elsewhere
+    micro_batch_size: int = 0
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
     max_length: int = 512  # tokens of prompt + completion; longer records are truncated
@@ -59,6 +73,9 @@ class TrainConfig:
             raise ConfigError(f"--precision must be auto, bf16 or fp32, not {self.precision!r}.")
         if self.batch_size < 1 or self.grad_accum < 1:
             raise ConfigError("--train-batch-size and --grad-accum must be at least 1.")
+        if self.micro_batch_size < 0 or (self.micro_batch_size and self.batch_size % self.micro_batch_size):
+            raise ConfigError(f"The micro-batch size ({self.micro_batch_size}) must divide --train-batch-size "
+                              f"({self.batch_size}), or be 0 (automatic).")
         if not self.learning_rate > 0:
             raise ConfigError(f"--learning-rate must be positive, got {self.learning_rate}.")
         if self.epochs < 1 or self.max_length < 1 or self.lora_r < 1 or self.lora_alpha < 1:
@@ -78,6 +95,7 @@ class TrainResult:
     log: list[dict[str, float]] = field(default_factory=list)  # step, loss, learning_rate
     val_loss: list[dict[str, Any]] = field(default_factory=list)  # step, skill, loss
     fingerprint: str = ""
+    processes: int = 1  # data-parallel processes (`accelerate launch --num_processes`); a step saw batch x this
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -118,6 +136,40 @@ def use_bf16(precision: str, device: Any) -> bool:
     return any(bool(f and f()) for f in units)
 
 
+def micro_batch(cfg: TrainConfig, device: Any) -> int:
+    """Examples per forward pass: the configured size, else 1 on a CPU (its peak memory is the activations of
+    one pass, and one example has no padding to compute), else the whole batch (a GPU wants wide passes)."""
+    if cfg.micro_batch_size:
+        return cfg.micro_batch_size
+    return 1 if device.type == "cpu" else cfg.batch_size
+
+
+# Long enough for the others to wait while the main process diagnoses the model and builds the training set.
+PROCESS_GROUP_TIMEOUT = timedelta(hours=2)
+
+
+def process_state(device: str = "auto") -> Any:
+    """accelerate's `PartialState` for this process: under `accelerate launch`, its rank among the others (it
+    joins their process group, on the device training will use); in a plain run, the one and main process."""
+    import os
+
+    from accelerate import PartialState
+
+    from skillgap.models.hf import pick_device
+
+    cpu = pick_device(device).type == "cpu" or os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true")
+    return PartialState(cpu=cpu, timeout=PROCESS_GROUP_TIMEOUT)
+
+
+@contextmanager
+def main_process_first(device: str = "auto") -> Iterator[bool]:
+    """Under `accelerate launch`, the main process runs the block first and the others wait, then run it (accelerate's
+    `main_process_first`); yields whether this is the main process. In a plain run it just runs the block."""
+    state = process_state(device)
+    with state.main_process_first():
+        yield state.is_main_process
+
+
 def train(model: ModelConfig, items: list[Item], cfg: TrainConfig, out_dir: str | Path,
           val: dict[str, list[Item]] | None = None, console: Any = None,
           stream: MixtureStream | None = None, round_steps: int = 0) -> TrainResult:
@@ -138,25 +190,46 @@ def train(model: ModelConfig, items: list[Item], cfg: TrainConfig, out_dir: str 
         if round_steps <= 0 or round_steps % cfg.eval_every:
             raise ConfigError(f"--round-steps ({round_steps}) must be a positive multiple of --eval-every "
                               f"({cfg.eval_every}): rounds end on an evaluation.")
-    if model.resolved_backend() != "hf":
-        raise ConfigError("Training needs a local model (the hf backend); an OpenAI endpoint cannot be trained.")
+    if model.resolved_backend() == "openai":  # a local model (hf or vllm backend) trains through transformers
+        raise ConfigError("Training needs a local model; an OpenAI endpoint cannot be trained.")
     out = Path(out_dir)
     from skillgap.models import model_identity
 
+    ps = process_state(model.device)
+    world, main = ps.num_processes, ps.is_main_process
+    if stream is not None and world > 1:
+        raise ConfigError("An online mixture (--mixture) trains in one process: run it without accelerate launch.")
+    # The micro-batch size changes how a step is computed, not what: a finished training or its checkpoints stay valid.
+    train_key = {k: v for k, v in asdict(cfg).items() if k != "micro_batch_size"}
     fp = fingerprint({"model": model_identity(model), "items": [it.id for it in items],
-                      "train": asdict(cfg), "val": {s: [it.id for it in v] for s, v in (val or {}).items()},
+                      "train": train_key, "val": {s: [it.id for it in v] for s, v in (val or {}).items()},
                       "stream": None if stream is None else {"policy": repr(stream.policy), "seed": stream.seed,
-                                                             "round_steps": round_steps}})
+                                                             "round_steps": round_steps}}
+                     | ({"processes": world} if world > 1 else {}))
+    if world > 1:
+        from accelerate.utils import gather_object
+
+        if len(set(gather_object([fp]))) > 1:
+            raise ConfigError("The processes disagree on the training data or config; each must see the same.")
     done = out / "train_result.json"
     if done.is_file():
         prev = json.loads(done.read_text())
         if prev.get("fingerprint") == fp and Path(prev["weights"]).exists():
             return TrainResult(**prev)
     ckpts = out / "checkpoints"
-    if ckpts.is_dir() and (ckpts / "fingerprint").is_file() and (ckpts / "fingerprint").read_text() != fp:
-        shutil.rmtree(ckpts)  # checkpoints of a different training: never resume from those
-    ckpts.mkdir(parents=True, exist_ok=True)
-    (ckpts / "fingerprint").write_text(fp)
+    # Every process reads the folder and decides before the main one changes it, so all resume from the same step.
+    stale = ckpts.is_dir() and (ckpts / "fingerprint").is_file() and (ckpts / "fingerprint").read_text() != fp
+    last = 0 if stale else max((int(p.name.split("-")[1]) for p in ckpts.glob("checkpoint-*")
+                                if p.name.split("-")[1].isdigit() and p.is_dir()), default=0)
+    ps.wait_for_everyone()
+    if main:
+        if stale:
+            shutil.rmtree(ckpts)  # checkpoints of a different training: never resume from those
+        ckpts.mkdir(parents=True, exist_ok=True)
+        (ckpts / "fingerprint").write_text(fp)
+    ps.wait_for_everyone()
+    if not main:
+        console = None  # one progress bar, one set of messages: the main process's
 
     import torch
     from datasets import Dataset
@@ -168,7 +241,8 @@ def train(model: ModelConfig, items: list[Item], cfg: TrainConfig, out_dir: str 
 
     device = pick_device(model.device)
     bf16 = use_bf16(cfg.precision, device)
-    folder = materialize(resolve_source(model.model))
+    with ps.main_process_first():  # a GGUF is converted into the cache once, by the main process
+        folder = materialize(resolve_source(model.model))
     tok = AutoTokenizer.from_pretrained(folder)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
@@ -182,15 +256,20 @@ def train(model: ModelConfig, items: list[Item], cfg: TrainConfig, out_dir: str 
         # all-linear leaves out the output layer, so tied input/output embeddings stay untouched.
         peft_config = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                                  target_modules="all-linear", bias="none", task_type="CAUSAL_LM")
-    steps_per_epoch = math.ceil(len(items) / (cfg.batch_size * cfg.grad_accum))
+    micro = micro_batch(cfg, device)
+    per_step = cfg.batch_size * cfg.grad_accum * world  # examples per optimizer step, over all processes
+    steps_per_epoch = math.ceil(len(items) / per_step)
     total_steps = cfg.max_steps if cfg.max_steps > 0 else steps_per_epoch * cfg.epochs
     evaluate = bool(val) and cfg.eval_every > 0 and stream is None  # a stream's callback evaluates instead
     conversational = bool(tok.chat_template)
     args = SFTConfig(
         output_dir=str(ckpts),
-        per_device_train_batch_size=cfg.batch_size,
+        # Trainer sums the micro-batches' gradients, each micro-batch's loss divided by the token count of the
+        # whole batch (`num_items_in_batch`): the step of one pass over `batch_size` examples.
+        per_device_train_batch_size=micro,
+        gradient_accumulation_steps=cfg.grad_accum * (cfg.batch_size // micro),
+        # Evaluation keeps no activations; its per-batch mean loss is the same as before only at the same batch.
         per_device_eval_batch_size=cfg.batch_size,
-        gradient_accumulation_steps=cfg.grad_accum,
         learning_rate=cfg.learning_rate,
         lr_scheduler_type=cfg.lr_scheduler,
         warmup_steps=cfg.warmup_steps,
@@ -205,7 +284,7 @@ def train(model: ModelConfig, items: list[Item], cfg: TrainConfig, out_dir: str 
         bf16=bf16,
         fp16=False,
         use_cpu=device.type == "cpu",
-        activation_checkpointing=False,
+        gradient_checkpointing=False,
         max_length=cfg.max_length,
         packing=False,
         padding_free=False,
@@ -213,6 +292,7 @@ def train(model: ModelConfig, items: list[Item], cfg: TrainConfig, out_dir: str 
         assistant_only_loss=False,
         dataset_num_proc=None,
         dataloader_num_workers=0,
+        ddp_timeout=int(PROCESS_GROUP_TIMEOUT.total_seconds()),
         logging_strategy="steps",
         logging_steps=1,
         eval_strategy="steps" if evaluate else "no",
@@ -227,8 +307,6 @@ def train(model: ModelConfig, items: list[Item], cfg: TrainConfig, out_dir: str 
         disable_tqdm=True,
     )
     callbacks = [progress_callback(console, total_steps)]
-    last = max((int(p.name.split("-")[1]) for p in ckpts.glob("checkpoint-*") if p.name.split("-")[1].isdigit()),
-               default=0)
     if stream is not None:
         from datasets import IterableDataset
 
@@ -248,31 +326,32 @@ def train(model: ModelConfig, items: list[Item], cfg: TrainConfig, out_dir: str 
     if resume and console is not None:
         console.print(f"[dim]resuming training from {ckpts}[/dim]")
     t0 = time.perf_counter()
-    trainer.train(resume_from_checkpoint=True if resume else None)
+    trainer.train(resume_from_checkpoint=str(ckpts / f"checkpoint-{last}") if resume else None)
     seconds = time.perf_counter() - t0
 
     weights = out / ("adapter" if cfg.method == "lora" else "model")
-    trainer.model.save_pretrained(weights)
-    tok.save_pretrained(weights)
+    trainer.save_model(str(weights))  # the main process writes (the adapter or model, and the tokenizer)
     state = trainer.state
     log = [{"step": h["step"], "loss": h["loss"], "learning_rate": h.get("learning_rate", 0.0)}
            for h in state.log_history if "loss" in h]
     if stream is None:
         n_tokens = sum(len(x) for x in trainer.train_dataset["input_ids"]) * cfg.epochs
-        seen = min(state.global_step * cfg.batch_size * cfg.grad_accum, len(items) * cfg.epochs)
+        seen = min(state.global_step * per_step, len(items) * cfg.epochs)
         val_loss = [{"step": h["step"], "skill": k[len("eval_"):-len("_loss")], "loss": v}
                     for h in state.log_history for k, v in h.items()
                     if k.startswith("eval_") and k.endswith("_loss")]
     else:
         n_tokens = int(state.num_input_tokens_seen or 0)
-        seen = state.global_step * cfg.batch_size * cfg.grad_accum
+        seen = state.global_step * per_step
         val_loss = [{"step": r["step"], "skill": sk, "loss": v} for r in read_log(out / "val_loss.jsonl")
                     for sk, v in r["loss"].items()]
     result = TrainResult(cfg.method, state.global_step, seen, n_tokens, round(seconds, 2), str(weights), log,
-                         val_loss, fp)
-    tmp = done.with_name(done.name + ".tmp")
-    tmp.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
-    tmp.replace(done)
+                         val_loss, fp, world)
+    if trainer.is_world_process_zero():
+        tmp = done.with_name(done.name + ".tmp")
+        tmp.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+        tmp.replace(done)
+    ps.wait_for_everyone()  # every process returns once the weights and the result are on disk
     return result
 
 
@@ -286,7 +365,7 @@ def progress_callback(console: Any, total: int) -> Any:
             self.loss = float("nan")
 
         def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-            if self.console is None:
+            if self.console is None or not state.is_world_process_zero:
                 return
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 

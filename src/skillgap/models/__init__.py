@@ -1,13 +1,17 @@
 """Model backends: anything that turns a batch of chats into text.
 
 `hf` runs transformers locally (a model folder, a GGUF file, or an alias such as `smollm2-135m`);
+`vllm` runs the same local models on vLLM's offline engine (continuous batching; LoRA per request);
 `openai` talks to any OpenAI-compatible endpoint (vLLM, llama.cpp server, Ollama, hosted APIs).
+`auto` (the default) picks `openai` for an endpoint, else `vllm` where it is installed, else `hf`.
 Backends import lazily, so `import skillgap` never pulls in torch.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import os
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
@@ -16,8 +20,10 @@ from skillgap.items import Message
 
 BACKENDS: dict[str, str] = {
     "hf": "skillgap.models.hf:HFBackend",
+    "vllm": "skillgap.models.vllm:VLLMBackend",
     "openai": "skillgap.models.openai:OpenAIBackend",
 }
+ADAPTER_MODES = ("auto", "lora", "merge")
 
 
 @dataclass(frozen=True)
@@ -25,22 +31,25 @@ class ModelConfig:
     """Which model, where, and how to reach it."""
 
     model: str = "smollm2-135m"
-    backend: str | None = None  # None: 'openai' if base_url is set, else 'hf'
-    device: str = "auto"  # hf: auto | cpu | cuda | cuda:N | mps
-    dtype: str = "auto"  # hf: auto (fp32 on CPU, bf16 on GPU) | float32 | bfloat16 | float16
+    backend: str | None = None  # None or 'auto': 'openai' if base_url is set, else 'vllm' if installed, else 'hf'
+    device: str = "auto"  # hf, vllm: auto | cpu | cuda | cuda:N | mps
+    dtype: str = "auto"  # hf, vllm: auto (fp32 on CPU, bf16 on GPU) | float32 | bfloat16 | float16
     base_url: str | None = None  # openai: e.g. http://localhost:8000/v1
     api_key_env: str = "OPENAI_API_KEY"  # openai: environment variable holding the key
     concurrency: int = 8  # openai: requests in flight
     max_retries: int = 4  # openai: retries with exponential backoff on transient errors
     timeout: float = 120.0  # openai: seconds per request
-    adapter: str | None = None  # hf: a PEFT (LoRA) adapter folder applied on top of `model`
+    adapter: str | None = None  # hf, vllm: a PEFT (LoRA) adapter folder applied on top of `model`
+    adapter_mode: str = "auto"  # vllm: lora (LoRARequest) | merge (into the weights) | auto: lora on GPU, merge on CPU
+    max_model_len: int | None = None  # vllm: longest prompt + completion (None: the model's, at most 4096)
+    tensor_parallel_size: int = 1  # vllm: GPUs one engine spreads the model over
 
     def resolved_backend(self) -> str:
-        if self.backend:
+        if self.backend and self.backend != "auto":
             return self.backend
-        if self.model.startswith("openai/"):
+        if self.model.startswith("openai/") or self.base_url:
             return "openai"
-        return "openai" if self.base_url else "hf"
+        return local_backend()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"backend": self.resolved_backend()}
@@ -54,15 +63,44 @@ class ModelConfig:
             raise unknown_name("backend", name, list(BACKENDS))
         if self.concurrency < 1 or self.timeout <= 0:
             raise ConfigError("--concurrency must be at least 1 and --timeout positive.")
-        if name == "hf":
+        if self.adapter_mode not in ADAPTER_MODES:
+            raise unknown_name("adapter mode", self.adapter_mode, list(ADAPTER_MODES))
+        if self.tensor_parallel_size < 1:
+            raise ConfigError(f"--tensor-parallel-size must be at least 1, got {self.tensor_parallel_size}.")
+        if self.max_model_len is not None and self.max_model_len < 16:
+            raise ConfigError(f"--max-model-len must be at least 16 tokens, got {self.max_model_len}.")
+        if name in ("hf", "vllm"):
             from skillgap.models.sources import resolve_source
 
             resolve_source(self.model)
+        if name == "vllm":
+            from skillgap.models.vllm import import_vllm
+
+            import_vllm()
         if self.adapter:
             from pathlib import Path
 
             if not (Path(self.adapter) / "adapter_config.json").is_file():
                 raise BackendError(f"--adapter {self.adapter}: not a PEFT adapter folder (no adapter_config.json).")
+            from skillgap.models.sources import adapter_identity
+
+            adapter_identity(self.adapter)  # the weights are there too
+            if name == "vllm":
+                from skillgap.models.vllm import adapter_mode, adapter_rank, lora_slot
+
+                rank = adapter_rank(self.adapter)
+                if adapter_mode(self) == "lora":
+                    lora_slot(rank, self.adapter)
+
+
+def local_backend() -> str:
+    """What `auto` runs a local model on: $SKILLGAP_BACKEND if set, else vllm where it is installed, else hf."""
+    chosen = os.environ.get("SKILLGAP_BACKEND")
+    if chosen:
+        if chosen not in ("hf", "vllm"):
+            raise unknown_name("SKILLGAP_BACKEND", chosen, ["hf", "vllm"])
+        return chosen
+    return "vllm" if importlib.util.find_spec("vllm") is not None else "hf"
 
 
 @dataclass(frozen=True)
@@ -92,13 +130,81 @@ def load_model(cfg: ModelConfig, batch_size: int = 16) -> Backend:
     return getattr(importlib.import_module(module), attr)(cfg, batch_size=batch_size)
 
 
+class ModelPool:
+    """Backends loaded once and shared by the stages of one process (diagnose, before and after in `skillgap run`).
+
+    A vLLM engine serves its base model and, per request, any LoRA adapter of it: after training,
+    the 'after' profile needs no new engine when adapters are served as LoRA. `lora_rank` says
+    which adapter rank is coming, so that the first engine already has room for it. At most one
+    vLLM engine is alive: starting another (a merged adapter, another model) closes the first.
+    """
+
+    def __init__(self, lora_rank: int = 0):
+        self.lora_rank = lora_rank
+        self.backends: dict[tuple[Any, ...], Any] = {}
+        self.engine: Any = None  # the live vLLM engine, if any
+
+    def get(self, cfg: ModelConfig, batch_size: int = 16) -> Backend:
+        key = (repr(cfg), batch_size)
+        if key in self.backends:
+            return self.backends[key]
+        if cfg.resolved_backend() != "vllm":
+            self.backends[key] = load_model(cfg, batch_size)
+            return self.backends[key]
+        from skillgap.models.vllm import VLLMBackend
+
+        engine = self._engine_for(cfg, batch_size)
+        if engine is None:
+            self.close()  # before the next engine starts: one at a time (see vllm.Engine.close)
+        backend = VLLMBackend(cfg, batch_size, engine=engine, lora_rank=self.lora_rank)
+        self.engine = backend.engine
+        self.backends[key] = backend
+        return backend
+
+    def _engine_for(self, cfg: ModelConfig, batch_size: int) -> Any:
+        """The live engine if it can serve `cfg` as it stands (same folder, dtype, room for the adapter), else None."""
+        if self.engine is None:
+            return None
+        from skillgap.models.vllm import VLLMBackend
+
+        want = VLLMBackend.plan(cfg, batch_size, self.lora_rank)
+        have = self.engine
+        same = (have.folder, have.dtype, have.max_num_seqs) == (want["folder"], want["dtype"], want["max_num_seqs"])
+        fits = want["max_lora_rank"] <= have.max_lora_rank
+        len_ok = cfg.max_model_len in (None, have.max_model_len)
+        return have if same and fits and len_ok else None
+
+    def serves_adapters(self, cfg: ModelConfig) -> bool:
+        """Whether the live engine will also serve `cfg` with an adapter (vLLM LoRA with room for `lora_rank`)."""
+        if self.engine is None or not self.lora_rank:
+            return False
+        from skillgap.models.vllm import adapter_mode
+
+        return adapter_mode(cfg) == "lora" and self.engine.max_lora_rank >= self.lora_rank
+
+    def close(self) -> None:
+        """Drop every loaded model and shut the vLLM engine down (its memory goes back to the process)."""
+        if self.engine is not None:
+            self.engine.close()
+            self.engine = None
+        self.backends = {}
+
+    def __enter__(self) -> "ModelPool":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
 def model_identity(cfg: ModelConfig) -> str:
     """What a run is keyed on, computed without loading anything heavy."""
     name = cfg.resolved_backend()
     if name == "openai":
         return f"openai:{cfg.model.removeprefix('openai/')}@{cfg.base_url}"
     from skillgap.models.sources import resolve_source
-    ident = f"hf:{resolve_source(cfg.model).identity}"
+    ident = f"hf:{resolve_source(cfg.model).identity}"  # hf and vllm: the same weights, the same greedy text at fp32
+    if cfg.dtype not in ("auto", "float32"):
+        ident += f"@{cfg.dtype}"  # bf16 changes greedy outputs
     if cfg.adapter:
         from skillgap.models.sources import adapter_identity
         ident += f"+{adapter_identity(cfg.adapter)}"

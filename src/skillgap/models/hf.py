@@ -69,14 +69,16 @@ class HFBackend:
         if temperature > 0:
             sampling = {"do_sample": True, "temperature": temperature, "top_p": 1.0, "top_k": 0}
             torch.manual_seed(seed)  # generate() takes no generator; seeding here keeps teacher samples reproducible
-        out: list[Generation] = []
-        for i in range(0, len(chats), self.batch_size):
-            texts = [self.render(c) for c in chats[i:i + self.batch_size]]
-            enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        # Batches of similar prompt lengths: less padding to compute over. Outputs go back in the callers' order.
+        ids = [self.tokenizer(self.render(c), add_special_tokens=False)["input_ids"] for c in chats]
+        order = sorted(range(len(chats)), key=lambda i: len(ids[i]))
+        out: dict[int, Generation] = {}
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start:start + self.batch_size]
+            enc = self.tokenizer.pad({"input_ids": [ids[i] for i in rows]}, return_tensors="pt").to(self.device)
             gen = self.model.generate(**enc, **sampling, max_new_tokens=max_new_tokens,
                                       pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.stop_ids)
-            new = gen[:, enc["input_ids"].shape[1]:]
-            for row in new.tolist():
+            for i, row in zip(rows, gen[:, enc["input_ids"].shape[1]:].tolist()):
                 n = next((j for j, t in enumerate(row) if t in self.stop_ids), len(row))
-                out.append(Generation(self.tokenizer.decode(row[:n], skip_special_tokens=True), n))
-        return out
+                out[i] = Generation(self.tokenizer.decode(row[:n], skip_special_tokens=True), n)
+        return [out[i] for i in range(len(chats))]

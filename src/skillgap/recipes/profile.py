@@ -27,7 +27,7 @@ from skillgap.data import DataConfig, load_items
 from skillgap.errors import ConfigError
 from skillgap.grade import Grade, get_grader
 from skillgap.items import Item
-from skillgap.models import ModelConfig, load_model, model_identity
+from skillgap.models import ModelConfig, ModelPool, model_identity
 from skillgap.profile import Profile, Record, build_profile
 from skillgap.store import RunStore, fingerprint
 
@@ -40,11 +40,24 @@ class EvalConfig:
     max_new_tokens: int = 128  # greedy decoding stops at the end-of-turn token or here
     grader: str | None = None  # None: the suite's grader ('numeric' for arith and for files); 'judge': an LLM judge
     judge: ModelConfig | None = None  # the judge model, for grader 'judge'
+    # Where generation runs; none of these changes the outputs, so none is part of the run id.
+    ray: bool = False  # generate on a Ray cluster ($RAY_ADDRESS, else a local one): skillgap.models.ray_pool
+    ray_replicas: int = 2  # model replicas (Ray actors), each fed batch_size chats at a time
+    ray_gpus_per_replica: float = 0.0  # 1 for vLLM on GPUs; G for an engine sharded G ways (tensor parallel)
+    ray_cpus_per_replica: float = 1.0
 
     def check(self) -> None:
         """The grader resolves and the numbers make sense, before any model loads."""
         if self.batch_size < 1 or self.max_new_tokens < 1:
             raise ConfigError("--batch-size and --max-new-tokens must be at least 1.")
+        if self.ray:
+            if self.ray_replicas < 1 or self.ray_gpus_per_replica < 0 or self.ray_cpus_per_replica < 0:
+                raise ConfigError("--ray-replicas must be at least 1, and --ray-gpus-per-replica and "
+                                  "--ray-cpus-per-replica at least 0.")
+            import importlib.util
+
+            if importlib.util.find_spec("ray") is None:
+                raise ConfigError('--ray needs Ray Data, which is not installed: pip install "ray[data]"')
         if self.grader == "judge":
             if self.judge is None:
                 raise ConfigError("--grader judge needs a judge model: --judge MODEL (and --judge-base-url for an "
@@ -73,7 +86,9 @@ def run_id_for(model: ModelConfig, data: DataConfig, ev: EvalConfig) -> tuple[st
 
 
 def profile(model: ModelConfig, data: DataConfig, ev: EvalConfig, runs_dir: str | Path = "runs",
-            output_path: str | Path | None = None, console: Console | None = None) -> Profile:
+            output_path: str | Path | None = None, console: Console | None = None,
+            models: ModelPool | None = None) -> Profile:
+    """Profile `model` on `data`; `models` shares loaded backends (one vLLM engine) with the caller's other stages."""
     console = console or Console(stderr=True)
     for cfg in (model, data, ev):
         cfg.check()
@@ -83,6 +98,7 @@ def profile(model: ModelConfig, data: DataConfig, ev: EvalConfig, runs_dir: str 
     config = {"model": model.to_dict(), "data": asdict(data), "eval": asdict(ev), "identity": identity}
 
     store = RunStore(runs_dir)
+    own = ModelPool()  # used, and closed, only when the caller shares none
     try:
         session = store.open_run(run_id, "profile", identity["model"], data.describe(), data.seed,
                                  len(items), config)
@@ -93,14 +109,21 @@ def profile(model: ModelConfig, data: DataConfig, ev: EvalConfig, runs_dir: str 
         if done:
             console.print(f"[dim]run {run_id}: {len(done)} of {len(items)} items already done, resuming[/dim]")
         if pending:
-            backend = load_model(model, batch_size=ev.batch_size)
+            if ev.ray:  # replicas on a Ray cluster generate; grading and the run store stay here, batch by batch
+                from skillgap.models.ray_pool import generate_over_ray
+
+                batches: Any = (([it for it, _ in b], [g for _, g in b]) for b in generate_over_ray(
+                    model, pending, ev.max_new_tokens, ev.batch_size, ev.ray_replicas, ev.ray_gpus_per_replica,
+                    ev.ray_cpus_per_replica))
+            else:
+                backend = (models or own).get(model, batch_size=ev.batch_size)
+                batches = ((b, backend.generate([it.chat() for it in b], ev.max_new_tokens)) for b in
+                           (pending[i:i + backend.batch_size] for i in range(0, len(pending), backend.batch_size)))
             columns = (TextColumn("[bold]profile"), BarColumn(), MofNCompleteColumn(), RateColumn(),
                        TextColumn("eta"), TimeRemainingColumn())
             with Progress(*columns, console=console, transient=False) as bar:
                 task = bar.add_task("profile", total=len(items), completed=len(done))
-                for i in range(0, len(pending), backend.batch_size):
-                    batch = pending[i:i + backend.batch_size]
-                    gens = backend.generate([it.chat() for it in batch], ev.max_new_tokens)
+                for batch, gens in batches:
                     rows = [(index[it.id], Record(it, g.text, grade, g.n_tokens))
                             for it, g, grade in zip(batch, gens, grade_all(grader, batch, gens))]
                     store.add(run_id, session, rows)
@@ -109,6 +132,7 @@ def profile(model: ModelConfig, data: DataConfig, ev: EvalConfig, runs_dir: str 
         store.finish(run_id, prof.to_dict())
     finally:
         store.close()
+        own.close()
     if output_path:
         write_json(prof.to_dict() | {"config": config}, output_path)
     return prof

@@ -27,7 +27,7 @@ from skillgap import __version__
 from skillgap.data import DataConfig, load_items
 from skillgap.errors import ConfigError
 from skillgap.items import Item, read_jsonl
-from skillgap.models import ModelConfig, model_identity
+from skillgap.models import ModelConfig, ModelPool, model_identity
 from skillgap.recipes.profile import EvalConfig, profile, write_json
 from skillgap.recipes.train import TargetConfig, diagnose, prepare, validation_sets
 from skillgap.train import TrainConfig, train
@@ -60,6 +60,18 @@ def run(model: ModelConfig, data: DataConfig, target: TargetConfig, tc: TrainCon
               "eval": asdict(ev), "verify": asdict(verify), "teacher": teacher.identity if teacher else None,
               "runs_dir": str(runs_dir), "skillgap_version": __version__}
     write_json(config, out / "config.json")
+    # One set of loaded models for the three profiles: with vLLM, one engine start serves diagnose, before and,
+    # when the adapter is served as LoRA, after. It is closed before training when after needs another engine.
+    models = ModelPool(lora_rank=tc.lora_r if tc.method == "lora" else 0)
+    try:
+        return _run(model, data, target, tc, ev, out, runs_dir, console, verify, teacher, test_items, config, models)
+    finally:
+        models.close()
+
+
+def _run(model: ModelConfig, data: DataConfig, target: TargetConfig, tc: TrainConfig, ev: EvalConfig, out: Path,
+         runs_dir: str | Path, console: Console, verify: VerifyConfig, teacher: Any, test_items: list[Item],
+         config: dict[str, Any], models: ModelPool) -> dict[str, Any]:
     timings: dict[str, float] = {}
 
     def stage(name: str) -> None:
@@ -70,11 +82,11 @@ def run(model: ModelConfig, data: DataConfig, target: TargetConfig, tc: TrainCon
         timings[name] = round(time.perf_counter() - timings[name], 2)
 
     stage("diagnose")
-    diagnosis = diagnose(model, data, target, ev, runs_dir, out, console)
+    diagnosis = diagnose(model, data, target, ev, runs_dir, out, console, models=models)
     done("diagnose")
 
     stage("before")
-    before = profile(model, data, ev, runs_dir, out / "before.json", console).to_dict()
+    before = profile(model, data, ev, runs_dir, out / "before.json", console, models=models).to_dict()
     done("before")
 
     stage("target")
@@ -86,12 +98,14 @@ def run(model: ModelConfig, data: DataConfig, target: TargetConfig, tc: TrainCon
     stage("train")
     val = validation_sets(prep.mixture, prep.pool, [s["id"] for s in before["skills"]], prep.suite,
                           target.val_per_skill, data.seed)
+    if not models.serves_adapters(model):
+        models.close()  # the after profile needs a new engine anyway: give its memory to the trainer
     result = train(model, prep.mixture.items, tc, out, val=val, console=console)
     done("train")
 
     stage("after")
     trained = replace(model, adapter=result.weights) if result.method == "lora" else replace(model, model=result.weights)
-    after = profile(trained, data, ev, runs_dir, out / "after.json", console).to_dict()
+    after = profile(trained, data, ev, runs_dir, out / "after.json", console, models=models).to_dict()
     done("after")
 
     verdict = compare(before, after, verify)

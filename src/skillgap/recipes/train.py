@@ -25,7 +25,7 @@ from skillgap.models import ModelConfig
 from skillgap.recipes.profile import EvalConfig, profile, write_json
 from skillgap.skills import SkillSet
 from skillgap.target import Mixture, Request, build_mixture
-from skillgap.train import TrainConfig, TrainResult, train
+from skillgap.train import TrainConfig, TrainResult, main_process_first, train
 from skillgap.verify import assert_disjoint, prompt_key
 
 
@@ -80,13 +80,13 @@ def load_pool(data: DataConfig, tc: TargetConfig) -> tuple[list[Item], SkillSet 
 
 
 def diagnose(model: ModelConfig, data: DataConfig, tc: TargetConfig, ev: EvalConfig, runs_dir: str | Path,
-             out: Path, console: Console) -> dict[str, Any]:
+             out: Path, console: Console, models: Any = None) -> dict[str, Any]:
     """The base model on a sample of the pool: its Missing-Skill-Profile drives targeting."""
     if tc.train_data:
         diag = DataConfig(suite=None, data=tc.train_data, split="train", limit=tc.diagnose_limit, seed=data.seed)
     else:  # the suite's train stream is a prefix-stable sequence, so this sample is the pool's head
         diag = replace(data, data=None, split="train", limit=tc.diagnose_limit)
-    return profile(model, diag, ev, runs_dir, out / "diagnosis.json", console).to_dict()
+    return profile(model, diag, ev, runs_dir, out / "diagnosis.json", console, models=models).to_dict()
 
 
 def prepare(model: ModelConfig, data: DataConfig, tc: TargetConfig, ev: EvalConfig, runs_dir: str | Path,
@@ -160,19 +160,31 @@ def train_recipe(model: ModelConfig, data: DataConfig, tc: TargetConfig, train_c
         test_items, _, _ = load_items(replace(data, limit=data.limit or 1000))
         assert_disjoint(read_jsonl(tc.train_data), test_items, where=f"--train-data {tc.train_data}")
     out = Path(output_path)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json({"model": model.to_dict(), "data": asdict(data), "target": asdict(tc), "train": asdict(train_cfg),
-                "eval": asdict(ev), "profile": str(profile_path) if profile_path else None,
-                "teacher": teacher.identity if teacher is not None else None}, out / "config.json")
-    if data.data:  # a ready training file: train on it as it is
-        items = read_jsonl(data.data)[: data.limit] if data.limit else read_jsonl(data.data)
-        skills = sorted({s for it in items for s in it.skills})
-        mixture = Mixture("file", items, order="file")
-        write_json(mixture.to_dict(), out / "mixture.json")
-        val = validation_sets(mixture, items, skills, None, 0, data.seed)
-    else:
-        prep = prepare(model, data, tc, ev, runs_dir, out, console, missing, teacher)
-        mixture = prep.mixture
-        skill_ids = list(prep.skills.ids) if prep.skills else sorted({s for it in prep.pool for s in it.skills})
-        val = validation_sets(mixture, prep.pool, skill_ids, prep.suite, tc.val_per_skill, data.seed)
+    # Under `accelerate launch`, the main process alone writes (config, diagnosis and its run store, training set);
+    # the others wait for it, then read the training set it wrote, so every process trains on the same items.
+    with main_process_first(model.device) as main:
+        if not main:
+            console = Console(stderr=True, quiet=True)
+        else:
+            out.mkdir(parents=True, exist_ok=True)
+            write_json({"model": model.to_dict(), "data": asdict(data), "target": asdict(tc),
+                        "train": asdict(train_cfg), "eval": asdict(ev),
+                        "profile": str(profile_path) if profile_path else None,
+                        "teacher": teacher.identity if teacher is not None else None}, out / "config.json")
+        if data.data:  # a ready training file: train on it as it is
+            items = read_jsonl(data.data)[: data.limit] if data.limit else read_jsonl(data.data)
+            skills = sorted({s for it in items for s in it.skills})
+            mixture = Mixture("file", items, order="file")
+            if main:
+                write_json(mixture.to_dict(), out / "mixture.json")
+            val = validation_sets(mixture, items, skills, None, 0, data.seed)
+        else:
+            if main:
+                prep = prepare(model, data, tc, ev, runs_dir, out, console, missing, teacher)
+            else:
+                pool, skill_set, suite = load_pool(data, tc)
+                prep = Prepared(Mixture(tc.strategy, read_jsonl(out / "train.jsonl")), pool, skill_set, suite, None)
+            mixture = prep.mixture
+            skill_ids = list(prep.skills.ids) if prep.skills else sorted({s for it in prep.pool for s in it.skills})
+            val = validation_sets(mixture, prep.pool, skill_ids, prep.suite, tc.val_per_skill, data.seed)
     return train(model, mixture.items, train_cfg, out, val=val, console=console)
