@@ -18,14 +18,15 @@ RUN = ["run", "--model", "smollm2-135m", "--suite", "arith", "--output-path", "o
 @pytest.fixture
 def untouchable(monkeypatch):
     """Any model load or item generation is a test failure: the checks must come first."""
-    import skillgap.recipes.profile
+    import skillgap.models
     import skillgap.recipes.train
     from skillgap.suites.arith import ArithSuite
 
     def touched(*a, **k):
         raise AssertionError("a model was loaded or items were generated before the options were checked")
 
-    monkeypatch.setattr(skillgap.recipes.profile, "load_model", touched)
+    monkeypatch.setattr(skillgap.models.ModelPool, "get", touched)  # every profile loads its model through a pool
+    monkeypatch.setattr(skillgap.models, "load_model", touched)
     monkeypatch.setattr(skillgap.recipes.train, "train", touched)
     monkeypatch.setattr(ArithSuite, "synthesize", touched)
     monkeypatch.setattr(ArithSuite, "generate", touched)

@@ -14,7 +14,7 @@ Memory: on a CPU each batch goes through the model in micro-batches of `micro_ba
 (default 1), their gradients accumulated by Trainer into one optimizer step over the whole batch, with
 the loss normalised over the whole batch's tokens: the same update as one pass over the batch, to float
 noise, at a fraction of the activations (the main job: 11.6 GB peak RSS before, under 4 GB after; see
-benchmarks/results/train_memory.md).
+benchmarks/train_memory.py).
 
 Several processes (`accelerate launch --num_processes N -m skillgap train ...`): DDP through Trainer,
 each optimizer step over N times the batch. The main process alone writes files; the others wait for
@@ -293,6 +293,7 @@ def train(model: ModelConfig, items: list[Item], cfg: TrainConfig, out_dir: str 
         dataset_num_proc=None,
         dataloader_num_workers=0,
         ddp_timeout=int(PROCESS_GROUP_TIMEOUT.total_seconds()),
+        ddp_find_unused_parameters=False,  # every trainable weight is in the forward pass
         logging_strategy="steps",
         logging_steps=1,
         eval_strategy="steps" if evaluate else "no",
