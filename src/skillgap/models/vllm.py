@@ -202,11 +202,11 @@ class VLLMBackend:
         base = materialize(src)
         gpu = on_gpu(cfg.device)
         mode = adapter_mode(cfg)
-        identity = f"hf:{src.identity}"
-        if cfg.adapter:
-            identity += f"+{adapter_identity(cfg.adapter)}"
+        identity = f"hf:{src.identity}"  # as models.model_identity spells it
         if cfg.dtype not in ("auto", "float32"):
             identity += f"@{cfg.dtype}"
+        if cfg.adapter:
+            identity += f"+{adapter_identity(cfg.adapter)}"
         adapter = cfg.adapter if mode == "lora" else None
         want = max(lora_rank if mode == "lora" else 0, adapter_rank(adapter) if adapter else 0)
         return {"identity": identity, "mode": mode, "adapter": adapter, "gpu": gpu,
