@@ -10,15 +10,15 @@ is Trainer's own evaluation over a dict of per-skill sets, logged every `eval_ev
 Resumable: checkpoints go to `out_dir/checkpoints`, and a re-run resumes from the last one; a
 finished training (`train_result.json` with the same fingerprint) is not run again.
 
-Memory: on a CPU each batch goes through the model in micro-batches of `micro_batch_size` examples
-(default 1), their gradients accumulated by Trainer into one optimizer step over the whole batch, with
-the loss normalised over the whole batch's tokens: the same update as one pass over the batch, to float
-noise, at a fraction of the activations (the main job: 11.6 GB peak RSS before, under 4 GB after; see
-benchmarks/train_memory.py).
+Memory: on a CPU a batch goes through the model in micro-batches of `micro_batch_size` examples (default
+2) and Trainer accumulates their gradients into one optimizer step, each micro-batch's loss divided by the
+whole batch's token count: the same step as one pass over the batch, to float noise, with an eighth of the
+activations (the main job's training: 12.1 GB peak RSS before, 2.8 GB after; benchmarks/results/
+train_memory.md).
 
-Several processes (`accelerate launch --num_processes N -m skillgap train ...`): DDP through Trainer,
-each optimizer step over N times the batch. The main process alone writes files; the others wait for
-it where it changes the output folder, and every process takes the same resume decision.
+Several processes (`accelerate launch --multi_gpu --num_processes N -m skillgap train ...`, docs/run.md):
+DDP through Trainer, each optimizer step over N times the batch. The main process alone writes files; the
+others wait for it where it changes the output folder, and every process takes the same resume decision.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ class TrainConfig:
     max_steps: int = -1  # > 0 overrides epochs
     batch_size: int = 16
     grad_accum: int = 1
-    # examples per forward pass, accumulated to the batch (same update); 0: 1 on a CPU, the whole batch elsewhere
+    # examples per forward pass, accumulated to the batch (same update); 0: 2 on a CPU, the whole batch elsewhere
     micro_batch_size: int = 0
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
@@ -137,11 +137,11 @@ def use_bf16(precision: str, device: Any) -> bool:
 
 
 def micro_batch(cfg: TrainConfig, device: Any) -> int:
-    """Examples per forward pass: the configured size, else 1 on a CPU (its peak memory is the activations of
-    one pass, and one example has no padding to compute), else the whole batch (a GPU wants wide passes)."""
+    """Examples per forward pass: the configured size, else 2 on a CPU (1 for an odd batch), where the peak memory
+    is one pass's activations and a pair carries little padding, else the whole batch (a GPU wants wide passes)."""
     if cfg.micro_batch_size:
         return cfg.micro_batch_size
-    return 1 if device.type == "cpu" else cfg.batch_size
+    return (2 if cfg.batch_size % 2 == 0 else 1) if device.type == "cpu" else cfg.batch_size
 
 
 # Long enough for the others to wait while the main process diagnoses the model and builds the training set.
