@@ -13,7 +13,7 @@ finished training (`train_result.json` with the same fingerprint) is not run aga
 Memory: on a CPU a batch goes through the model in micro-batches of `micro_batch_size` examples (default
 2) and Trainer accumulates their gradients into one optimizer step, each micro-batch's loss divided by the
 whole batch's token count: the same step as one pass over the batch, to float noise, with an eighth of the
-activations (the main job's training: 12.1 GB peak RSS before, 2.8 GB after; benchmarks/results/
+activations (the main job's training: 11.7 GB peak RSS before, 2.8 GB after; benchmarks/results/
 train_memory.md).
 
 Several processes (`accelerate launch --multi_gpu --num_processes N -m skillgap train ...`, docs/run.md):
@@ -284,7 +284,9 @@ def train(model: ModelConfig, items: list[Item], cfg: TrainConfig, out_dir: str 
         bf16=bf16,
         fp16=False,
         use_cpu=device.type == "cpu",
-        gradient_checkpointing=False,
+        # renamed activation_checkpointing in transformers 5.20; the vllm extra pins <5.20
+        **{"activation_checkpointing" if "activation_checkpointing" in SFTConfig.__dataclass_fields__
+           else "gradient_checkpointing": False},
         max_length=cfg.max_length,
         packing=False,
         padding_free=False,

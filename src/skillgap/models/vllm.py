@@ -127,8 +127,12 @@ class Engine:
     def __init__(self, folder: Path, dtype: str, gpu: bool, max_model_len: int | None, max_lora_rank: int,
                  max_num_seqs: int, tensor_parallel_size: int = 1, seed: int = 0):
         vllm = import_vllm()
+        import torch
         from transformers import AutoConfig, AutoTokenizer
 
+        # vLLM's CPU worker pins this process's threads to cores and replaces torch.set_num_threads with a no-op
+        # for good; `close` gives the process back as it was, or a trainer after it runs on fewer threads
+        self._process = (torch.set_num_threads, torch.get_num_threads(), os.sched_getaffinity(0))
         self.folder, self.dtype, self.gpu, self.max_lora_rank = folder, dtype, gpu, max_lora_rank
         self.max_num_seqs = max_num_seqs
         context = getattr(AutoConfig.from_pretrained(folder), "max_position_embeddings", None) or 4096
@@ -141,6 +145,9 @@ class Engine:
                             tensor_parallel_size=tensor_parallel_size,
                             # one rank runs in this process; several need worker processes
                             distributed_executor_backend="uni" if tensor_parallel_size == 1 else "mp",
+                            # On a CPU, torch.compile costs ~100 s per model folder (every merged adapter: vLLM
+                            # 0.32 cannot reload its compile cache there) for ~6% throughput; eager pays at once.
+                            enforce_eager=not gpu,
                             disable_log_stats=True, **lora)
         self.loras: dict[str, int] = {}  # adapter folder -> the id vLLM knows it by
 
@@ -176,6 +183,12 @@ class Engine:
         gc.collect()
         destroy_model_parallel()
         destroy_distributed_environment()
+        import torch
+
+        set_threads, threads, cpus = self._process
+        torch.set_num_threads = set_threads
+        torch.set_num_threads(threads)
+        os.sched_setaffinity(0, cpus)
 
 
 class VLLMBackend:
