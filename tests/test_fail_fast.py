@@ -89,6 +89,11 @@ def test_bad_options_from_the_command_line(tmp_path):
         (["train", "--suite", "arith", "--mixture", "skill-it", "--steps", "4", "--train-data", "bad.jsonl",
           "--output-path", "out"], "bad.jsonl:2: field 'answer'"),
         (["profile", "--suite", "arith", "--limit", "0", "--runs-dir", "runs"], "--limit must be at least 1"),
+        (RUN + ["--exclude-skills", "sub_borrow,percnt"], "Unknown skill of suite 'arith' 'percnt'. Did you mean 'percent'"),
+        (["profile", "--suite", "arith", "--skills", "round", "--exclude-skills", "round", "--runs-dir", "runs"],
+         "--skills and --exclude-skills both name round"),
+        (RUN + ["--train-data", "t.jsonl", "--train-format", "gsm9k"], "Did you mean 'gsm8k'"),
+        (RUN + ["--train-data", "t.jsonl", "--train-field", "answer=gold"], "t.jsonl:1: field 'gold'"),
     ]
     for args, message in cases:
         p = run_cli(*args, cwd=tmp_path, check=False)

@@ -175,7 +175,12 @@ def test_label_command_done_when(tmp_path, tiny_model_dir):
     run_cli("profile", "--model", str(tiny_model_dir), "--data", "l.jsonl", "--limit", "5", "--max-new-tokens", "8",
             "--output-path", "p.json", "--runs-dir", "runs", cwd=tmp_path)
     prof = json.loads((tmp_path / "p.json").read_text())
-    assert {s["id"] for s in prof["skills"]} == {s for it in items[:5] for s in it.skills}
+    # --limit draws a sample balanced over skills: 5 items of 5 different skills, not the first 5 lines
+    from skillgap.data import stratified_sample
+
+    sample = stratified_sample(items, 5, seed=0)
+    assert {s["id"] for s in prof["skills"]} == {s for it in sample for s in it.skills}
+    assert len({it.skills[0] for it in sample}) == 5
 
 
 def test_label_errors_are_actionable(tmp_path):

@@ -168,3 +168,30 @@ def test_mixture_over_a_file_pool_with_a_chat_model(tmp_path, tiny_model_dir):
     assert (tmp_path / "o" / "adapter" / "adapter_model.safetensors").is_file()
     prof = json.loads((tmp_path / "o" / "profile.json").read_text())
     assert prof["overall"]["n"] == 12 and prof["answer_loss"]
+
+
+def test_run_with_an_online_mixture_at_the_same_budget(tmp_path):
+    """`skillgap run --mixture skill-it`: no diagnosis; --budget examples read from the stream (steps = budget /
+    batch); the report counts what the stream served; on a suite restricted by skill, only its skills."""
+    args = ["run", "--model", "scratch-tiny", "--backend", "hf", "--device", "cpu", "--suite", "lego",
+            "--exclude-skills", "depth_4", "--mixture", "skill-it", "--budget", "24", "--train-batch-size", "4",
+            "--eval-every", "1", "--round-steps", "2", "--val-per-skill", "8", "--limit", "12", "--seed", "0",
+            "--output-path", "out", "--runs-dir", "runs"]
+    run_cli(*args, cwd=tmp_path)
+    out = tmp_path / "out"
+    report = json.loads((out / "report.json").read_text())
+    assert report["strategy"] == "mixture:skill-it" and not report["diagnosis"]
+    assert not (out / "diagnosis.json").exists()
+    assert report["training"]["steps"] == 6 and report["training"]["examples_seen"] == 24
+    served = _lines(out / "train.jsonl")
+    assert len(served) == 24 and report["mixture"]["n_examples"] == 24 and report["mixture"]["order"] == "online"
+    assert sum(report["mixture"]["by_skill"].values()) == 24
+    assert {s for r in served for s in r["skills"]} <= {f"depth_{i}" for i in range(4)}
+    rounds = _lines(out / "mixture.jsonl")
+    assert [r["step"] for r in rounds] == [0, 2, 4, 6]
+    assert all(list(r["weights"]) == [f"depth_{i}" for i in range(4)] for r in rounds)
+    # the weights the served examples were drawn with are the rounds' weights, and they moved
+    changes = report["mixture"]["notes"]["changes"]
+    assert len(changes) > 1 and all(any(c["weights"] == pytest.approx(r["weights"], abs=1e-4) for r in rounds) for c in changes)
+    assert report["before"]["overall"]["n"] == report["after"]["overall"]["n"] == 12
+    assert (out / "report.html").is_file()

@@ -92,3 +92,40 @@ def test_a_small_pool_is_cycled_with_unique_ids(tmp_path):
     m = build_mixture("uniform", Request({}, _pool()[:5], budget=12, seed=0))
     assert len(m.items) == 12 and len({it.id for it in m.items}) == 12
     assert len(read_jsonl(write_jsonl(m.items, tmp_path / "train.jsonl"))) == 12  # a valid training file
+
+
+def test_replay_spreads_a_uniform_share_through_the_order():
+    # budget 8 at replay 0.25: stat-sel picks 6 items of the missing b, uniform replay 2 more, at the slots
+    # int((i + 0.5) * 8 / 2) = 2 and 6, so each half of the order (a checkpoint at 4 examples) holds one
+    pool = [it for it in _pool() if it.skills != ("a", "c")]
+    m = build_mixture("stat-sel", Request({"b": 1}, pool, budget=8, seed=0, replay=0.25))
+    assert len(m.items) == 8 and m.notes["replay"] == {"share": 0.25, "examples": 2, "targeted": 6}
+    alone = build_mixture("stat-sel", Request({"b": 1}, pool, budget=6, seed=0))
+    targeted = [it.id for i, it in enumerate(m.items) if i not in (2, 6)]
+    assert targeted == [it.id for it in alone.items]  # the strategy's own order, untouched
+    replayed = [m.items[2], m.items[6]]
+    assert not {it.id for it in replayed} & set(targeted)  # drawn from what the strategy left
+    # a curriculum keeps its order around the replayed items
+    c = build_mixture("curriculum", Request({"a": 1, "b": 1, "c": 1}, _pool(), budget=12, seed=0, skills=SKILLS,
+                                            replay=0.25))
+    kept = [it for i, it in enumerate(c.items) if i not in {int((j + 0.5) * 4) for j in range(3)}]
+    levels = [max(depths(SKILLS)[s] for s in it.skills) for it in kept]
+    assert len(kept) == 9 and levels == sorted(levels)
+    # uniform is all replay already; a share outside [0, 1) is refused
+    assert "replay" not in build_mixture("uniform", Request({}, pool, budget=8, seed=0, replay=0.5)).notes
+    with pytest.raises(ConfigError, match="--replay"):
+        build_mixture("stat-sel", Request({"b": 1}, pool, budget=8, replay=1.0))
+
+
+def test_replay_policy_mixes_in_the_natural_proportions():
+    from skillgap.target.online import make_policy
+
+    # a policy that starves b; 20% of every draw goes to the natural 1:3 proportions of a and b:
+    # a = 0.8 * 1 + 0.2 * 0.25 = 0.85, b = 0.8 * 0 + 0.2 * 0.75 = 0.15
+    from skillgap.graph import parse_rows
+
+    p = make_policy("curriculum", ["a", "b"], parse_rows("10/01", ["a", "b"]), [1.0, 3.0], every=2, replay=0.2)
+    assert p.weights() == pytest.approx({"a": 0.85, "b": 0.15})
+    p.update({"a": 1.0, "b": 1.0})
+    p.update({"a": 1.0, "b": 1.0})  # the curriculum admits b: 1/2 each, mixed
+    assert p.weights() == pytest.approx({"a": 0.8 * 0.5 + 0.05, "b": 0.8 * 0.5 + 0.15})

@@ -70,7 +70,7 @@ def _model_args(p: argparse.ArgumentParser) -> None:
 
 
 def _data_args(p: argparse.ArgumentParser, limit: int | None, limit_help: str = "number of items",
-               data_help: str = "a JSONL file of items instead of a suite") -> None:
+               data_help: str = "a JSONL file of items instead of a suite", by_skill: bool = True) -> None:
     d = p.add_argument_group("data")
     d.add_argument("--suite", default=None, help="built-in procedural suite (default: arith)")
     d.add_argument("--data", default=None, help=data_help)
@@ -78,7 +78,16 @@ def _data_args(p: argparse.ArgumentParser, limit: int | None, limit_help: str = 
                                                     "a saved `datasets` folder) (default: auto, from the first record)")
     d.add_argument("--field", action="append", default=None, metavar="TARGET=COLUMN",
                    help="for --data: map a column to an item field (prompt, answer, skills, id, completion); repeatable")
-    d.add_argument("--limit", type=int, default=limit, help=f"{limit_help} (default: {limit or 'all'})")
+    d.add_argument("--limit", type=int, default=limit, help=f"{limit_help} (default: {limit or 'all'}); from a file, a "
+                                                             "seeded sample balanced over skills (see --sample)")
+    d.add_argument("--sample", default="stratified", choices=["stratified", "first"],
+                   help="how --limit draws from a file: stratified (default: every skill as many items as it can "
+                        "get, seeded) or first (the first N, as lm-eval's --limit)")
+    if by_skill:
+        d.add_argument("--skills", dest="item_skills", default=None, metavar="A,B",
+                       help="only items made of these skills (of the suite, or of the file's labels)")
+        d.add_argument("--exclude-skills", default=None, metavar="C,D",
+                       help="no item that exercises one of these skills, composed items included")
     d.add_argument("--seed", type=int, default=0, help="seed for the suite, selection and training (default: 0)")
 
 
@@ -112,16 +121,24 @@ def _target_args(p: argparse.ArgumentParser) -> None:
                    help=f"pool items the base model is diagnosed on (default: {d.diagnose_limit})")
     t.add_argument("--pool-size", type=int, default=d.pool_size,
                    help=f"suite items generated to select from (default: {d.pool_size})")
-    t.add_argument("--train-data", default=None, help="a JSONL pool of training items instead of the suite's")
+    t.add_argument("--train-data", default=None, help="a pool of training items instead of the suite's (JSONL items, "
+                                                      "or any --train-format)")
+    t.add_argument("--replay", type=float, default=d.replay, metavar="SHARE",
+                   help="share of the budget drawn uniformly from the pool, spread through training, so the skills a "
+                        "targeted set leaves out keep examples (default: 0); with --mixture, that share of every "
+                        "draw in the natural proportions")
+    t.add_argument("--train-format", default="auto", help="for --train-data, as --format (default: auto)")
+    t.add_argument("--train-field", action="append", default=None, metavar="TARGET=COLUMN",
+                   help="for --train-data, as --field; repeatable")
 
 
-def _mixture_args(p: argparse.ArgumentParser) -> None:
+def _mixture_args(p: argparse.ArgumentParser, steps: str = "needs --steps") -> None:
     from skillgap.recipes.online import MixConfig
 
     d = MixConfig()
     m = p.add_argument_group("mixture (online, instead of a fixed --strategy set)")
     m.add_argument("--mixture", default=None, help="skill-it | random | stratified | curriculum: re-weight skills "
-                                                    "while training (needs --steps)")
+                                                    f"while training ({steps})")
     m.add_argument("--graph", default=None, help="skills graph: a JSON file from `skillgap graph`, or rows such as "
                                                   "'100/110/001' (default: the suite's, else its prerequisites)")
     m.add_argument("--eta", type=float, default=None, help="Skill-it learning rate (default: the suite's, else 0.5)")
@@ -234,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     _model_args(p)
     _data_args(p, limit=100, limit_help="test items measured before and after training")
     _target_args(p)
+    _mixture_args(p, steps="default: --budget / --train-batch-size")
     _teacher_args(p, synthesizes=True)
     _train_args(p)
     _eval_args(p)
@@ -271,7 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("label", help="label a dataset with skills from an inventory (embed or teacher)",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     _data_args(p, limit=None, limit_help="items to label", data_help="the dataset to label (JSONL, CSV, Parquet, "
-                                                                     "a saved dataset; GSM8K and MATH formats)")
+                                                                     "a saved dataset; GSM8K and MATH formats)",
+               by_skill=False)
     from skillgap.label import LabelConfig
 
     d = LabelConfig()
@@ -295,7 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("discover", help="name the skills a dataset needs: teacher names, clustered, named again",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    _data_args(p, limit=None, limit_help="items to name skills for", data_help="the dataset (any --format)")
+    _data_args(p, limit=None, limit_help="items to name skills for", data_help="the dataset (any --format)",
+               by_skill=False)
     g = p.add_argument_group("discover")
     g.add_argument("--clusters", type=int, default=None,
                    help="coarse skills to form (default: the square root of the number of distinct names)")
@@ -340,8 +360,12 @@ def _data_config(a: argparse.Namespace) -> Any:
     from skillgap.data import DataConfig
     from skillgap.formats import parse_fields
 
+    def names(flag: str | None) -> tuple[str, ...]:
+        return tuple(s.strip() for s in (flag or "").split(",") if s.strip())
+
     return DataConfig(suite=None if a.data else (a.suite or "arith"), data=a.data, limit=a.limit, seed=a.seed,
-                      format=a.format, fields=tuple(parse_fields(a.field).items()))
+                      format=a.format, fields=tuple(parse_fields(a.field).items()), sample=a.sample,
+                      skills=names(getattr(a, "item_skills", None)), exclude_skills=names(getattr(a, "exclude_skills", None)))
 
 
 def _configs(a: argparse.Namespace) -> dict[str, Any]:
@@ -374,11 +398,15 @@ def _configs(a: argparse.Namespace) -> dict[str, Any]:
             raise SkillgapError(f"--{next(iter(ray)).replace('_', '-')} without --ray: add --ray to generate on Ray.")
         out["ev"] = EvalConfig(batch_size=a.batch_size, max_new_tokens=a.max_new_tokens, grader=a.grader, judge=judge,
                                ray=a.ray, **ray)
+    from skillgap.formats import parse_fields
+
     if hasattr(a, "strategy"):
         from skillgap.recipes.train import TargetConfig
 
         out["target"] = TargetConfig(strategy=a.strategy, budget=a.budget, diagnose_limit=a.diagnose_limit,
-                                     pool_size=a.pool_size, train_data=a.train_data)
+                                     pool_size=a.pool_size, train_data=a.train_data, train_format=a.train_format,
+                                     replay=a.replay,
+                                     train_fields=tuple(parse_fields(a.train_field).items()))
     if hasattr(a, "method"):
         from skillgap.train import TrainConfig
 
@@ -395,7 +423,9 @@ def _configs(a: argparse.Namespace) -> dict[str, Any]:
         from skillgap.recipes.online import MixConfig
 
         out["mixture"] = MixConfig(mixture=a.mixture, graph=a.graph, eta=a.eta, window=a.window,
-                                   round_steps=a.round_steps, val_per_skill=a.val_per_skill, train_data=a.train_data)
+                                   round_steps=a.round_steps, val_per_skill=a.val_per_skill, train_data=a.train_data,
+                                   train_format=a.train_format, train_fields=tuple(parse_fields(a.train_field).items()),
+                                   replay=a.replay)
     return out
 
 
@@ -464,7 +494,7 @@ def cmd_run(a: argparse.Namespace) -> int:
 
     c = _configs(a)
     report = run(c["model"], c["data"], c["target"], c["train"], c["ev"], a.output_path, runs_dir=a.runs_dir,
-                 verify=_verify_config(a), teacher=_teacher(a))
+                 verify=_verify_config(a), teacher=_teacher(a), mixture=c.get("mixture"))
     print_comparison(report["before"], report["after"], report["deltas"] | {
         "improved": report["improved"], "regressions": report["regressions"]})
     print(f"wrote {a.output_path.rstrip('/')}/report.html and report.json")

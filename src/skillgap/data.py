@@ -1,9 +1,12 @@
-"""Where items come from: a built-in suite or a JSONL file of items."""
+"""Where items come from: a built-in suite or a JSONL file of items, restricted by skill and sampled to a limit."""
 
 from __future__ import annotations
 
+import random
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from skillgap.errors import ConfigError
 from skillgap.items import Item
@@ -12,7 +15,11 @@ from skillgap.skills import SkillSet
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Which items: `suite` (procedural, seeded) or `data` (a JSONL file), capped at `limit`."""
+    """Which items: `suite` (procedural, seeded) or `data` (a JSONL file), capped at `limit`.
+
+    `skills` keeps the items made of those skills only, `exclude_skills` drops every item that exercises one of
+    those (composed items included). A file's `limit` is a seeded sample balanced over skills (`sample`
+    "stratified"), or its first lines ("first"); a suite's stream is balanced by construction."""
 
     suite: str | None = "arith"
     data: str | None = None
@@ -21,11 +28,18 @@ class DataConfig:
     seed: int = 0
     format: str = "auto"  # for `data`: auto | items | gsm8k | math | table (CSV, Parquet, a saved dataset)
     fields: tuple[tuple[str, str], ...] = ()  # for `data`: (item field, column), e.g. (("prompt", "question"),)
+    skills: tuple[str, ...] = ()  # only items made of these skills (empty: all)
+    exclude_skills: tuple[str, ...] = ()  # no item that exercises one of these
+    sample: str = "stratified"  # for `data` with `limit`: stratified | first
 
     def check(self) -> None:
         """Names, numbers and paths, before any item is generated or any model loads."""
         if self.limit is not None and self.limit < 1:
             raise ConfigError(f"--limit must be at least 1, got {self.limit}.")
+        if self.sample not in ("stratified", "first"):
+            raise ConfigError(f"--sample must be stratified or first, got {self.sample!r}.")
+        if both := set(self.skills) & set(self.exclude_skills):
+            raise ConfigError(f"--skills and --exclude-skills both name {', '.join(sorted(both))}.")
         if self.data:
             if not Path(self.data).exists():
                 raise ConfigError(f"--data {self.data}: no such file or folder.")
@@ -36,13 +50,63 @@ class DataConfig:
             from skillgap.errors import unknown_name
 
             raise unknown_name("suite", str(self.suite), list(SUITES))
+        suite_of(self)  # unknown skill names answer "did you mean"
 
     def describe(self) -> str:
+        query = [f"skills={','.join(self.skills)}"] if self.skills else []
+        query += [f"exclude={','.join(self.exclude_skills)}"] if self.exclude_skills else []
         if not self.data:
-            return f"suite:{self.suite}/{self.split}"
-        extra = "" if self.format == "auto" and not self.fields else \
-            f"?format={self.format}" + "".join(f"&{t}={c}" for t, c in self.fields)
-        return f"file:{Path(self.data).resolve()}{extra}"
+            return f"suite:{self.suite}/{self.split}" + ("?" + "&".join(query) if query else "")
+        if self.format != "auto" or self.fields:
+            query = [f"format={self.format}", *(f"{t}={c}" for t, c in self.fields), *query]
+        if self.limit is not None:
+            query.append(f"sample={self.sample}")
+        return f"file:{Path(self.data).resolve()}" + ("?" + "&".join(query) if query else "")
+
+
+def train_file(data: DataConfig, path: str, fmt: str = "auto", fields: tuple[tuple[str, str], ...] = (),
+               limit: int | None = None) -> DataConfig:
+    """A `--train-data` pool as data: its own `--train-format`/`--train-field`, the test data's skill restriction,
+    seed and sampling."""
+    from dataclasses import replace
+
+    return replace(data, suite=None, data=path, split="train", limit=limit, format=fmt, fields=fields)
+
+
+def suite_of(cfg: DataConfig) -> Any:
+    """The configured suite, restricted to the configured skills."""
+    from skillgap.suites import load_suite
+
+    return load_suite(cfg.suite or "arith", cfg.skills, cfg.exclude_skills)
+
+
+def keep_skills(items: list[Item], skills: tuple[str, ...], exclude: tuple[str, ...]) -> list[Item]:
+    """The items made of `skills` only (if given) that exercise none of `exclude`."""
+    return [it for it in items if (not skills or set(it.skills) <= set(skills)) and not set(it.skills) & set(exclude)]
+
+
+def stratified_sample(items: list[Item], n: int, seed: int) -> list[Item]:
+    """`n` items drawn with the seed so that every skill gets as many as it can: each draw takes a random item of
+    the skill that the draws so far cover least. A file sorted by category otherwise profiles only its first
+    categories. The sample keeps the file's order; items without skills form one stratum of their own."""
+    if n >= len(items):
+        return items
+    r = random.Random(f"sample/{seed}")
+    strata: dict[str, list[int]] = {}
+    for i, it in enumerate(items):
+        for s in it.skills or ("",):
+            strata.setdefault(s, []).append(i)
+    for members in strata.values():
+        r.shuffle(members)
+    covered: Counter[str] = Counter()
+    chosen: set[int] = set()
+    while len(chosen) < n:
+        skill = min((s for s, m in strata.items() if m), key=lambda s: (covered[s], s))
+        i = strata[skill].pop()
+        if i not in chosen:
+            chosen.add(i)
+            covered.update(items[i].skills or ("",))
+    return [items[i] for i in sorted(chosen)]
 
 
 def load_items(cfg: DataConfig) -> tuple[list[Item], SkillSet | None, str]:
@@ -55,10 +119,15 @@ def load_items(cfg: DataConfig) -> tuple[list[Item], SkillSet | None, str]:
         from skillgap.skills import sibling_inventory
 
         items, grader = read_items(cfg.data, cfg.format, dict(cfg.fields))
-        return items[: cfg.limit] if cfg.limit else items, sibling_inventory(cfg.data), grader
-    from skillgap.suites import load_suite
-
-    suite = load_suite(cfg.suite or "")
+        items = keep_skills(items, cfg.skills, cfg.exclude_skills)
+        if not items:
+            raise ConfigError(f"--data {cfg.data}: no item is left by --skills/--exclude-skills.")
+        if cfg.limit:
+            items = items[: cfg.limit] if cfg.sample == "first" else stratified_sample(items, cfg.limit, cfg.seed)
+        return items, sibling_inventory(cfg.data), grader
+    suite = suite_of(cfg)
     if cfg.limit is None:
         raise ConfigError(f"Suite {cfg.suite!r} is unlimited; pass --limit N.")
-    return suite.generate(cfg.split, cfg.limit, cfg.seed), suite.skills, suite.grader
+    from skillgap.suites import active_skills
+
+    return suite.generate(cfg.split, cfg.limit, cfg.seed), active_skills(suite), suite.grader

@@ -12,7 +12,7 @@ import io
 import json
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +90,13 @@ class SkillSet:
     @property
     def ids(self) -> list[str]:
         return [s.id for s in self.skills]
+
+    def subset(self, ids: Iterable[str]) -> SkillSet:
+        """These skills alone, in inventory order, with the prerequisite edges among them (a suite restricted by
+        skill)."""
+        keep = set(ids)
+        return SkillSet(tuple(replace(s, prerequisites=tuple(p for p in s.prerequisites if p in keep))
+                              for s in self.skills if s.id in keep))
 
     def topological_order(self) -> list[str]:
         """Prerequisites before the skills that need them; ties keep inventory order.

@@ -31,14 +31,16 @@ def graph_recipe(model: ModelConfig, data: DataConfig, tc: TrainConfig, output_p
     console = console or Console(stderr=True)
     if data.data:
         raise ConfigError("skillgap graph needs a suite (a generator per skill): give --suite.")
-    from skillgap.suites import load_suite, validation_items
+    from skillgap.data import suite_of
+    from skillgap.suites import active_skills, validation_items
 
-    suite = load_suite(data.suite or "arith")
-    ids = suite.skills.ids
+    suite = suite_of(data)
+    inventory = active_skills(suite)
+    ids = inventory.ids
     out = Path(output_path)
     if given:
         graph = load_graph(given, ids)
-        graph.notes["inventory"] = suite.skills.to_dicts()  # saved with the skill set it is over
+        graph.notes["inventory"] = inventory.to_dicts()  # saved with the skill set it is over
         return graph, write_graph(graph, out, f"skills graph of {suite.name} (given)")[1]
 
     work = out.with_name(out.stem + "-runs")
@@ -65,5 +67,5 @@ def graph_recipe(model: ModelConfig, data: DataConfig, tc: TrainConfig, output_p
         before, after[s] = losses[0]["loss"], losses[-1]["loss"]
     graph = from_losses(ids, before, after)
     graph.notes.update(steps=tc.max_steps, pretrain_steps=pretrain_steps, val_per_skill=val_per_skill,
-                       model=base.model, inventory=suite.skills.to_dicts())
+                       model=base.model, inventory=inventory.to_dicts())
     return graph, write_graph(graph, out, f"skills graph of {suite.name} (estimated, {tc.max_steps} steps per skill)")[1]

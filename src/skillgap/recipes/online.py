@@ -12,13 +12,14 @@ weights, `train_result.json` and `profile.json` into the output directory.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from skillgap.data import DataConfig, load_items
+from skillgap.data import DataConfig, load_items, suite_of, train_file
 from skillgap.errors import ConfigError
 from skillgap.graph import SkillsGraph, load_graph, parse_rows
 from skillgap.items import Item, read_jsonl
@@ -41,7 +42,10 @@ class MixConfig:
     window: int = 3  # evaluations summed per update
     round_steps: int | None = None  # T; default: a sixth of the steps, on an evaluation
     val_per_skill: int = 100  # validation items per skill for the per-skill loss
-    train_data: str | None = None  # a JSONL pool to draw from instead of the suite's generator
+    replay: float = 0.0  # share of every draw in the natural proportions (Replay)
+    train_data: str | None = None  # a pool file to draw from instead of the suite's generator
+    train_format: str = "auto"  # for train_data, as DataConfig.format
+    train_fields: tuple[tuple[str, str], ...] = ()  # for train_data, as DataConfig.fields
 
     def check(self) -> None:
         from skillgap.errors import unknown_name
@@ -51,17 +55,23 @@ class MixConfig:
             raise unknown_name("mixture", self.mixture, list(POLICIES))
         if self.window < 1 or self.val_per_skill < 1 or (self.round_steps is not None and self.round_steps < 1):
             raise ConfigError("--window, --val-per-skill and --round-steps must be at least 1.")
+        if not 0 <= self.replay < 1:
+            raise ConfigError(f"--replay is a share in [0, 1), got {self.replay}.")
         if self.eta is not None and not self.eta > 0:
             raise ConfigError(f"--eta must be positive, got {self.eta}.")
         if self.train_data:
-            read_jsonl(self.train_data)  # a malformed line fails here, as file:line: field, before any work
+            from skillgap.formats import read_items
+
+            read_items(self.train_data, self.train_format, dict(self.train_fields))  # fails as file:line: field
 
 
 def default_graph(skills: SkillSet, suite: Any) -> SkillsGraph:
     """The suite's own graph (the paper's, for LEGO and Addition), else the prerequisite edges plus the diagonal."""
     rows = getattr(suite, "graph", None)
-    if rows:
-        return parse_rows(rows, skills.ids)
+    if rows:  # over the suite's whole inventory; a restricted suite keeps its skills' rows and columns
+        full = parse_rows(rows, suite.skills.ids)  # type: ignore[attr-defined]
+        at = [full.skills.index(s) for s in skills.ids]
+        return replace(full, skills=tuple(skills.ids), matrix=tuple(tuple(full.matrix[i][j] for j in at) for i in at))
     ids = skills.ids
     matrix = tuple(tuple(1.0 if i == j or a in skills[b].prerequisites else 0.0 for j, b in enumerate(ids))
                    for i, a in enumerate(ids))
@@ -74,21 +84,45 @@ def round_steps_for(mc: MixConfig, tc: TrainConfig) -> int:
     return max(tc.eval_every, tc.max_steps // 6 // tc.eval_every * tc.eval_every)
 
 
-def online_recipe(model: ModelConfig, data: DataConfig, mc: MixConfig, tc: TrainConfig, ev: EvalConfig,
-                  output_path: str | Path, runs_dir: str | Path = "runs",
-                  console: Console | None = None) -> tuple[TrainResult, Profile]:
-    console = console or Console(stderr=True)
+@dataclass
+class Online:
+    """An online mixture ready to train on: its stream, the validation sets that steer it, its round length."""
+
+    stream: MixtureStream
+    val: dict[str, list[Item]]
+    rounds: int
+    eta: float
+    graph: SkillsGraph
+
+    def describe(self, mc: MixConfig) -> str:
+        return (f"{mc.mixture}: rounds of {self.rounds} steps, eta {self.eta}, window {mc.window}; initial weights "
+                + ", ".join(f"{s} {w:.2f}" for s, w in self.stream.policy.weights().items()))
+
+    def served(self, n: int) -> list[Item]:
+        """The first `n` examples the stream gave: it is deterministic in its seed and its recorded weight changes,
+        so replaying it after training lists what training read."""
+        return list(itertools.islice(iter(self.stream), n))
+
+
+def check_online(data: DataConfig, mc: MixConfig, tc: TrainConfig) -> None:
     if data.data and not mc.train_data:
         raise ConfigError("With --data (the test items), also give --train-data (the pool the mixture draws from).")
     if tc.max_steps <= 0:
         raise ConfigError("An online mixture is an endless stream: give --steps N.")
-    for cfg in (model, data, mc, tc, ev):
-        cfg.check()
-    test_items, skills, _ = load_items(data)
+    mc.check()
+    rounds = round_steps_for(mc, tc)
+    if rounds % tc.eval_every:
+        raise ConfigError(f"--round-steps {rounds} must be a multiple of --eval-every {tc.eval_every}.")
+
+
+def build_online(data: DataConfig, mc: MixConfig, tc: TrainConfig, test_items: list[Item],
+                 skills: SkillSet | None) -> Online:
+    """The policy over the skills, its per-skill training sources and validation sets: a file pool's held-out
+    items (by id and by text), or the suite's validation split."""
     suite = None
     pool: list[Item] = []
     if mc.train_data:
-        pool = read_jsonl(mc.train_data)
+        pool = load_items(train_file(data, mc.train_data, mc.train_format, mc.train_fields))[0]
         assert_disjoint(pool, test_items, where=f"--train-data {mc.train_data}")  # training and validation alike
         ids = list(skills.ids) if skills else sorted({s for it in pool for s in it.skills})
         skills = skills or SkillSet.from_dicts({"id": s} for s in ids)
@@ -98,30 +132,39 @@ def online_recipe(model: ModelConfig, data: DataConfig, mc: MixConfig, tc: Train
         pool = [it for it in pool if it.id not in ids_held and prompt_key(it) not in texts_held]  # by id and text
         val = {s: v for s, v in held.items() if v}
     else:
-        from skillgap.suites import load_suite, validation_items
+        from skillgap.suites import active_skills, validation_items
 
-        suite = load_suite(data.suite or "arith")
-        skills = suite.skills
+        suite = suite_of(data)
+        skills = active_skills(suite)
         # the suite's validation split: no training stream and no test item can share a problem with it
         val = {s: validation_items(suite, s, mc.val_per_skill, data.seed) for s in skills.ids}
-    assert skills is not None
-    out = Path(output_path)
-    out.mkdir(parents=True, exist_ok=True)
     graph = load_graph(mc.graph, skills.ids) if mc.graph else default_graph(skills, suite)
     eta = mc.eta if mc.eta is not None else getattr(suite, "eta", 0.5)
     rounds = round_steps_for(mc, tc)
-    if rounds % tc.eval_every:
-        raise ConfigError(f"--round-steps {rounds} must be a multiple of --eval-every {tc.eval_every}.")
     policy = make_policy(mc.mixture, skills.ids, graph, natural_proportions(skills.ids, suite, pool), eta,
-                         mc.window, every=rounds // tc.eval_every)
-    stream = MixtureStream(policy, skill_sources(suite, pool, data.seed), seed=data.seed)
-    write_json({"model": model.to_dict(), "data": asdict(data), "mixture": asdict(mc) | {
-        "eta": eta, "round_steps": rounds, "graph": graph.to_dict()}, "train": asdict(tc), "eval": asdict(ev)},
-        out / "config.json")
-    console.print(f"{mc.mixture}: rounds of {rounds} steps, eta {eta}, window {mc.window}; initial weights "
-                  + ", ".join(f"{s} {w:.2f}" for s, w in policy.weights().items()))
+                         mc.window, every=rounds // tc.eval_every, replay=mc.replay)
+    return Online(MixtureStream(policy, skill_sources(suite, pool, data.seed), seed=data.seed), val, rounds, eta,
+                  graph)
 
-    result = train(model, [], tc, out, val=val, console=console, stream=stream, round_steps=rounds)
+
+def online_recipe(model: ModelConfig, data: DataConfig, mc: MixConfig, tc: TrainConfig, ev: EvalConfig,
+                  output_path: str | Path, runs_dir: str | Path = "runs",
+                  console: Console | None = None) -> tuple[TrainResult, Profile]:
+    console = console or Console(stderr=True)
+    for cfg in (model, data, tc, ev):
+        cfg.check()
+    check_online(data, mc, tc)
+    test_items, skills, _ = load_items(data)
+    online = build_online(data, mc, tc, test_items, skills)
+    out = Path(output_path)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json({"model": model.to_dict(), "data": asdict(data), "mixture": asdict(mc) | {
+        "eta": online.eta, "round_steps": online.rounds, "graph": online.graph.to_dict()}, "train": asdict(tc),
+        "eval": asdict(ev)}, out / "config.json")
+    console.print(online.describe(mc))
+
+    result = train(model, [], tc, out, val=online.val, console=console, stream=online.stream,
+                   round_steps=online.rounds)
 
     trained = replace(model, adapter=result.weights) if tc.method == "lora" else replace(model, model=result.weights)
     prof = profile(trained, data, ev, runs_dir, console=console)

@@ -7,6 +7,10 @@
     after     = profile(model + weights, the same test items)              # verify
     report    = compare(before, after) -> report.html, report.json   # paired: the same items, flip by flip
 
+With `--mixture skill-it` (or its baselines `stratified`, `random`) the target stage is an online mixture
+instead: no diagnosis, and training reads `--budget` examples from a stream whose skill weights the
+per-skill validation losses steer (`recipes/online.py`); the report counts the examples it served.
+
 The diagnosis runs on training items, as STAT diagnoses on its training questions, so the test
 items stay untouched until they measure before and after (checked: none is in the training
 set). Every stage is resumable: profiles live in the run store, training checkpoints in the
@@ -26,37 +30,46 @@ from rich.console import Console
 from skillgap import __version__
 from skillgap.data import DataConfig, load_items
 from skillgap.errors import ConfigError
-from skillgap.items import Item, read_jsonl
+from skillgap.items import Item, write_jsonl
 from skillgap.models import ModelConfig, ModelPool, model_identity
 from skillgap.recipes.profile import EvalConfig, profile, write_json
-from skillgap.recipes.train import TargetConfig, diagnose, prepare, validation_sets
+from skillgap.recipes.online import MixConfig, build_online, check_online
+from skillgap.recipes.train import TargetConfig, diagnose, load_pool, prepare, validation_sets
+from skillgap.target import Mixture
 from skillgap.train import TrainConfig, train
 from skillgap.verify import VerifyConfig, assert_disjoint, compare
 
 
 def check(model: ModelConfig, data: DataConfig, target: TargetConfig, tc: TrainConfig, ev: EvalConfig,
-          verify: VerifyConfig, teacher: Any = None) -> list[Item]:
+          verify: VerifyConfig, teacher: Any = None, mixture: MixConfig | None = None) -> list[Item]:
     """Every option, name and file, before any model loads; returns the test items (cheap to make)."""
     for cfg in (model, data, tc, ev, verify):
         cfg.check()
+    if mixture is not None:
+        check_online(data, mixture, tc)
+        if mixture.train_data != target.train_data:
+            raise ConfigError("run --mixture reads its pool from --train-data; give it once.")
     target.check(teacher)
     if data.data and not target.train_data:
         raise ConfigError("With --data (the test items), also give --train-data (the pool to train from).")
     test_items, _, _ = load_items(data)
     if target.train_data:
-        assert_disjoint(read_jsonl(target.train_data), test_items, where=f"--train-data {target.train_data}")
+        assert_disjoint(load_pool(data, target)[0], test_items, where=f"--train-data {target.train_data}")
     return test_items
 
 
 def run(model: ModelConfig, data: DataConfig, target: TargetConfig, tc: TrainConfig, ev: EvalConfig,
         output_path: str | Path, runs_dir: str | Path = "runs", console: Console | None = None,
-        verify: VerifyConfig | None = None, teacher: Any = None) -> dict[str, Any]:
+        verify: VerifyConfig | None = None, teacher: Any = None, mixture: MixConfig | None = None) -> dict[str, Any]:
     console = console or Console(stderr=True)
     verify = verify or VerifyConfig()
-    test_items = check(model, data, target, tc, ev, verify, teacher)
+    if mixture is not None and tc.max_steps <= 0:  # the same data budget as a fixed set: --budget examples
+        tc = replace(tc, max_steps=-(-target.budget // (tc.batch_size * tc.grad_accum)))
+    test_items = check(model, data, target, tc, ev, verify, teacher, mixture)
     out = Path(output_path)
     out.mkdir(parents=True, exist_ok=True)
     config = {"model": model.to_dict(), "data": asdict(data), "target": asdict(target), "train": asdict(tc),
+              "mixture": asdict(mixture) if mixture else None,
               "eval": asdict(ev), "verify": asdict(verify), "teacher": teacher.identity if teacher else None,
               "runs_dir": str(runs_dir), "skillgap_version": __version__}
     write_json(config, out / "config.json")
@@ -64,14 +77,15 @@ def run(model: ModelConfig, data: DataConfig, target: TargetConfig, tc: TrainCon
     # when the adapter is served as LoRA, after. It is closed before training when after needs another engine.
     models = ModelPool(lora_rank=tc.lora_r if tc.method == "lora" else 0)
     try:
-        return _run(model, data, target, tc, ev, out, runs_dir, console, verify, teacher, test_items, config, models)
+        return _run(model, data, target, tc, ev, out, runs_dir, console, verify, teacher, test_items, config, models,
+                    mixture)
     finally:
         models.close()
 
 
 def _run(model: ModelConfig, data: DataConfig, target: TargetConfig, tc: TrainConfig, ev: EvalConfig, out: Path,
          runs_dir: str | Path, console: Console, verify: VerifyConfig, teacher: Any, test_items: list[Item],
-         config: dict[str, Any], models: ModelPool) -> dict[str, Any]:
+         config: dict[str, Any], models: ModelPool, mc: MixConfig | None) -> dict[str, Any]:
     timings: dict[str, float] = {}
 
     def stage(name: str) -> None:
@@ -81,26 +95,45 @@ def _run(model: ModelConfig, data: DataConfig, target: TargetConfig, tc: TrainCo
     def done(name: str) -> None:
         timings[name] = round(time.perf_counter() - timings[name], 2)
 
-    stage("diagnose")
-    diagnosis = diagnose(model, data, target, ev, runs_dir, out, console, models=models)
-    done("diagnose")
+    diagnosis = None
+    if mc is None:
+        stage("diagnose")
+        diagnosis = diagnose(model, data, target, ev, runs_dir, out, console, models=models)
+        done("diagnose")
 
     stage("before")
     before = profile(model, data, ev, runs_dir, out / "before.json", console, models=models).to_dict()
     done("before")
 
     stage("target")
-    prep = prepare(model, data, target, ev, runs_dir, out, console, missing=diagnosis["missing"], teacher=teacher)
-    # Before any training: neither the pool nor the training set (synthesized items included) holds a test item.
-    assert_disjoint([*prep.pool, *prep.mixture.items], test_items, where="training pool and set")
+    if mc is None:
+        prep = prepare(model, data, target, ev, runs_dir, out, console, missing=diagnosis["missing"], teacher=teacher)
+        # Before any training: neither the pool nor the training set (synthesized items included) holds a test item.
+        assert_disjoint([*prep.pool, *prep.mixture.items], test_items, where="training pool and set")
+        val = validation_sets(prep.mixture, prep.pool, [s["id"] for s in before["skills"]], prep.suite,
+                              target.val_per_skill, data.seed)
+    else:
+        _, skills, _ = load_items(data)
+        online = build_online(data, mc, tc, test_items, skills)
+        val = online.val
+        console.print(online.describe(mc))
     done("target")
 
     stage("train")
-    val = validation_sets(prep.mixture, prep.pool, [s["id"] for s in before["skills"]], prep.suite,
-                          target.val_per_skill, data.seed)
     if not models.serves_adapters(model):
         models.close()  # the after profile needs a new engine anyway: give its memory to the trainer
-    result = train(model, prep.mixture.items, tc, out, val=val, console=console)
+    if mc is None:
+        result = train(model, prep.mixture.items, tc, out, val=val, console=console)
+        mixture = prep.mixture
+    else:
+        result = train(model, [], tc, out, val=val, console=console, stream=online.stream, round_steps=online.rounds)
+        served = online.served(result.examples_seen)
+        # no training item may be a test item, the stream's included (checked on what it served)
+        assert_disjoint(served, test_items, where=f"the {mc.mixture} stream")
+        write_jsonl(served, out / "train.jsonl")
+        mixture = Mixture(mc.mixture, served, order="online", notes={"online": True, "round_steps": online.rounds, "eta": online.eta,
+                                                     "changes": [{"from_example": i, "weights": w}
+                                                                 for i, w in online.stream.changes]})
     done("train")
 
     stage("after")
@@ -111,13 +144,14 @@ def _run(model: ModelConfig, data: DataConfig, target: TargetConfig, tc: TrainCo
     verdict = compare(before, after, verify)
     report = {
         "skillgap_version": __version__, "config": config, "model": model_identity(model),
-        "suite": data.suite if not data.data else data.data, "strategy": target.strategy,
+        "suite": data.suite if not data.data else data.data,
+        "strategy": target.strategy if mc is None else f"mixture:{mc.mixture}",
         "budget": target.budget, "seed": data.seed,
         "before": before, "after": after, "diagnosis": diagnosis,
         "deltas": {"overall": verdict["overall"], "skills": verdict["skills"], "by_k": verdict["by_k"],
                    "test": verdict["test"], "correction": verdict["correction"], "alpha": verdict["alpha"]},
         "improved": verdict["improved"], "regressions": verdict["regressions"],
-        "mixture": prep.mixture.to_dict() | {"budget": target.budget},
+        "mixture": mixture.to_dict() | {"budget": target.budget},
         "training": {k: v for k, v in result.to_dict().items() if k != "fingerprint"},
         "timings": timings,
     }

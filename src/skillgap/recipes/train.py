@@ -18,7 +18,7 @@ from typing import Any
 
 from rich.console import Console
 
-from skillgap.data import DataConfig, load_items
+from skillgap.data import DataConfig, load_items, suite_of, train_file
 from skillgap.errors import ConfigError
 from skillgap.items import Item, read_jsonl, write_jsonl
 from skillgap.models import ModelConfig
@@ -37,8 +37,11 @@ class TargetConfig:
     budget: int = 512  # training examples
     diagnose_limit: int = 100  # pool items the base model is diagnosed on
     pool_size: int = 4000  # suite items generated as the selection pool
-    train_data: str | None = None  # a JSONL pool instead of the suite's generator
+    train_data: str | None = None  # a pool file instead of the suite's generator (JSONL items, GSM8K, a table...)
+    train_format: str = "auto"  # for train_data, as DataConfig.format
+    train_fields: tuple[tuple[str, str], ...] = ()  # for train_data, as DataConfig.fields
     val_per_skill: int = 8  # held-out items per skill for the validation-loss curves
+    replay: float = 0.0  # share of the budget drawn uniformly from the pool, against forgetting (with_replay)
 
     def check(self, teacher: Any = None) -> None:
         """Every option and file, before any model loads or any item is generated."""
@@ -49,10 +52,14 @@ class TargetConfig:
             raise unknown_name("strategy", self.strategy, list(STRATEGIES))
         if self.budget < 1:
             raise ConfigError(f"--budget must be at least 1 training example, got {self.budget}.")
+        if not 0 <= self.replay < 1:
+            raise ConfigError(f"--replay is a share of the budget in [0, 1), got {self.replay}.")
         if self.diagnose_limit < 1 or self.pool_size < 1 or self.val_per_skill < 0:
             raise ConfigError("--diagnose-limit and --pool-size must be at least 1.")
         if self.train_data:
-            read_jsonl(self.train_data)  # a malformed line fails here, as file:line: field
+            from skillgap.formats import read_items
+
+            read_items(self.train_data, self.train_format, dict(self.train_fields))  # fails here as file:line: field
             if self.strategy == "stat-syn" and teacher is None:
                 raise ConfigError("--strategy stat-syn on --train-data (no generator) needs a teacher to write the "
                                   "new items: --teacher MODEL (and --teacher-base-url for an endpoint).")
@@ -70,20 +77,20 @@ class Prepared:
 def load_pool(data: DataConfig, tc: TargetConfig) -> tuple[list[Item], SkillSet | None, Any]:
     """The training pool: the suite's train stream, or a file of training items."""
     if tc.train_data:
-        return read_jsonl(tc.train_data), None, None
+        return load_items(train_file(data, tc.train_data, tc.train_format, tc.train_fields))[0], None, None
     if data.data:
         raise ConfigError("With --data, also give --train-data: the pool that targeting selects from.")
-    from skillgap.suites import load_suite
+    suite = suite_of(data)
+    from skillgap.suites import active_skills
 
-    suite = load_suite(data.suite or "arith")
-    return suite.generate("train", tc.pool_size, data.seed), suite.skills, suite
+    return suite.generate("train", tc.pool_size, data.seed), active_skills(suite), suite
 
 
 def diagnose(model: ModelConfig, data: DataConfig, tc: TargetConfig, ev: EvalConfig, runs_dir: str | Path,
              out: Path, console: Console, models: Any = None) -> dict[str, Any]:
     """The base model on a sample of the pool: its Missing-Skill-Profile drives targeting."""
     if tc.train_data:
-        diag = DataConfig(suite=None, data=tc.train_data, split="train", limit=tc.diagnose_limit, seed=data.seed)
+        diag = train_file(data, tc.train_data, tc.train_format, tc.train_fields, limit=tc.diagnose_limit)
     else:  # the suite's train stream is a prefix-stable sequence, so this sample is the pool's head
         diag = replace(data, data=None, split="train", limit=tc.diagnose_limit)
     return profile(model, diag, ev, runs_dir, out / "diagnosis.json", console, models=models).to_dict()
@@ -102,7 +109,7 @@ def prepare(model: ModelConfig, data: DataConfig, tc: TargetConfig, ev: EvalConf
         missing = diagnosis["missing"]
     generator = None if teacher is not None else suite
     mixture = build_mixture(tc.strategy, Request(missing or {}, pool, tc.budget, data.seed, skills, generator,
-                                                 teacher))
+                                                 teacher, tc.replay))
     write_jsonl(mixture.items, out / "train.jsonl")
     write_json(mixture.to_dict() | {"budget": tc.budget}, out / "mixture.json")
     console.print(f"{tc.strategy}: {len(mixture.items)} examples; by skill "
@@ -158,7 +165,7 @@ def train_recipe(model: ModelConfig, data: DataConfig, tc: TargetConfig, train_c
     missing = read_missing(profile_path) if profile_path else None
     if tc.train_data:  # a pool from a file: none of the suite's test items may be in it
         test_items, _, _ = load_items(replace(data, limit=data.limit or 1000))
-        assert_disjoint(read_jsonl(tc.train_data), test_items, where=f"--train-data {tc.train_data}")
+        assert_disjoint(load_pool(data, tc)[0], test_items, where=f"--train-data {tc.train_data}")
     out = Path(output_path)
     # Under `accelerate launch`, the main process alone writes (config, diagnosis and its run store, training set);
     # the others wait for it, then read the training set it wrote, so every process trains on the same items.

@@ -5,10 +5,12 @@ Suites load lazily by name, so `import skillgap` never builds one it does not ne
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+from collections.abc import Sequence
 from typing import Protocol
 
-from skillgap.errors import unknown_name
+from skillgap.errors import ConfigError, unknown_name
 from skillgap.items import Item
 from skillgap.skills import SkillSet
 
@@ -27,12 +29,33 @@ class Suite(Protocol):
     def generate(self, split: str, n: int, seed: int = 0) -> list[Item]: ...
 
 
-def load_suite(name: str) -> Suite:
-    """The suite registered under `name`; an unknown name answers 'did you mean ...'."""
+def load_suite(name: str, skills: Sequence[str] = (), exclude: Sequence[str] = ()) -> Suite:
+    """The suite registered under `name`; an unknown name answers 'did you mean ...'.
+
+    `skills` keeps only items made of those skills, `exclude` removes every item that exercises one of those,
+    composed items included. `suite.skills` stays the whole inventory (`active_skills` is the restricted one),
+    and every problem keeps its split, so a restricted suite's test items are the whole suite's test problems."""
     if name not in SUITES:
         raise unknown_name("suite", name, list(SUITES))
     module, _, attr = SUITES[name].partition(":")
-    return getattr(importlib.import_module(module), attr)()
+    suite = getattr(importlib.import_module(module), attr)()
+    if not skills and not exclude:
+        return suite
+    known = suite.skills.ids
+    for s in (*skills, *exclude):
+        if s not in known:
+            raise unknown_name(f"skill of suite {name!r}", s, known)
+    keep = tuple(s for s in known if (not skills or s in skills) and s not in exclude)
+    if not keep:
+        raise ConfigError(f"--skills/--exclude-skills leave suite {name!r} no skill to make items of.")
+    return dataclasses.replace(suite, item_skills=keep)
+
+
+def active_skills(suite: Suite) -> SkillSet:
+    """The skills a suite's items exercise, as an inventory: all of them, or those `--skills`/`--exclude-skills`
+    leave (prerequisite edges to a left-out skill dropped)."""
+    keep = getattr(suite, "item_skills", None)
+    return suite.skills.subset(keep) if keep else suite.skills
 
 
 def validation_items(suite: Suite, skill: str, n: int, seed: int = 0) -> list[Item]:

@@ -48,6 +48,7 @@ class AdditionSuite(StreamSuite):
     test_percent: int = 10
     proportions: tuple[float, ...] = (13, 14, 18)  # the reference code's "random" (natural) mixture
     graph: str = "100/110/001"  # the paper's skills graph (row i: the skills that training on i helps)
+    item_skills: tuple[str, ...] | None = None  # --skills / --exclude-skills (None: all)
     eta: float = 0.1  # the paper's Skill-it learning rate for this suite
 
     def stream(self, skill: str, split: str = "train", seed: int = 0) -> Iterator[Item]:

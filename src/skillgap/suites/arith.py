@@ -353,10 +353,10 @@ def _single(skill: str, r: random.Random) -> tuple[str, list[Step]] | None:
     return None if s is None else (f"{c.name} has {x} {c.obj}. {s.text}", [s])
 
 
-def _chain(k: int, r: random.Random) -> tuple[str, list[Step]] | None:
-    """A story of k distinct skills: start, k-2 transforms, then a transform or a closing question."""
+def _chain(k: int, r: random.Random, allowed: tuple[str, ...] = SKILLS.ids) -> tuple[str, list[Step]] | None:
+    """A story of k distinct skills of `allowed`: start, k-2 transforms, then a transform or a closing question."""
     c = _ctx(r)
-    starters = [s for s in SKILLS.ids if OPS[s].start]
+    starters = [s for s in allowed if OPS[s].start]
     first = OPS[r.choice(starters)].start(r, c)  # type: ignore[misc]
     if first is None:
         return None
@@ -364,7 +364,7 @@ def _chain(k: int, r: random.Random) -> tuple[str, list[Step]] | None:
     for pos in range(1, k):
         last = pos == k - 1
         used = {s.skill for s in steps}
-        cands = [s for s in SKILLS.ids if s not in used]
+        cands = [s for s in allowed if s not in used]
         r.shuffle(cands)
         nxt = None
         for s in cands:
@@ -462,19 +462,39 @@ def _signature(steps: list[Step]) -> str:
 
 @dataclass(frozen=True)
 class ArithSuite:
-    """The built-in arithmetic suite. `generate` is deterministic in (split, n, seed)."""
+    """The built-in arithmetic suite. `generate` is deterministic in (split, n, seed).
+
+    `item_skills` restricts the skills an item may exercise, composed items included (`--exclude-skills`):
+    the stories are drawn from those skills alone, so the k pattern holds, and a problem keeps its split.
+    """
 
     name: str = "arith"
     max_k: int = 4
     test_percent: int = 20
     grader: str = "numeric"
     skills: SkillSet = SKILLS
+    item_skills: tuple[str, ...] | None = None  # None: all thirteen
+
+    @property
+    def allowed(self) -> tuple[str, ...]:
+        return tuple(s for s in SKILLS.ids if s in self.item_skills) if self.item_skills else SKILLS.ids
+
+    @property
+    def _tag(self) -> str:
+        """Part of every item id of a restricted suite: its items differ from the whole suite's at the same place."""
+        if self.allowed == SKILLS.ids:
+            return ""
+        left_out = [s for s in SKILLS.ids if s not in self.allowed]
+        return f"no.{'.'.join(left_out)}-" if len(left_out) <= len(self.allowed) else f"only.{'.'.join(self.allowed)}-"
 
     def generate(self, split: str, n: int, seed: int = 0) -> list[Item]:
         if split not in SPLITS:
             raise ValueError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
         r = random.Random(f"arith/{split}/{seed}")
-        pattern = [k for k in K_PATTERN if k <= self.max_k]
+        allowed = self.allowed
+        # a story of k skills needs k distinct skills and one of them to open it
+        chains = any(OPS[s].start for s in allowed)
+        pattern = [k for k in K_PATTERN if k <= self.max_k and (k == 1 or (chains and k <= len(allowed)))]
         singles: list[str] = []
         seen: set[str] = set()
         items: list[Item] = []
@@ -482,9 +502,9 @@ class ArithSuite:
         while len(items) < n:
             k = pattern[len(items) % len(pattern)]
             if k == 1 and not singles:  # cycle through every skill before repeating one
-                singles = list(SKILLS.ids)
+                singles = list(allowed)
                 r.shuffle(singles)
-            made = _single(singles[-1], r) if k == 1 else _chain(k, r)
+            made = _single(singles[-1], r) if k == 1 else _chain(k, r, allowed)
             sig = "" if made is None else _signature(made[1])
             if made is None or sig in seen or split_of(made[1], self.test_percent) != split:
                 misses += 1
@@ -497,7 +517,7 @@ class ArithSuite:
             seen.add(sig)
             if k == 1:
                 singles.pop()
-            items.append(_item(f"arith-{split}-s{seed}-{len(items):05d}", split, *made))
+            items.append(_item(f"arith-{split}-s{seed}-{self._tag}{len(items):05d}", split, *made))
         return items
 
     def synthesize(self, skill: str, n: int, seed: int = 0, split: str = "train") -> list[Item]:
@@ -509,6 +529,10 @@ class ArithSuite:
         """
         if skill not in OPS:
             raise KeyError(skill)
+        if skill not in self.allowed:
+            raise ValueError(f"arith: {skill!r} is left out of this suite's items (--skills/--exclude-skills); "
+                             "no item of it can be made.")
+        allowed = self.allowed
         if split not in SPLITS:
             raise ValueError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
         r = random.Random(f"arith/syn/{skill}/{seed}" + ("" if split == "train" else f"/{split}"))
@@ -517,7 +541,8 @@ class ArithSuite:
         misses = 0
         while len(items) < n:
             alone = len(items) % 3 == 0 and misses < 500  # a used-up single domain falls back to chains
-            made = _single(skill, r) if alone else _chain(r.choice([k for k in (2, 3) if k <= self.max_k] or [1]), r)
+            ks = [k for k in (2, 3) if k <= min(self.max_k, len(allowed))]
+            made = _single(skill, r) if alone or not ks else _chain(r.choice(ks), r, allowed)
             ok = made is not None and skill in {s.skill for s in made[1]} \
                 and _signature(made[1]) not in seen and split_of(made[1], self.test_percent) == split
             if not ok:
@@ -528,5 +553,5 @@ class ArithSuite:
             misses = 0
             seen.add(_signature(made[1]))  # type: ignore[index]
             tag = "syn" if split == "train" else split[:3]
-            items.append(_item(f"arith-{tag}-{skill}-s{seed}-{len(items):05d}", split, *made))  # type: ignore[misc]
+            items.append(_item(f"arith-{tag}-{skill}-s{seed}-{self._tag}{len(items):05d}", split, *made))  # type: ignore[misc]
         return items

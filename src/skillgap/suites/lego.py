@@ -50,6 +50,7 @@ class LegoSuite(StreamSuite):
     test_percent: int = 10  # and as many for validation; the rest is train
     proportions: tuple[float, ...] = (1, 1, 1, 3, 5)  # the reference code's "random" (natural) mixture
     graph: str = "10000/11110/00100/00010/00001"  # the paper's skills graph (row i: the skills that training on i helps)
+    item_skills: tuple[str, ...] | None = None  # --skills / --exclude-skills (None: all)
     eta: float = 0.5  # the paper's Skill-it learning rate for this suite
 
     def stream(self, skill: str, split: str = "train", seed: int = 0) -> Iterator[Item]:

@@ -39,16 +39,20 @@ class StreamSuite:
     """`generate` and `synthesize` on top of a suite's `stream(skill, split, seed)`."""
 
     skills: SkillSet
+    item_skills: tuple[str, ...] | None
 
     def stream(self, skill: str, split: str = "train", seed: int = 0) -> Iterator[Item]:
         raise NotImplementedError
 
     def generate(self, split: str, n: int, seed: int = 0) -> list[Item]:
-        """`n` items stratified over the skills (as the reference's validation sets are)."""
-        streams = [self.stream(s, split, seed) for s in self.skills.ids]
+        """`n` items stratified over the skills (as the reference's validation sets are); one skill per item, so a
+        restricted suite (`item_skills`) takes the same streams, fewer of them."""
+        streams = [self.stream(s, split, seed) for s in self.skills.ids if not self.item_skills or s in self.item_skills]
         return [next(streams[i % len(streams)]) for i in range(n)]
 
     def synthesize(self, skill: str, n: int, seed: int = 0, split: str = "train") -> list[Item]:
         """`n` fresh items of one skill and one split."""
+        if self.item_skills and skill not in self.item_skills:
+            raise ValueError(f"{skill!r} is left out of this suite's items (--skills/--exclude-skills).")
         items = self.stream(skill, split, 10_000 + seed)
         return [next(items) for _ in range(n)]

@@ -40,6 +40,7 @@ class Request:
     skills: SkillSet | None = None  # the inventory and its prerequisite graph, when known
     suite: Any = None  # a suite with `synthesize(skill, n, seed)`, for stat-syn
     teacher: Any = None  # a model backend, for stat-syn on data without a generator
+    replay: float = 0.0  # share of the budget drawn uniformly from the pool (see `with_replay`)
 
 
 @dataclass
@@ -73,14 +74,40 @@ def build_mixture(strategy: str, req: Request) -> Mixture:
         raise unknown_name("strategy", strategy, list(STRATEGIES))
     if req.budget < 1:
         raise ConfigError(f"--budget must be at least 1, got {req.budget}.")
+    if not 0 <= req.replay < 1:
+        raise ConfigError(f"--replay is a share of the budget in [0, 1), got {req.replay}.")
     module, _, attr = STRATEGIES[strategy].partition(":")
-    mixture = getattr(importlib.import_module(module), attr)(req)
+    # uniform is replay already; at least one example stays the strategy's
+    n_replay = min(round(req.budget * req.replay), req.budget - 1) if strategy != "uniform" else 0
+    mixture = getattr(importlib.import_module(module), attr)(replace(req, budget=req.budget - n_replay))
+    if n_replay:
+        mixture = with_replay(mixture, req.pool, n_replay, req.seed)
     mixture.items = unique_ids(mixture.items)
     leaked = [it.id for it in mixture.items if it.split == "test"]
     if leaked:
         raise ConfigError(f"strategy {strategy!r} put {len(leaked)} test items in the training set "
                           f"(first: {leaked[0]}); the pool must hold training items only.")
     return mixture
+
+
+def with_replay(mixture: Mixture, pool: Sequence[Item], n: int, seed: int) -> Mixture:
+    """`n` more examples drawn uniformly from the pool, spread evenly through the training order.
+
+    A targeted set that leaves out the skills a model knows invites forgetting them (catastrophic forgetting;
+    experience replay, Rolnick et al., 2019, keeps a share of old data in every batch). Replayed items are
+    spaced evenly, so every prefix of the order (a checkpoint at a smaller budget) holds the same share, and a
+    curriculum keeps its order. Items the strategy chose already are drawn last."""
+    replayed = draw(pool, n, random.Random(f"replay/{seed}"), {it.id for it in mixture.items})
+    if not replayed:
+        return mixture
+    total = len(mixture.items) + len(replayed)
+    step = total / len(replayed)  # >= 1, so the slots are distinct
+    slots = {int((i + 0.5) * step) for i in range(len(replayed))}
+    targeted, again = iter(mixture.items), iter(replayed)
+    items = [next(again) if pos in slots else next(targeted) for pos in range(total)]
+    notes = mixture.notes | {"replay": {"share": len(replayed) / total, "examples": len(replayed),
+                                        "targeted": len(mixture.items)}}
+    return replace(mixture, items=items, notes=notes)
 
 
 def unique_ids(items: list[Item]) -> list[Item]:

@@ -64,10 +64,28 @@ class Curriculum:
         self.seen += 1
 
 
+@dataclass
+class Replay:
+    """Another policy with a fixed share of every draw in the natural proportions: the online form of a fixed
+    set's replay (`skillgap.target.with_replay`), so skills the policy starves keep examples."""
+
+    policy: Policy
+    natural: dict[str, float]
+    share: float
+
+    def weights(self) -> dict[str, float]:
+        w, total = self.policy.weights(), sum(self.natural.values())
+        return {s: (1 - self.share) * p + self.share * self.natural[s] / total for s, p in w.items()}
+
+    def update(self, losses: dict[str, float]) -> None:
+        self.policy.update(losses)
+
+
 def natural_proportions(skills: Sequence[str], suite: object | None, pool: Sequence[Item]) -> list[float]:
     """The `random` baseline's weights: the suite's own, else how often each skill labels the training items."""
-    if suite is not None and getattr(suite, "proportions", None):
-        return list(suite.proportions)  # type: ignore[attr-defined]
+    if suite is not None and getattr(suite, "proportions", None):  # over the whole inventory
+        whole = suite.skills.ids  # type: ignore[attr-defined]
+        return [float(suite.proportions[whole.index(s)]) for s in skills]  # type: ignore[attr-defined]
     items = list(pool) or (suite.generate("train", 1000, seed=0) if suite is not None else [])  # type: ignore[attr-defined]
     counts = {s: sum(s in it.skills for it in items) for s in skills}
     return [float(counts[s]) for s in skills] if any(counts.values()) else [1.0] * len(skills)
@@ -75,8 +93,20 @@ def natural_proportions(skills: Sequence[str], suite: object | None, pool: Seque
 
 def make_policy(name: str, skills: Sequence[str], graph: SkillsGraph | None = None,
                 proportions: Sequence[float] | None = None, eta: float = 0.5, window: int = 3,
-                every: int = 1) -> Policy:
-    """A policy by name. `every` is the round length in evaluations (Skill-it's T / eval interval)."""
+                every: int = 1, replay: float = 0.0) -> Policy:
+    """A policy by name. `every` is the round length in evaluations (Skill-it's T / eval interval); `replay`
+    mixes that share of the natural proportions into its weights."""
+    policy = _policy(name, skills, graph, proportions, eta, window, every)
+    if not replay:
+        return policy
+    if not 0 < replay < 1:
+        raise ConfigError(f"--replay is a share in [0, 1), got {replay}.")
+    props = proportions if proportions is not None else [1.0] * len(skills)
+    return Replay(policy, dict(zip(skills, map(float, props))), replay)
+
+
+def _policy(name: str, skills: Sequence[str], graph: SkillsGraph | None, proportions: Sequence[float] | None,
+            eta: float, window: int, every: int) -> Policy:
     if name == "random":
         props = proportions if proportions is not None else [1.0] * len(skills)
         if len(props) != len(skills):
