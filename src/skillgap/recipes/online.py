@@ -22,7 +22,7 @@ from rich.console import Console
 from skillgap.data import DataConfig, load_items, suite_of, train_file
 from skillgap.errors import ConfigError
 from skillgap.graph import SkillsGraph, load_graph, parse_rows
-from skillgap.items import Item, read_jsonl
+from skillgap.items import Item
 from skillgap.models import ModelConfig
 from skillgap.profile import Profile
 from skillgap.recipes.profile import EvalConfig, profile, write_json
