@@ -196,10 +196,10 @@ def make_student(a: argparse.Namespace, g: list[str], work: Path, console: Conso
     cfg = TrainConfig(method="full", learning_rate=a.student_lr, warmup_steps=5, batch_size=a.train_batch_size,
                       eval_every=0, save_every=20, seed=0)
     ev = EvalConfig(max_new_tokens=a.max_new_tokens)
-    result = train_recipe(base, data, tc, cfg, ev, out, runs_dir=work / "runs", console=console)
+    result = train_recipe(base, data, tc, cfg, ev, out, runs_dir=work_runs(a), console=console)
     student = replace(base, model=result.weights)
     val = profile(student, DataConfig(suite=a.suite, split="validation", limit=a.val_limit, seed=0), ev,
-                  work / "runs", out / "validation.json", console).to_dict()
+                  work_runs(a), out / "validation.json", console).to_dict()
     known = [s for s in suite_of(DataConfig(suite=a.suite)).skills.ids if s not in g]
     alone = {s["id"]: s["alone"]["accuracy"] for s in val["skills"] if s.get("alone", {}).get("n")}
     check = {"known_alone_macro": statistics.fmean(alone[s] for s in known if s in alone),
@@ -224,11 +224,11 @@ def choose_lr(a: argparse.Namespace, student: ModelConfig, g: list[str], work: P
     for lr in [float(x) for x in a.lr.split(",")]:
         out = work / f"settings-{'.'.join(g)}" / f"lr{lr:g}"
         data = DataConfig(suite=a.suite, split="train", limit=None, seed=0)
-        prep = prepare(student, data, TargetConfig(strategy="uniform", budget=max(budgets_of(a))), ev, work / "runs",
+        prep = prepare(student, data, TargetConfig(strategy="uniform", budget=max(budgets_of(a))), ev, work_runs(a),
                        out, console)
         models.close()
         result = train(student, prep.mixture.items, replace(base_cfg, learning_rate=lr), out, console=console)
-        prof = profile(replace(student, adapter=result.weights), val_data, ev, work / "runs", out / "validation.json",
+        prof = profile(replace(student, adapter=result.weights), val_data, ev, work_runs(a), out / "validation.json",
                        console, models=models).to_dict()
         known = [s["id"] for s in prof["skills"] if s["id"] not in g]
         rows.append({"lr": lr, "overall": prof["overall"]["accuracy"], "g_macro": macro(prof, g),
