@@ -32,6 +32,7 @@ A smoke run (a few minutes): --model scratch-tiny --student-budget 64 --budgets 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import random
@@ -80,7 +81,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", default="auto")
     p.add_argument("--bootstrap", type=int, default=2000)
     p.add_argument("--work-dir", type=Path, default=Path("/var/tmp/skillgap-targeting"))
-    p.add_argument("--output-path", type=Path, default=Path("benchmarks/results/targeting_efficiency.json"))
+    p.add_argument("--output-path", type=Path, default=Path("benchmarks/results/targeting_efficiency.json"),
+                   help="the results; the markdown and plot are written beside it (.md, .png)")
+    p.add_argument("--report-only", action="store_true", help="rewrite the summary, markdown and plot, train nothing")
     return p.parse_args(argv)
 
 
@@ -115,7 +118,7 @@ def diagnosis_quality(missing: dict[str, int], g: list[str]) -> dict[str, Any]:
 
 def examples_needed(curve: list[tuple[int, float]], target: float) -> float:
     """The first budget where the curve reaches `target`, linear between measured budgets; inf if never."""
-    for (b0, a0), (b1, a1) in zip(curve, curve[1:]):
+    for (b0, a0), (b1, a1) in itertools.pairwise(curve):
         if a1 >= target:
             return float(b0) if a0 >= target else b0 + (b1 - b0) * (target - a0) / (a1 - a0)
     return math.inf
@@ -169,19 +172,6 @@ def ratios(rows: list[dict[str, Any]], items: list[dict[str, Any]], g: list[str]
     return {s: {"ratio": point.get(s, math.nan), "ci": ci(draws.get(s, []))} for s in strategies}
 
 
-def mean_ci(xs: list[float]) -> list[float]:
-    """Mean and a t 95% interval over seeds."""
-    xs = [x for x in xs if not math.isnan(x)]
-    if not xs:
-        return [math.nan] * 3
-    m = statistics.fmean(xs)
-    if len(xs) < 2:
-        return [m, math.nan, math.nan]
-    t = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571}.get(len(xs) - 1, 1.96)
-    h = t * statistics.stdev(xs) / math.sqrt(len(xs))
-    return [m, m - h, m + h]
-
-
 # ---------------------------------------------------------------- stages
 
 def make_student(a: argparse.Namespace, g: list[str], work: Path, console: Console) -> tuple[ModelConfig, dict]:
@@ -213,7 +203,10 @@ def make_student(a: argparse.Namespace, g: list[str], work: Path, console: Conso
 
 def choose_lr(a: argparse.Namespace, student: ModelConfig, g: list[str], work: Path, base_cfg: TrainConfig,
               models: ModelPool, console: Console) -> tuple[float, list[dict]]:
-    """The LoRA learning rate with the best validation accuracy after uniform at the largest budget."""
+    """The LoRA learning rate with the best validation accuracy after uniform at the largest budget.
+
+    Each candidate is exactly the seed-0 `uniform` run (same items, seed and steps), so the chosen one is reused
+    as that run: the sweep costs len(--lr) - 1 trainings."""
     path = work / f"settings-{'.'.join(g)}.json"
     if path.is_file():
         d = json.loads(path.read_text())
@@ -222,23 +215,25 @@ def choose_lr(a: argparse.Namespace, student: ModelConfig, g: list[str], work: P
     ev = EvalConfig(max_new_tokens=a.max_new_tokens)
     rows = []
     for lr in [float(x) for x in a.lr.split(",")]:
-        out = work / f"settings-{'.'.join(g)}" / f"lr{lr:g}"
-        data = DataConfig(suite=a.suite, split="train", limit=None, seed=0)
-        prep = prepare(student, data, TargetConfig(strategy="uniform", budget=max(budgets_of(a))), ev, work_runs(a),
-                       out, console)
-        models.close()
-        result = train(student, prep.mixture.items, replace(base_cfg, learning_rate=lr), out, console=console)
-        prof = profile(replace(student, adapter=result.weights), val_data, ev, work_runs(a), out / "validation.json",
-                       console, models=models).to_dict()
+        out = sweep_dir(work, g, lr)
+        adapters = run_strategy(a, student, "uniform", 0, 0.0, replace(base_cfg, learning_rate=lr), None, out,
+                                models, console)
+        prof = profile(replace(student, adapter=adapters[max(adapters)]), val_data, ev, work_runs(a),
+                       out / "validation.json", console, models=models).to_dict()
+        drop_merged(student, adapters[max(adapters)])
         known = [s["id"] for s in prof["skills"] if s["id"] not in g]
         rows.append({"lr": lr, "overall": prof["overall"]["accuracy"], "g_macro": macro(prof, g),
-                     "known_macro": macro(prof, known)})
+                     "known_macro": macro(prof, known), "unparsed": prof["overall"].get("unparsed", 0)})
         console.print(f"lr {lr:g}: validation overall {rows[-1]['overall']:.1%}, G {rows[-1]['g_macro']:.1%}, "
                       f"known {rows[-1]['known_macro']:.1%}")
     best = max(rows, key=lambda r: r["overall"])["lr"]
     write_json({"chosen_lr": best, "rule": "best validation accuracy overall, uniform at the largest budget",
-                "candidates": rows}, path)
+                "validation_items": a.val_limit, "candidates": rows}, path)
     return best, rows
+
+
+def sweep_dir(work: Path, g: list[str], lr: float) -> Path:
+    return work / f"settings-{'.'.join(g)}" / f"lr{lr:g}"
 
 
 def budgets_of(a: argparse.Namespace) -> list[int]:
@@ -270,6 +265,13 @@ def run_strategy(a: argparse.Namespace, student: ModelConfig, strategy: str, see
     return {b: str(out / "checkpoints" / f"checkpoint-{b // a.train_batch_size}") for b in budgets}
 
 
+def drop_merged(student: ModelConfig, adapter: str) -> None:
+    """A measured checkpoint's merged copy (vLLM on a CPU serves adapters merged) is 0.5 GB: 40 a seed fill a disk."""
+    from skillgap.models.vllm import merged_path
+
+    shutil.rmtree(merged_path(Path(student.model), adapter), ignore_errors=True)
+
+
 def work_runs(a: argparse.Namespace) -> Path:
     return a.work_dir / "runs"
 
@@ -284,6 +286,17 @@ def main(argv: list[str] | None = None) -> None:
     a = parse_args(argv)
     console = Console(stderr=True)
     budgets = budgets_of(a)
+    if a.report_only:  # the markdown and plot again, from the results as they are
+        results = json.loads(a.output_path.read_text())
+        old = argparse.Namespace(**{k: results["config"].get(k, v) for k, v in vars(a).items()})
+        for res in results.get("g", {}).values():
+            if res.get("rows"):
+                res["summary"] = summarize(res, res["g"], old.strategies.split(","),
+                                           [int(x) for x in old.seeds.split(",")], budgets_of(old),
+                                           [float(x) for x in old.replay.split(",")], a.bootstrap)
+        write_json(results, a.output_path)
+        report(results, a.output_path.with_suffix(".md"), a.output_path.with_suffix(".png"))
+        return
     if any(b % a.train_batch_size for b in budgets):
         raise SystemExit("every budget must be a multiple of --train-batch-size")
     seeds = [int(s) for s in a.seeds.split(",")]
@@ -303,6 +316,7 @@ def main(argv: list[str] | None = None) -> None:
             g = g_spec.split(",")
             key = ".".join(g)
             res = results.setdefault("g", {}).setdefault(key, {"rows": []})
+            res["g"] = g
             suite = suite_of(DataConfig(suite=a.suite))
             bad = [s for s in g if s not in suite.skills.ids]
             if bad:
@@ -333,7 +347,16 @@ def main(argv: list[str] | None = None) -> None:
                     for strategy in strategies:
                         if all((seed, strategy, replay, b) in done for b in [0] + budgets):
                             continue
+                        if strategy == "uniform" and replay != replays[0]:  # uniform has no replay share:
+                            same = [r for r in res["rows"]  # its run at the first share is this one
+                                    if (r["seed"], r["strategy"], r["replay"]) == (seed, strategy, replays[0])]
+                            if len(same) == len(budgets) + 1:
+                                res["rows"] += [r | {"replay": replay, "same_run_as_replay": replays[0]} for r in same]
+                                write_json(results, a.output_path)
+                                continue
                         out = a.work_dir / f"g-{key}" / f"seed{seed}" / f"{strategy}-r{replay:g}"
+                        if strategy == "uniform" and seed == 0 and replay == 0:
+                            out = sweep_dir(a.work_dir, g, lr)  # the settings sweep trained it already
                         adapters = run_strategy(a, student, strategy, seed, replay, replace(cfg, learning_rate=lr),
                                                 diag, out, models, console)
                         served = out / ("served.jsonl" if strategy in ONLINE else "train.jsonl")
@@ -350,35 +373,200 @@ def main(argv: list[str] | None = None) -> None:
                                           f"G {res['rows'][-1]['g_macro']:.1%}, known "
                                           f"{res['rows'][-1]['known_macro']:.1%}")
                             write_json(results, a.output_path)
+                            drop_merged(student, adapter)
                         keep = {Path(p).name for p in adapters.values()}  # measured: the other checkpoints go
                         for ckpt in (out / "checkpoints").glob("checkpoint-*"):
                             if ckpt.name not in keep:
                                 shutil.rmtree(ckpt)
-            res["summary"] = summarize(res, g, strategies, seeds, budgets, replays, a.bootstrap)
-            write_json(results, a.output_path)
+                res["summary"] = summarize(res, g, strategies, seeds, budgets, replays, a.bootstrap)
+                write_json(results, a.output_path)
+                report(results, a.output_path.with_suffix(".md"), a.output_path.with_suffix(".png"))
     finally:
         models.close()
     results["seconds"] = round(time.perf_counter() - t0 + results.get("seconds", 0), 1)
     write_json(results, a.output_path)
 
 
+def boot_means(rows: list[dict[str, Any]], items: list[dict[str, Any]], skills: list[str] | None,
+               n_boot: int) -> list[float]:
+    """Mean over seeds of a macro accuracy over `skills` (None: accuracy over all items), with a 95% bootstrap
+    interval that resamples seeds and test items together (the items are shared by every run)."""
+    import numpy as np
+
+    c = np.array([[ch == "1" for ch in r["correct"]] for r in rows], dtype=float)  # seeds x items
+    masks = (np.array([[s in it["skills"] for it in items] for s in skills], dtype=float) if skills
+             else np.ones((1, len(items))))
+    masks = masks[masks.sum(1) > 0]
+
+    def stat(w: np.ndarray) -> np.ndarray:  # w: draws x items -> draws x seeds
+        num = np.einsum("bn,kn,sn->bsk", w, masks, c)
+        den = np.einsum("bn,kn->bk", w, masks)[:, None, :]
+        return np.nanmean(np.where(den > 0, num / np.maximum(den, 1e-12), np.nan), axis=2)
+
+    point = float(stat(np.ones((1, len(items))))[0].mean())
+    rng = np.random.default_rng(0)
+    w = rng.multinomial(len(items), np.full(len(items), 1 / len(items)), size=n_boot).astype(float)
+    per_seed = stat(w)
+    pick = rng.integers(0, len(rows), size=(n_boot, len(rows)))
+    draws = np.take_along_axis(per_seed, pick, axis=1).mean(1)
+    return [point, float(np.nanpercentile(draws, 2.5)), float(np.nanpercentile(draws, 97.5))]
+
+
 def summarize(res: dict[str, Any], g: list[str], strategies: list[str], seeds: list[int], budgets: list[int],
               replays: list[float], n_boot: int) -> dict[str, Any]:
-    rows = res["rows"]
+    """Per strategy, replay share and budget: G, known and overall accuracy (mean over the seeds measured, with
+    a seeds x items bootstrap interval), and the examples-needed ratios over the seeds that have every run."""
+    rows, items = res["rows"], res["items"]
+    known = [s for s in {x for it in items for x in it["skills"]} if s not in g]
     table: dict[str, Any] = {}
     for replay in replays:
         for s in strategies:
             for b in [0] + budgets:
-                sel = [r for r in rows if r["strategy"] == s and r["replay"] == replay and r["budget"] == b]
+                sel = sorted((r for r in rows if r["strategy"] == s and r["replay"] == replay and r["budget"] == b),
+                             key=lambda r: r["seed"])
                 if sel:
                     table.setdefault(f"{s}@r{replay:g}", {})[str(b)] = {
-                        k: mean_ci([r[k] for r in sel]) for k in ("g_macro", "known_macro", "overall")} | {
-                        "seeds": len(sel), "share_g": mean_ci([r.get("share_g", math.nan) for r in sel])[0]}
+                        "g_macro": boot_means(sel, items, g, n_boot), "known_macro": boot_means(sel, items, known, n_boot),
+                        "overall": boot_means(sel, items, None, n_boot), "seeds": [r["seed"] for r in sel],
+                        "unparsed": sum(r["unparsed"] for r in sel),
+                        "share_g": statistics.fmean(r.get("share_g", 0.0) for r in sel) if b else None}
+    complete = [sd for sd in seeds if all(any(r["seed"] == sd and r["strategy"] == s and r["budget"] == b
+                                              for r in rows) for s in strategies for b in budgets)]
     uniform_share = [r["share_g"] for r in rows if r["strategy"] == "uniform" and r["budget"] == budgets[-1]]
     ideal = 1 / statistics.fmean(uniform_share) if uniform_share else math.nan
-    return {"table": table, "ideal_ratio": ideal,
-            "ratios": {f"r{rp:g}": ratios(rows, res["items"], g, strategies, seeds, budgets, rp, n_boot)
-                       for rp in replays}}
+    return {"table": table, "ideal_ratio": ideal, "uniform_share_g": statistics.fmean(uniform_share)
+            if uniform_share else math.nan, "ratio_seeds": complete,
+            "ratios": {f"r{rp:g}": ratios(rows, items, g, strategies, complete, budgets, rp, n_boot)
+                       for rp in replays} if complete else {}}
+
+
+# ---------------------------------------------------------------- report
+
+def fmt(m: list[float]) -> str:
+    """A mean with its interval, in percent."""
+    return "-" if math.isnan(m[0]) else f"{m[0]:.1%}" + ("" if math.isnan(m[1]) else f" [{m[1]:.1%}, {m[2]:.1%}]")
+
+
+def report(results: dict[str, Any], md_path: Path, png_path: Path) -> None:
+    """The markdown a user reads, and the plot: G accuracy against examples, one line per strategy."""
+    cfg = results["config"]
+    lines = ["# Does targeting pay? A student with known gaps (issue 13)", "",
+             ("Written by `benchmarks/targeting_efficiency.py` from `targeting_efficiency.json`; see "
+             "`benchmarks/README.md` for the design and the choice of G."), "",
+             (f"Student: `{cfg['model']}` fully fine-tuned on {cfg['student_budget']} `{cfg['suite']}` train items that "
+             f"exercise no skill of G (lr {cfg['student_lr']}). Strategies: LoRA from the student at budgets "
+             f"{cfg['budgets']}, seeds {cfg['seeds']}, replay shares {cfg['replay']}; {cfg['test_limit']} test items "
+             "shared by every run. Intervals: 95% bootstrap over seeds and test items."), ""]
+    for key, res in results.get("g", {}).items():
+        g = key.split(".")
+        st, sm = res.get("student", {}), res.get("summary", {})
+        lines += [f"## G = {{{', '.join(g)}}}", ""]
+        if st:
+            lines += [(f"- **Student** (validation, {cfg['val_limit']} items): known skills on single-skill items "
+                      f"{st['known_alone_macro']:.1%} (floor {float(cfg['known_floor']):.0%}), G {st['g_macro']:.1%}, "
+                      f"overall {st['overall']:.1%}; {st['steps']} steps, {st['seconds'] / 60:.0f} min.")]
+        if "student_test" in res:
+            t = res["student_test"]
+            lines += [f"- **Student on test** ({len(res['items'])} items): G {t['g_macro']:.1%}, known "
+                      f"{t['known_macro']:.1%}, overall {t['overall']:.1%}; by k "
+                      + ", ".join(f"k={k} {v:.1%}" for k, v in t["by_k"].items()) + "."]
+        if "settings" in res:
+            cands = ", ".join(f"{c['lr']:g}: {c['overall']:.1%} (G {c['g_macro']:.1%}, known {c['known_macro']:.1%})"
+                              for c in res["settings"]["candidates"])
+            lines += [(f"- **LoRA learning rate** {res['settings']['lr']:g}, the best validation accuracy overall "
+                      f"after `uniform` at the largest budget: {cands}.")]
+        if sm:
+            lines += [(f"- **Design ceiling**: {sm['uniform_share_g']:.1%} of uniform's examples touch G, so if only "
+                      f"G's share mattered a targeted set would need 1/{sm['uniform_share_g']:.2f} = "
+                      f"**{sm['ideal_ratio']:.2f}x** fewer examples.")]
+        diag = res.get("diagnosis", {})
+        if diag:
+            lines += ["", ("Diagnosis (the student's missing-skill profile on "
+                      f"{cfg['diagnose_limit']} train items; its top |G| skills against G):"), "",
+                      "| seed | top skills | precision | recall |", "|---|---|---|---|"]
+            lines += [f"| {sd} | {', '.join(d['top'])} | {d['precision']:.2f} | {d['recall']:.2f} |"
+                      for sd, d in diag.items()]
+        if sm.get("table"):
+            budgets = [b for b in next(iter(sm["table"].values()))]
+            for metric, title in (("g_macro", "Accuracy on G (macro over its skills)"),
+                                  ("known_macro", "Accuracy on the known skills (macro): forgetting"),
+                                  ("overall", "Accuracy overall")):
+                lines += ["", f"### {title}", "", "| strategy | replay | " + " | ".join(f"@{b}" for b in budgets)
+                          + " | seeds |", "|---|---|" + "---|" * len(budgets) + "---|"]
+                for name, row in sm["table"].items():
+                    strat, rp = name.rsplit("@r", 1)
+                    lines.append(f"| {strat} | {rp} | " + " | ".join(fmt(row[b][metric]) if b in row else "-"
+                                                                     for b in budgets)
+                                 + f" | {len(row[budgets[-1]]['seeds']) if budgets[-1] in row else 0} |")
+            lines += ["", "Share of the examples read that touch G, at the largest budget: "
+                      + ", ".join(f"{n} {row[budgets[-1]]['share_g']:.0%}" for n, row in sm["table"].items()
+                                  if budgets[-1] in row and row[budgets[-1]]["share_g"] is not None) + "."]
+        if sm.get("ratios"):
+            lines += ["", (f"### Examples needed to reach uniform's G accuracy at the largest budget, relative to "
+                      f"uniform (seeds {sm['ratio_seeds']}; >1: fewer examples; 0: never reached)"), "",
+                      "| strategy | " + " | ".join(f"replay {rk[1:]}" for rk in sm["ratios"]) + " |",
+                      "|---|" + "---|" * len(sm["ratios"])]
+            for s in next(iter(sm["ratios"].values())):
+                cells = []
+                for rs in sm["ratios"].values():
+                    r = rs[s]
+                    cells.append("-" if math.isnan(r["ratio"]) else
+                                 f"{r['ratio']:.2f}x [{r['ci'][0]:.2f}, {r['ci'][1]:.2f}]")
+                lines.append(f"| {s} | " + " | ".join(cells) + " |")
+            lines += ["", f"Ideal if only G's share mattered: {sm['ideal_ratio']:.2f}x."]
+        paired = [r for r in res.get("rows", []) if r["budget"] == max(int(b) for b in cfg["budgets"].split(","))]
+        if paired:
+            lines += ["", "### Paired against the student at the largest budget (same test items, exact McNemar)",
+                      "", ("| strategy | replay | seed | G items: before → after (gained/lost, p) | "
+                      "other items: before → after (gained/lost, p) |"), "|---|---|---|---|---|"]
+            for r in sorted(paired, key=lambda r: (r["replay"], r["strategy"], r["seed"])):
+                cell = [f"{d['before']:.1%} → {d['after']:.1%} (+{d['gained']}/−{d['lost']}, p={d['p_value']:.2g})"
+                        for d in (r["items_g"], r["items_known"])]
+                lines.append(f"| {r['strategy']} | {r['replay']:g} | {r['seed']} | {cell[0]} | {cell[1]} |")
+        lines.append("")
+    md_path.write_text("\n".join(lines) + "\n")
+    plot(results, png_path)
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    """One column per G and replay share: accuracy on G (top) and on the known skills (bottom) against examples."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import PercentFormatter
+
+    panels = [(key, rp, res["summary"]["table"]) for key, res in results.get("g", {}).items()
+              if res.get("summary", {}).get("table") for rp in sorted({n.rsplit("@r", 1)[1]
+                                                                       for n in res["summary"]["table"]})]
+    if not panels:
+        return
+    colors = {"uniform": "tab:gray", "stat-sel": "tab:blue", "stat-syn": "tab:green", "curriculum": "tab:orange",
+              "skill-it": "tab:red", "stratified": "tab:purple", "random": "tab:brown"}
+    fig, axes = plt.subplots(2, len(panels), figsize=(4.0 * len(panels), 6.4), sharex=True, sharey="row", dpi=110,
+                             squeeze=False)
+    for col, (key, rp, table) in enumerate(panels):
+        for name, row in table.items():
+            strat, r = name.rsplit("@r", 1)
+            if r != rp:
+                continue
+            xs = [int(b) for b in row]
+            for ax, metric in zip(axes[:, col], ("g_macro", "known_macro")):
+                m = [row[b][metric] for b in row]
+                ax.plot(xs, [v[0] for v in m], marker="o", ms=3, label=strat, color=colors.get(strat))
+                ax.fill_between(xs, [v[1] for v in m], [v[2] for v in m], color=colors.get(strat), alpha=0.12, lw=0)
+                ax.set_xticks(xs)
+                ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+                ax.grid(alpha=0.3)
+        axes[0, col].set_title(f"G = {key.replace('.', ', ')}\nreplay share {rp}", fontsize=9)
+        axes[1, col].set_xlabel("training examples")
+    axes[0, 0].set_ylabel("accuracy on G (macro)")
+    axes[1, 0].set_ylabel("accuracy on the known skills (macro)")
+    axes[0, -1].legend(fontsize=8)
+    fig.suptitle("From the student (0 examples): mean over seeds, 95% bootstrap over seeds and test items", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

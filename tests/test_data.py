@@ -4,7 +4,7 @@ from collections import Counter
 
 import pytest
 
-from skillgap.data import DataConfig, load_items, stratified_sample
+from skillgap.data import DataConfig, load_items, read_train_file, stratified_sample
 from skillgap.errors import ConfigError
 from skillgap.items import Item, write_jsonl
 from skillgap.suites import active_skills, load_suite
@@ -92,6 +92,10 @@ def test_stratified_sample_worked_by_hand(tmp_path):
     drawn, _, _ = load_items(DataConfig(suite=None, data=str(path), limit=12))
     assert drawn == got
     assert DataConfig(suite=None, data=str(path), limit=12).describe().endswith("?sample=stratified")
+    # a ready training file (`train --data F --limit N`) is drawn the same way
+    assert read_train_file(DataConfig(suite=None, data=str(path), limit=12)) == got
+    assert [it.id for it in read_train_file(DataConfig(suite=None, data=str(path), limit=12, sample="first"))] == \
+        [f"a{i}" for i in range(12)]
     assert DataConfig(suite=None, data=str(path), limit=None).describe() == f"file:{path.resolve()}"
 
 
@@ -103,6 +107,9 @@ def test_a_file_restricted_by_its_labels(tmp_path):
     assert {it.skills for it in only_ac} == {("a",), ("c",), ("a", "c")}
     with pytest.raises(ConfigError, match="no item is left"):
         load_items(DataConfig(suite=None, data=str(path), skills=("z",)))
+    assert read_train_file(DataConfig(suite=None, data=str(path), exclude_skills=("c",))) == no_c
+    with pytest.raises(ConfigError, match="no item is left"):
+        read_train_file(DataConfig(suite=None, data=str(path), skills=("z",)))
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from skillgap.errors import ConfigError
-from skillgap.items import Item
+from skillgap.items import Item, read_jsonl
 from skillgap.skills import SkillSet
 
 
@@ -85,6 +85,16 @@ def keep_skills(items: list[Item], skills: tuple[str, ...], exclude: tuple[str, 
     return [it for it in items if (not skills or set(it.skills) <= set(skills)) and not set(it.skills) & set(exclude)]
 
 
+def read_train_file(cfg: DataConfig) -> list[Item]:
+    """A ready training file (`train --data`), restricted and limited as every other file is read."""
+    items = keep_skills(read_jsonl(cfg.data), cfg.skills, cfg.exclude_skills)
+    if not items:
+        raise ConfigError(f"--data {cfg.data}: no item is left by --skills/--exclude-skills.")
+    if cfg.limit:
+        items = items[: cfg.limit] if cfg.sample == "first" else stratified_sample(items, cfg.limit, cfg.seed)
+    return items
+
+
 def stratified_sample(items: list[Item], n: int, seed: int) -> list[Item]:
     """`n` items drawn with the seed so that every skill gets as many as it can: each draw takes a random item of
     the skill that the draws so far cover least. A file sorted by category otherwise profiles only its first
@@ -115,7 +125,6 @@ def load_items(cfg: DataConfig) -> tuple[list[Item], SkillSet | None, str]:
         raise ConfigError(f"--limit must be at least 1, got {cfg.limit}.")
     if cfg.data:
         from skillgap.formats import read_items
-
         from skillgap.skills import sibling_inventory
 
         items, grader = read_items(cfg.data, cfg.format, dict(cfg.fields))

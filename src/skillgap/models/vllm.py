@@ -91,9 +91,14 @@ def lora_slot(rank: int, adapter: str | Path | None = None) -> int:
                        f"serve it merged into the weights instead: --adapter-mode merge.")
 
 
+def merged_path(base: Path, adapter: str) -> Path:
+    """Where `merged_folder` caches the merge: one folder per base and adapter content."""
+    return cache_dir() / "merged" / f"{base.name}+{adapter_identity(adapter).rsplit(':', 1)[1]}"
+
+
 def merged_folder(base: Path, adapter: str) -> Path:
     """The adapter merged into the base weights (fp32, PEFT's merge_and_unload), saved once and cached."""
-    out = cache_dir() / "merged" / f"{base.name}+{adapter_identity(adapter).rsplit(':', 1)[1]}"
+    out = merged_path(base, adapter)
     if (out / "config.json").is_file():
         return out
     import torch

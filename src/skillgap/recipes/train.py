@@ -18,7 +18,7 @@ from typing import Any
 
 from rich.console import Console
 
-from skillgap.data import DataConfig, load_items, suite_of, train_file
+from skillgap.data import DataConfig, load_items, read_train_file, suite_of, train_file
 from skillgap.errors import ConfigError
 from skillgap.items import Item, read_jsonl, write_jsonl
 from skillgap.models import ModelConfig
@@ -179,7 +179,7 @@ def train_recipe(model: ModelConfig, data: DataConfig, tc: TargetConfig, train_c
                         "profile": str(profile_path) if profile_path else None,
                         "teacher": teacher.identity if teacher is not None else None}, out / "config.json")
         if data.data:  # a ready training file: train on it as it is
-            items = read_jsonl(data.data)[: data.limit] if data.limit else read_jsonl(data.data)
+            items = read_train_file(data)
             skills = sorted({s for it in items for s in it.skills})
             mixture = Mixture("file", items, order="file")
             if main:
