@@ -286,6 +286,43 @@ def build_parser() -> argparse.ArgumentParser:
     _train_args(p)
     _output_args(p, "the graph JSON; the heat-map goes beside it (.png)", required=True)
 
+    p = sub.add_parser("skillmix", help="Skill-Mix: can the model write one text that shows k skills? (a judge grades)",
+                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _model_args(p)
+    from skillgap.recipes.skillmix import SkillMixConfig
+
+    d = SkillMixConfig("", "")
+    g = p.add_argument_group("skillmix", "draws of k skills and a topic; the paper: 3 rounds x 3 grading runs")
+    g.add_argument("--skills", required=True, help="skills with a definition and an example: the reference's "
+                                                   "skills.csv (LeoYu/skill-mix) or a JSONL of {skill, definition, example}")
+    g.add_argument("--topics", required=True, help="topics, one a line (the reference's topics.txt)")
+    g.add_argument("--k", default=",".join(map(str, d.k)), help=f"numbers of skills per text (default: "
+                                                                f"{','.join(map(str, d.k))})")
+    g.add_argument("--n", type=int, default=d.n, help=f"draws per k (default: {d.n})")
+    g.add_argument("--rounds", type=int, default=d.rounds, help=f"generation rounds, best of (default: {d.rounds})")
+    g.add_argument("--grading-runs", type=int, default=d.grading_runs,
+                   help=f"judge samples per text, majority per point (default: {d.grading_runs})")
+    g.add_argument("--filter-names", action="store_true",
+                   help="zero a skill's point when its name appears verbatim in the text")
+    g.add_argument("--temperature", type=float, default=d.temperature, help=f"student and judge (default: {d.temperature})")
+    g.add_argument("--max-new-tokens", type=int, default=d.max_new_tokens,
+                   help=f"the student's, per turn (default: {d.max_new_tokens})")
+    g.add_argument("--seed", type=int, default=d.seed, help="seed of the draws (default: 0)")
+    j = p.add_argument_group("judge", "grades each text on the k + 3 rubric; a capable judge is needed for meaningful "
+                                      "grades; every call is cached on disk ($SKILLGAP_CACHE/teacher.db)")
+    j.add_argument("--judge", required=True, help="alias, model folder, .gguf, or the served name with --judge-base-url")
+    j.add_argument("--judge-base-url", default=None, help="the judge's OpenAI-compatible endpoint")
+    j.add_argument("--judge-backend", choices=["auto", "hf", "vllm", "openai"], default=None)
+    j.add_argument("--judge-max-new-tokens", type=int, default=d.judge_max_new_tokens,
+                   help=f"(default: {d.judge_max_new_tokens})")
+    j.add_argument("--judge-retries", type=int, default=d.judge_retries,
+                   help=f"re-asks after a table that does not parse (default: {d.judge_retries})")
+    j.add_argument("--judge-format", default=d.judge_format, choices=["table", "json"],
+                   help="table: the reference's rubric table (default) | json: the points as JSON, which an "
+                        "endpoint that constrains decoding enforces, so a weak judge's replies still parse")
+    j.add_argument("--cache", default=None, help="the reply cache, an SQLite file (default: $SKILLGAP_CACHE/teacher.db)")
+    _output_args(p, "the results JSON; the HTML page goes beside it (.html)", required=True)
+
     p = sub.add_parser("label", help="label a dataset with skills from an inventory (embed or teacher)",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     _data_args(p, limit=None, limit_help="items to label", data_help="the dataset to label (JSONL, CSV, Parquet, "
@@ -368,28 +405,33 @@ def _data_config(a: argparse.Namespace) -> Any:
                       skills=names(getattr(a, "item_skills", None)), exclude_skills=names(getattr(a, "exclude_skills", None)))
 
 
+def _model_config(a: argparse.Namespace, suite: str = "arith") -> Any:
+    """The --model group as a ModelConfig (a from-scratch model is built for `suite` first)."""
+    from skillgap.models import ModelConfig
+    from skillgap.models.scratch import is_scratch, scratch_model
+
+    name = a.model
+    if is_scratch(a.model):
+        from skillgap.train import main_process_first
+
+        with main_process_first(a.device):  # under accelerate launch, one process builds the cached model
+            name = str(scratch_model(a.model, suite))
+    return ModelConfig(model=name, backend=a.backend, device=a.device, dtype=a.dtype, base_url=a.base_url,
+                       concurrency=a.concurrency, adapter=a.adapter, adapter_mode=a.adapter_mode,
+                       max_model_len=a.max_model_len, tensor_parallel_size=a.tensor_parallel_size)
+
+
 def _configs(a: argparse.Namespace) -> dict[str, Any]:
     """The parsed flags as the recipes' config dataclasses, one per concern."""
     from skillgap.models import ModelConfig
-    from skillgap.models.scratch import is_scratch, scratch_model
+    from skillgap.models.scratch import is_scratch
     from skillgap.recipes.profile import EvalConfig
 
     if a.suite and a.data:
         raise SkillgapError("Give --suite or --data, not both.")
-    name = a.model
-    if is_scratch(a.model):  # a from-scratch model takes its vocabulary from the suite
-        if a.data:
-            raise SkillgapError(f"--model {a.model} builds its vocabulary from a suite; give --suite, not --data.")
-        from skillgap.train import main_process_first
-
-        with main_process_first(a.device):  # under accelerate launch, one process builds the cached model
-            name = str(scratch_model(a.model, a.suite or "arith"))
-    out: dict[str, Any] = {
-        "model": ModelConfig(model=name, backend=a.backend, device=a.device, dtype=a.dtype, base_url=a.base_url,
-                             concurrency=a.concurrency, adapter=a.adapter, adapter_mode=a.adapter_mode,
-                             max_model_len=a.max_model_len, tensor_parallel_size=a.tensor_parallel_size),
-        "data": _data_config(a),
-    }
+    if is_scratch(a.model) and a.data:  # a from-scratch model takes its vocabulary from the suite
+        raise SkillgapError(f"--model {a.model} builds its vocabulary from a suite; give --suite, not --data.")
+    out: dict[str, Any] = {"model": _model_config(a, a.suite or "arith"), "data": _data_config(a)}
     if hasattr(a, "batch_size"):
         judge = ModelConfig(model=a.judge, base_url=a.judge_base_url) if a.judge else None
         ray = {f: getattr(a, f) for f in ("ray_replicas", "ray_gpus_per_replica", "ray_cpus_per_replica")
@@ -503,7 +545,6 @@ def cmd_run(a: argparse.Namespace) -> int:
 
 def cmd_train(a: argparse.Namespace) -> int:
     from skillgap.recipes.train import train_recipe
-
     from skillgap.train import process_state
 
     c = _configs(a)
@@ -620,7 +661,7 @@ def cmd_runs(a: argparse.Namespace) -> int:
     for col in ("run", "kind", "status", "items", "accuracy", "model", "data", "updated"):
         t.add_column(col, no_wrap=col in ("run", "status", "items"))
     for r in rows:
-        acc = json.loads(r["profile"])["overall"]["accuracy"] if r["profile"] else None
+        acc = json.loads(r["profile"]).get("overall", {}).get("accuracy") if r["profile"] else None
         t.add_row(r["run_id"], r["kind"], r["status"], f"{r['n_done']}/{r['n_items']}",
                   "-" if acc is None else f"{100 * acc:.1f}%", r["model"], r["data"], r["updated"])
     _console().print(t)
@@ -651,6 +692,44 @@ def cmd_show(a: argparse.Namespace) -> int:
                   f"extracted={r.grade.answer} status={r.grade.status} score={r.grade.score}\n"
                   f"  prompt: {r.item.chat()[-1]['content']}\n  output: {r.output}")
     return 0
+
+
+def cmd_skillmix(a: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from skillgap.models import ModelConfig
+    from skillgap.recipes.skillmix import SkillMixConfig, skillmix
+    from skillgap.teacher import Cache
+
+    try:
+        ks = tuple(int(k) for k in a.k.split(","))
+    except ValueError:
+        raise SkillgapError(f"--k {a.k}: give numbers of skills separated by commas, e.g. 1,2,3.") from None
+    cfg = SkillMixConfig(a.skills, a.topics, k=ks, n=a.n, rounds=a.rounds, grading_runs=a.grading_runs,
+                         filter_names=a.filter_names, temperature=a.temperature, max_new_tokens=a.max_new_tokens,
+                         judge_max_new_tokens=a.judge_max_new_tokens, judge_retries=a.judge_retries,
+                         judge_format=a.judge_format, seed=a.seed)
+    student = _model_config(a)
+    judge = ModelConfig(model=a.judge, backend=a.judge_backend, base_url=a.judge_base_url)
+    res = skillmix(student, judge, cfg, a.output_path, a.runs_dir, cache=Cache(a.cache) if a.cache else None,
+                   console=_console())
+    t = Table(title=f"Skill-Mix {res['run_id']}: {res['student']} graded by {res['judge']}", title_justify="left",
+              caption="% of graded texts, 95% CI; a judge reply that does not parse is a judge error, not a 0")
+    for col in ("k", "draws", "graded", "judge errors", "full marks", "all skills", "skill fraction"):
+        t.add_column(col, justify="right")
+    for r in res["by_k"]:
+        t.add_row(str(r["k"]), str(r["n"]), str(r["graded"]), str(r["judge_errors"]),
+                  *(_mean_ci(r[m]) for m in ("full_marks", "all_skills", "skill_fraction")))
+    _console().print(t)
+    print(f"wrote {a.output_path} and {os.path.splitext(a.output_path)[0]}.html")
+    return 0
+
+
+def _mean_ci(v: list[float | None]) -> str:
+    """'42.0 [31-53]' in percent; '-' where nothing was graded."""
+    if v[0] is None:
+        return "-"
+    return f"{100 * v[0]:.1f}" + (f" [{100 * v[1]:.0f}-{100 * v[2]:.0f}]" if v[1] is not None else "")
 
 
 def cmd_label(a: argparse.Namespace) -> int:
@@ -720,7 +799,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         commands = {"profile": cmd_profile, "run": cmd_run, "train": cmd_train, "graph": cmd_graph, "label": cmd_label,
-                    "discover": cmd_discover, "diagnose": cmd_diagnose,
+                    "discover": cmd_discover, "diagnose": cmd_diagnose, "skillmix": cmd_skillmix,
                     "compare": cmd_compare, "runs": cmd_runs, "show": cmd_show}
         return commands[args.command](args)
     except SkillgapError as e:

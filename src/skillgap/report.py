@@ -26,7 +26,7 @@ PAGE_W_IN = 10.6  # inches: 10.6 in * 72 pt * 4/3 px ~= 1020 px, the content wid
 SVG_RC = {"svg.fonttype": "none", "font.size": 9, "axes.spines.top": False, "axes.spines.right": False}
 
 _SVG_START = re.compile(r"<svg\b")
-_SVG_METADATA = re.compile(r"<metadata>.*?</metadata>\s*", re.S)
+_SVG_METADATA = re.compile(r"<metadata>.*?</metadata>\s*", re.DOTALL)
 
 
 # ---------------------------------------------------------------- public API
@@ -554,6 +554,125 @@ skill flags at adjusted p &lt; {{ r.deltas.alpha | default(0.05) }} \
 <p>skillgap {{ r.skillgap_version | default('?') }}
 {% if timings %} · timings: {% for stage, secs in timings.items() %}{{ stage }} {{ secs | num(1) }} s{{ ', ' if not loop.last }}\
 {% endfor %}{% endif %}</p>
+<details><summary>config</summary><pre><code>{{ config_json }}</code></pre></details>
+</footer>
+</main>
+</body>
+</html>
+"""
+
+
+# ---------------------------------------------------------------- Skill-Mix
+
+_SKILLMIX_METRICS = (("full_marks", "Ratio of Full Marks", C_AFTER), ("all_skills", "Ratio of All Skills", C_IMPROVED),
+                     ("skill_fraction", "Skill Fraction", C_TRAIN))
+
+
+def _skillmix_svg(by_k: list[dict[str, Any]]) -> str | None:
+    """The three Skill-Mix aggregates against k, with their 95% intervals."""
+    rows = [r for r in by_k if r["graded"]]
+    if not rows:
+        return None
+    fig = _figure(PAGE_W_IN * 0.52, 3.0)
+    ax = fig.add_subplot()
+    ks = [r["k"] for r in rows]
+    for key, label, colour in _SKILLMIX_METRICS:
+        m = [r[key][0] * 100 for r in rows]
+        lo = [r[key][1] * 100 if _finite(r[key][1]) else v for r, v in zip(rows, m)]  # one text: no interval
+        hi = [r[key][2] * 100 if _finite(r[key][2]) else v for r, v in zip(rows, m)]
+        ax.fill_between(ks, lo, hi, color=colour, alpha=0.15, linewidth=0)
+        ax.plot(ks, m, color=colour, marker="o", markersize=4, linewidth=1.6, label=label)
+    ax.set_xticks(ks)
+    ax.set_xlabel("k (skills asked for in one text)")
+    ax.set_ylabel("% of graded texts, 95% CI")
+    ax.set_ylim(0, 100)
+    ax.grid(axis="y", color="#e5e5e5", linewidth=0.6)
+    ax.legend(frameon=False)
+    return _to_svg(fig, "skillmix-by-k")
+
+
+def render_skillmix(result: dict[str, Any]) -> str:
+    """A Skill-Mix run as one HTML page: the aggregates by k (plot and table), per skill, and every draw."""
+    from jinja2 import Environment, StrictUndefined
+
+    env = Environment(autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(pct=_pct, num=_num)
+    return env.from_string(_SKILLMIX_TEMPLATE).render(
+        r=result, plot=_markup(_skillmix_svg(result["by_k"])), metrics=_SKILLMIX_METRICS,
+        config_json=json.dumps(result["config"], indent=2, default=str))
+
+
+_SKILLMIX_TEMPLATE = """<!DOCTYPE html>
+{% macro cell(v) %}{{ v[0] | pct }}{% if v[1] is number and v[1] == v[1] %} \
+<span class="ci">[{{ v[1] | pct }}, {{ v[2] | pct }}]</span>{% endif %}{% endmacro %}
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>skillgap Skill-Mix: {{ r.student }}</title>
+<style>""" + _CSS + """</style>
+</head>
+<body>
+<main>
+<header>
+<h1>Skill-Mix</h1>
+<dl>
+<div><dt>student</dt><dd><code>{{ r.student }}</code></dd></div>
+<div><dt>judge</dt><dd><code>{{ r.judge }}</code></dd></div>
+<div><dt>inventory</dt><dd>{{ r.n_skills }} skills, {{ r.n_topics }} topics</dd></div>
+<div><dt>rounds × grading runs</dt><dd>{{ r.config.rounds }} × {{ r.config.grading_runs }}</dd></div>
+<div><dt>seed</dt><dd>{{ r.config.seed }}</dd></div>
+<div><dt>run</dt><dd><code>{{ r.run_id }}</code></dd></div>
+</dl>
+<p class="muted">Each text is graded on k + 3 points (one per skill; topic; sense; at most k − 1 sentences,
+counted, not judged). A judge reply whose table does not parse is a judge error: counted and shown, never scored 0.
+The grades are only as good as the judge.</p>
+</header>
+
+<section id="by-k">
+<h2>By k</h2>
+<div class="cols">
+{% if plot %}<figure class="plot side">{{ plot }}</figure>{% endif %}
+<table>
+<thead><tr><th>k</th><th>draws</th><th>graded</th><th>judge errors</th>
+{% for key, label, _ in metrics %}<th>{{ label }}</th>{% endfor %}</tr></thead>
+<tbody>
+{% for row in r.by_k %}
+<tr data-k="{{ row.k }}"><td>{{ row.k }}</td><td>{{ row.n | num }}</td><td>{{ row.graded | num }}</td>
+<td>{{ row.judge_errors | num }}</td>
+{% for key, label, _ in metrics %}<td>{{ cell(row[key]) }}</td>{% endfor %}</tr>
+{% endfor %}
+</tbody></table>
+</div>
+</section>
+
+<section id="skills">
+<h2>By skill</h2>
+<table>
+<thead><tr><th>skill</th><th>graded texts asking for it</th><th>point earned</th></tr></thead>
+<tbody>
+{% for s in r.skills %}
+<tr data-skill="{{ s.skill }}"><td>{{ s.skill }}</td><td>{{ s.n | num }}</td>
+<td>{{ s.rate | pct }} <span class="ci">[{{ s.ci[0] | pct }}, {{ s.ci[1] | pct }}]</span></td></tr>
+{% endfor %}
+</tbody></table>
+</section>
+
+<section id="draws">
+<h2>Every draw</h2>
+<table>
+<thead><tr><th>draw</th><th>topic</th><th>skills</th><th>points</th><th>status</th><th>text</th></tr></thead>
+<tbody>
+{% for d in r.draws %}
+<tr class="{{ 'regression' if d.status != 'ok' else '' }}" data-status="{{ d.status }}"><td>{{ d.id }}</td>
+<td>{{ d.topic }}</td><td>{{ d.skills | join(', ') }}</td>
+<td>{{ d.points | join(' ') if d.points else '—' }}</td><td>{{ d.status }}</td>
+<td style="white-space:normal;text-align:left;max-width:460px">{{ d.text }}</td></tr>
+{% endfor %}
+</tbody></table>
+</section>
+
+<footer>
 <details><summary>config</summary><pre><code>{{ config_json }}</code></pre></details>
 </footer>
 </main>

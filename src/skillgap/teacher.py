@@ -148,17 +148,20 @@ class Teacher:
                 progress(len(idx))
         return [have[k] for k in keys]
 
-    def ask(self, chats: list[list[Message]], parse: Callable[[str], Any], schema: dict[str, Any] | None = None,
-            max_new_tokens: int | None = None, progress: Callable[[int], None] | None = None) -> list[Reply]:
-        """One validated Reply per chat. Retries feed the reason back and sample (seed = try number)."""
-        texts = self.complete(chats, self.temperature, 0, schema, max_new_tokens, progress)
+    def ask(self, chats: list[list[Message]], parse: Callable[[str], Any] | list[Callable[[str], Any]],
+            schema: dict[str, Any] | None = None, max_new_tokens: int | None = None,
+            progress: Callable[[int], None] | None = None, seed: int = 0) -> list[Reply]:
+        """One validated Reply per chat (`parse`: one for all, or one per chat). Retries feed the reason back and
+        sample (seed = try number); `seed` > 0 draws independent first replies (a judge's grading runs)."""
+        parsers = parse if isinstance(parse, list) else [parse] * len(chats)
+        texts = self.complete(chats, self.temperature, seed, schema, max_new_tokens, progress)
         replies: list[Reply | None] = [None] * len(chats)
         convo = [list(c) for c in chats]
         todo: list[int] = []
         errors: dict[int, str] = {}
         for i, t in enumerate(texts):
             try:
-                replies[i] = Reply(parse(t), t, "ok", 1)
+                replies[i] = Reply(parsers[i](t), t, "ok", 1)
             except Invalid as e:
                 errors[i] = str(e)
                 todo.append(i)
@@ -169,13 +172,13 @@ class Teacher:
                 convo[i] = convo[i] + [{"role": "assistant", "content": texts[i]},
                                        {"role": "user", "content": f"That reply is not valid: {errors[i]}. "
                                                                    "Answer again, exactly in the requested format."}]
-            again = self.complete([convo[i] for i in todo], max(self.temperature, 0.7), attempt, schema,
+            again = self.complete([convo[i] for i in todo], max(self.temperature, 0.7), 1000 * seed + attempt, schema,
                                   max_new_tokens)
             still: list[int] = []
             for i, t in zip(todo, again):
                 texts[i] = t
                 try:
-                    replies[i] = Reply(parse(t), t, "ok", attempt + 1)
+                    replies[i] = Reply(parsers[i](t), t, "ok", attempt + 1)
                 except Invalid as e:
                     errors[i] = str(e)
                     still.append(i)
