@@ -74,7 +74,7 @@ def _data_args(p: argparse.ArgumentParser, limit: int | None, limit_help: str = 
     d = p.add_argument_group("data")
     d.add_argument("--suite", default=None, help="built-in procedural suite (default: arith)")
     d.add_argument("--data", default=None, help=data_help)
-    d.add_argument("--format", default="auto", help="for --data: auto | items | gsm8k | math | table (CSV, Parquet, "
+    d.add_argument("--format", default="auto", help="for --data: auto | items | gsm8k | math | alpaca | table (CSV, Parquet, "
                                                     "a saved `datasets` folder) (default: auto, from the first record)")
     d.add_argument("--field", action="append", default=None, metavar="TARGET=COLUMN",
                    help="for --data: map a column to an item field (prompt, answer, skills, id, completion); repeatable")
@@ -114,7 +114,7 @@ def _target_args(p: argparse.ArgumentParser) -> None:
 
     d = TargetConfig()
     t = p.add_argument_group("target")
-    t.add_argument("--strategy", default=d.strategy, help="uniform | stat-sel | stat-syn | curriculum "
+    t.add_argument("--strategy", default=d.strategy, help="uniform | stat-sel | stat-syn | curriculum | skillmix "
                                                           f"(default: {d.strategy})")
     t.add_argument("--budget", type=int, default=d.budget, help=f"training examples (default: {d.budget})")
     t.add_argument("--diagnose-limit", type=int, default=d.diagnose_limit,
@@ -127,6 +127,10 @@ def _target_args(p: argparse.ArgumentParser) -> None:
                    help="share of the budget drawn uniformly from the pool, spread through training, so the skills a "
                         "targeted set leaves out keep examples (default: 0); with --mixture, that share of every "
                         "draw in the natural proportions")
+    t.add_argument("--skillmix-k", type=int, default=d.skillmix_k,
+                   help=f"skillmix: skills a teacher-written example combines (default: {d.skillmix_k})")
+    t.add_argument("--query-types", default=None, help="skillmix: a file of query types, `Name: definition` a line "
+                                                       "or Instruct-SkillMix's queries markdown (default: built-in 8)")
     t.add_argument("--train-format", default="auto", help="for --train-data, as --format (default: auto)")
     t.add_argument("--train-field", action="append", default=None, metavar="TARGET=COLUMN",
                    help="for --train-data, as --field; repeatable")
@@ -447,7 +451,7 @@ def _configs(a: argparse.Namespace) -> dict[str, Any]:
 
         out["target"] = TargetConfig(strategy=a.strategy, budget=a.budget, diagnose_limit=a.diagnose_limit,
                                      pool_size=a.pool_size, train_data=a.train_data, train_format=a.train_format,
-                                     replay=a.replay,
+                                     replay=a.replay, skillmix_k=a.skillmix_k, query_types=a.query_types,
                                      train_fields=tuple(parse_fields(a.train_field).items()))
     if hasattr(a, "method"):
         from skillgap.train import TrainConfig

@@ -1,5 +1,5 @@
-"""Reading other people's datasets as items: GSM8K, MATH, and any JSONL, CSV, Parquet or saved `datasets`
-dataset with a field mapping.
+"""Reading other people's datasets as items: GSM8K, MATH, instruction data (Alpaca's `instruction`/`output`, as
+Instruct-SkillMix releases it), and any JSONL, CSV, Parquet or saved `datasets` dataset with a field mapping.
 
     skillgap profile --data gsm8k/test.jsonl --format gsm8k ...
     skillgap profile --data mine.csv --field prompt=question --field answer=target --field skills=tags ...
@@ -21,8 +21,8 @@ from skillgap.errors import ConfigError, DataError, unknown_name
 from skillgap.grade import _boxed
 from skillgap.items import Item, item_from_dict
 
-FORMATS = ("auto", "items", "gsm8k", "math", "table")
-GRADERS = {"items": "numeric", "gsm8k": "numeric", "math": "math", "table": "numeric"}
+FORMATS = ("auto", "items", "gsm8k", "math", "alpaca", "table")
+GRADERS = {"items": "numeric", "gsm8k": "numeric", "math": "math", "alpaca": "judge", "table": "numeric"}
 _CALC = re.compile(r"<<[^>]*>>")  # GSM8K's calculator annotations
 
 
@@ -68,6 +68,8 @@ def sniff(path: Path, first: Any) -> str:
             return "gsm8k"
         if "problem" in first and "solution" in first:
             return "math"
+        if "instruction" in first and "output" in first:
+            return "alpaca"
     return "items"
 
 
@@ -113,6 +115,20 @@ def math_item(d: dict[str, Any], path: Path, row: int, stem: str) -> Item:
                 completion=d.get("solution"))
 
 
+def alpaca_item(d: dict[str, Any], path: Path, row: int, stem: str) -> Item:
+    """An instruction-tuning record (`instruction`, `input`, `output`; Instruct-SkillMix adds `skills` or
+    `skills_joined_str` and `query_type`): a prompt and completion with no reference answer (a judge grades)."""
+    for fld in ("instruction", "output"):
+        if not isinstance(d.get(fld), str) or not d[fld].strip():
+            raise DataError(path, row, fld, "missing or empty (instruction records have 'instruction' and 'output')")
+    prompt = d["instruction"].strip() + (f"\n\n{d['input'].strip()}" if str(d.get("input") or "").strip() else "")
+    skills = d.get("skills") if d.get("skills") is not None else d.get("skills_joined_str")
+    meta = {k: d[k] for k in ("query_type", "generator") if k in d}
+    return Item(id=str(d.get("id") or f"{stem}-{row}"), prompt=prompt, answer="",
+                skills=_skills(skills, path, row, "skills"), split=str(d.get("split") or "train"),
+                metadata={"format": "alpaca", "row": row} | meta, completion=d["output"])
+
+
 def table_item(d: dict[str, Any], path: Path, row: int, stem: str, fields: dict[str, str]) -> Item:
     """A row of any table: `fields` maps item fields (prompt, answer, skills, id, completion) to its columns."""
     cols = {"id": "id", "prompt": "prompt", "answer": "answer", "skills": "skills", "completion": "completion"} | fields
@@ -146,6 +162,8 @@ def read_items(path: str | Path, fmt: str = "auto", fields: dict[str, str] | Non
             item = gsm8k_item(d, path, row, path.stem)
         elif fmt == "math":
             item = math_item(d, path, row, path.stem)
+        elif fmt == "alpaca":
+            item = alpaca_item(d, path, row, path.stem)
         else:
             item = table_item(d, path, row, path.stem, fields or {})
         if item.id in seen:

@@ -42,6 +42,8 @@ class TargetConfig:
     train_fields: tuple[tuple[str, str], ...] = ()  # for train_data, as DataConfig.fields
     val_per_skill: int = 8  # held-out items per skill for the validation-loss curves
     replay: float = 0.0  # share of the budget drawn uniformly from the pool, against forgetting (with_replay)
+    skillmix_k: int = 2  # skillmix: skills per teacher-written example (Instruct-SkillMix's k)
+    query_types: str | None = None  # skillmix: a file of query types (None: the built-in list)
 
     def check(self, teacher: Any = None) -> None:
         """Every option and file, before any model loads or any item is generated."""
@@ -56,6 +58,16 @@ class TargetConfig:
             raise ConfigError(f"--replay is a share of the budget in [0, 1), got {self.replay}.")
         if self.diagnose_limit < 1 or self.pool_size < 1 or self.val_per_skill < 0:
             raise ConfigError("--diagnose-limit and --pool-size must be at least 1.")
+        if self.strategy == "skillmix":
+            if teacher is None:
+                raise ConfigError("--strategy skillmix has a teacher write every example: --teacher MODEL (and "
+                                  "--teacher-base-url for an endpoint).")
+            if self.skillmix_k < 1:
+                raise ConfigError(f"--skillmix-k must be at least 1, got {self.skillmix_k}.")
+            if self.query_types:
+                from skillgap.target.skillmix import load_query_types
+
+                load_query_types(self.query_types)
         if self.train_data:
             from skillgap.formats import read_items
 
@@ -104,12 +116,17 @@ def prepare(model: ModelConfig, data: DataConfig, tc: TargetConfig, ev: EvalConf
     could generate them."""
     pool, skills, suite = load_pool(data, tc)
     diagnosis = None
-    if missing is None and tc.strategy != "uniform":
+    if missing is None and tc.strategy not in ("uniform", "skillmix"):  # skillmix without a profile: every skill
         diagnosis = diagnose(model, data, tc, ev, runs_dir, out, console)
         missing = diagnosis["missing"]
     generator = None if teacher is not None else suite
+    query_types = ()
+    if tc.query_types:
+        from skillgap.target.skillmix import load_query_types
+
+        query_types = load_query_types(tc.query_types)
     mixture = build_mixture(tc.strategy, Request(missing or {}, pool, tc.budget, data.seed, skills, generator,
-                                                 teacher, tc.replay))
+                                                 teacher, tc.replay, tc.skillmix_k, query_types))
     write_jsonl(mixture.items, out / "train.jsonl")
     write_json(mixture.to_dict() | {"budget": tc.budget}, out / "mixture.json")
     console.print(f"{tc.strategy}: {len(mixture.items)} examples; by skill "

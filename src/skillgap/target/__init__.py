@@ -26,6 +26,7 @@ STRATEGIES: dict[str, str] = {
     "stat-sel": "skillgap.target.stat_sel:stat_sel",
     "stat-syn": "skillgap.target.stat_syn:stat_syn",
     "curriculum": "skillgap.target.curriculum:curriculum",
+    "skillmix": "skillgap.target.skillmix:skillmix",
 }
 
 
@@ -41,6 +42,8 @@ class Request:
     suite: Any = None  # a suite with `synthesize(skill, n, seed)`, for stat-syn
     teacher: Any = None  # a model backend, for stat-syn on data without a generator
     replay: float = 0.0  # share of the budget drawn uniformly from the pool (see `with_replay`)
+    skillmix_k: int = 2  # skillmix: skills drawn together per example
+    query_types: tuple[tuple[str, str], ...] = ()  # skillmix: (name, definition); () for the built-in list
 
 
 @dataclass
