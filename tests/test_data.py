@@ -136,3 +136,40 @@ def test_train_data_in_any_format_and_restricted(tmp_path):
     assert len(trained) == 16 and all(r["prompt"] in by_text for r in trained)
     assert all(r["completion"] == by_text[r["prompt"]].completion for r in trained)
     assert not [r for r in trained if "percent" in r["skills"]] and any("percent" in it.skills for it in pool)
+
+
+def test_compositions_restricted_by_k_and_held_out_pairs():
+    """`--k 1,2` keeps the pattern's items of those k only; `--hold-out-pairs` leaves those combinations out of
+    every item, generated or synthesized, while each problem keeps its split."""
+    pairs = (("add_multi", "mul_1digit"), ("percent", "fraction_of"))
+    suite = load_suite("arith", k_values=(1, 2), hold_out_pairs=pairs)
+    items = suite.generate("train", 2000, seed=0)
+    # the pattern's k = 1, 2 slots, in order: 1,1,2,1,2,1,2 (4:3), so 2000 = 285 x 7 + (1,1,2,1,2)
+    assert Counter(it.k for it in items) == {1: 285 * 4 + 3, 2: 285 * 3 + 2}
+    combos = Counter(frozenset(it.skills) for it in items if it.k == 2)
+    for a, b in pairs:
+        assert not [it for it in items if {a, b} <= set(it.skills)]
+        assert any(a in c for c in combos) and any(b in c for c in combos)  # each skill still composes
+    full = load_suite("arith").generate("train", 3000, seed=0)
+    assert any({"add_multi", "mul_1digit"} <= set(it.skills) for it in full)  # the pair is common otherwise
+    assert all(it.id.startswith("arith-train-s0-k12-hp.add_multi+mul_1digit.fraction_of+percent-") for it in items)
+    syn = suite.synthesize("percent", 60, seed=0)
+    assert all(it.k <= 2 and not {"percent", "fraction_of"} <= set(it.skills) for it in syn)
+    only3 = load_suite("arith", k_values=(3,)).generate("test", 50, seed=0)
+    assert {it.k for it in only3} == {3} and all(it.split == "test" for it in only3)
+    cfg = DataConfig(suite="arith", k_values=(1, 2), hold_out_pairs=pairs)
+    assert cfg.describe() == ("suite:arith/test?k=1,2&hold_out=add_multi+mul_1digit,percent+fraction_of")
+    with pytest.raises(ConfigError, match="Did you mean 'percent'"):
+        load_suite("arith", hold_out_pairs=(("percnt", "round"),))
+    with pytest.raises(ConfigError, match="composes 1 to 4"):
+        load_suite("arith", k_values=(5,))
+    with pytest.raises(ConfigError, match="does not compose skills"):
+        load_suite("lego", k_values=(1,))
+
+
+def test_a_file_restricted_by_k_and_pairs(tmp_path):
+    path, _ = _file(tmp_path)
+    two = read_train_file(DataConfig(suite=None, data=str(path), k_values=(2,)))
+    assert {it.id for it in two} == {f"ac{i}" for i in range(5)}
+    no_ac = read_train_file(DataConfig(suite=None, data=str(path), hold_out_pairs=(("a", "c"),)))
+    assert len(no_ac) == 65 and not [it for it in no_ac if {"a", "c"} <= set(it.skills)]

@@ -88,6 +88,10 @@ def _data_args(p: argparse.ArgumentParser, limit: int | None, limit_help: str = 
                        help="only items made of these skills (of the suite, or of the file's labels)")
         d.add_argument("--exclude-skills", default=None, metavar="C,D",
                        help="no item that exercises one of these skills, composed items included")
+        d.add_argument("--k", dest="k_values", default=None, metavar="K,K",
+                       help="only items composing this many skills (e.g. 1,2: train on compositions of at most 2)")
+        d.add_argument("--hold-out-pairs", default=None, metavar="A+B,C+D",
+                       help="no item that composes both skills of a pair, so those combinations stay unseen")
     d.add_argument("--seed", type=int, default=0, help="seed for the suite, selection and training (default: 0)")
 
 
@@ -404,9 +408,21 @@ def _data_config(a: argparse.Namespace) -> Any:
     def names(flag: str | None) -> tuple[str, ...]:
         return tuple(s.strip() for s in (flag or "").split(",") if s.strip())
 
+    try:
+        ks = tuple(int(k) for k in names(getattr(a, "k_values", None)))
+    except ValueError:
+        raise SkillgapError(f"--k {a.k_values}: give numbers of skills separated by commas, e.g. 1,2.") from None
+    pairs = []
+    for spec in names(getattr(a, "hold_out_pairs", None)):
+        pair = tuple(x.strip() for x in spec.split("+"))
+        if len(pair) != 2 or not all(pair):
+            raise SkillgapError(f"--hold-out-pairs {spec!r}: a pair is two skills joined by '+', e.g. "
+                                "sub_borrow+percent.")
+        pairs.append(pair)
     return DataConfig(suite=None if a.data else (a.suite or "arith"), data=a.data, limit=a.limit, seed=a.seed,
                       format=a.format, fields=tuple(parse_fields(a.field).items()), sample=a.sample,
-                      skills=names(getattr(a, "item_skills", None)), exclude_skills=names(getattr(a, "exclude_skills", None)))
+                      skills=names(getattr(a, "item_skills", None)), exclude_skills=names(getattr(a, "exclude_skills", None)),
+                      k_values=ks, hold_out_pairs=tuple(pairs))
 
 
 def _model_config(a: argparse.Namespace, suite: str = "arith") -> Any:

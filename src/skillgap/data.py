@@ -31,6 +31,8 @@ class DataConfig:
     skills: tuple[str, ...] = ()  # only items made of these skills (empty: all)
     exclude_skills: tuple[str, ...] = ()  # no item that exercises one of these
     sample: str = "stratified"  # for `data` with `limit`: stratified | first
+    k_values: tuple[int, ...] = ()  # only items composing this many skills (empty: any)
+    hold_out_pairs: tuple[tuple[str, str], ...] = ()  # no item composing both skills of a pair
 
     def check(self) -> None:
         """Names, numbers and paths, before any item is generated or any model loads."""
@@ -55,6 +57,8 @@ class DataConfig:
     def describe(self) -> str:
         query = [f"skills={','.join(self.skills)}"] if self.skills else []
         query += [f"exclude={','.join(self.exclude_skills)}"] if self.exclude_skills else []
+        query += [f"k={','.join(map(str, self.k_values))}"] if self.k_values else []
+        query += [f"hold_out={','.join('+'.join(p) for p in self.hold_out_pairs)}"] if self.hold_out_pairs else []
         if not self.data:
             return f"suite:{self.suite}/{self.split}" + ("?" + "&".join(query) if query else "")
         if self.format != "auto" or self.fields:
@@ -77,19 +81,22 @@ def suite_of(cfg: DataConfig) -> Any:
     """The configured suite, restricted to the configured skills."""
     from skillgap.suites import load_suite
 
-    return load_suite(cfg.suite or "arith", cfg.skills, cfg.exclude_skills)
+    return load_suite(cfg.suite or "arith", cfg.skills, cfg.exclude_skills, cfg.k_values, cfg.hold_out_pairs)
 
 
-def keep_skills(items: list[Item], skills: tuple[str, ...], exclude: tuple[str, ...]) -> list[Item]:
-    """The items made of `skills` only (if given) that exercise none of `exclude`."""
-    return [it for it in items if (not skills or set(it.skills) <= set(skills)) and not set(it.skills) & set(exclude)]
+def keep_skills(items: list[Item], skills: tuple[str, ...], exclude: tuple[str, ...], k_values: tuple[int, ...] = (),
+                hold_out_pairs: tuple[tuple[str, str], ...] = ()) -> list[Item]:
+    """The items made of `skills` only (if given) that exercise none of `exclude`, compose k of `k_values` skills
+    (if given) and no held-out pair."""
+    return [it for it in items if (not skills or set(it.skills) <= set(skills)) and not set(it.skills) & set(exclude)
+            and (not k_values or it.k in k_values) and not any({a, b} <= set(it.skills) for a, b in hold_out_pairs)]
 
 
 def read_train_file(cfg: DataConfig) -> list[Item]:
     """A ready training file (`train --data`), restricted and limited as every other file is read."""
-    items = keep_skills(read_jsonl(cfg.data), cfg.skills, cfg.exclude_skills)
+    items = keep_skills(read_jsonl(cfg.data), cfg.skills, cfg.exclude_skills, cfg.k_values, cfg.hold_out_pairs)
     if not items:
-        raise ConfigError(f"--data {cfg.data}: no item is left by --skills/--exclude-skills.")
+        raise ConfigError(f"--data {cfg.data}: no item is left by --skills/--exclude-skills/--k/--hold-out-pairs.")
     if cfg.limit:
         items = items[: cfg.limit] if cfg.sample == "first" else stratified_sample(items, cfg.limit, cfg.seed)
     return items
@@ -128,9 +135,9 @@ def load_items(cfg: DataConfig) -> tuple[list[Item], SkillSet | None, str]:
         from skillgap.skills import sibling_inventory
 
         items, grader = read_items(cfg.data, cfg.format, dict(cfg.fields))
-        items = keep_skills(items, cfg.skills, cfg.exclude_skills)
+        items = keep_skills(items, cfg.skills, cfg.exclude_skills, cfg.k_values, cfg.hold_out_pairs)
         if not items:
-            raise ConfigError(f"--data {cfg.data}: no item is left by --skills/--exclude-skills.")
+            raise ConfigError(f"--data {cfg.data}: no item is left by --skills/--exclude-skills/--k/--hold-out-pairs.")
         if cfg.limit:
             items = items[: cfg.limit] if cfg.sample == "first" else stratified_sample(items, cfg.limit, cfg.seed)
         return items, sibling_inventory(cfg.data), grader

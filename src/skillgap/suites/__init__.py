@@ -29,7 +29,8 @@ class Suite(Protocol):
     def generate(self, split: str, n: int, seed: int = 0) -> list[Item]: ...
 
 
-def load_suite(name: str, skills: Sequence[str] = (), exclude: Sequence[str] = ()) -> Suite:
+def load_suite(name: str, skills: Sequence[str] = (), exclude: Sequence[str] = (), k_values: Sequence[int] = (),
+               hold_out_pairs: Sequence[tuple[str, str]] = ()) -> Suite:
     """The suite registered under `name`; an unknown name answers 'did you mean ...'.
 
     `skills` keeps only items made of those skills, `exclude` removes every item that exercises one of those,
@@ -39,12 +40,23 @@ def load_suite(name: str, skills: Sequence[str] = (), exclude: Sequence[str] = (
         raise unknown_name("suite", name, list(SUITES))
     module, _, attr = SUITES[name].partition(":")
     suite = getattr(importlib.import_module(module), attr)()
-    if not skills and not exclude:
-        return suite
     known = suite.skills.ids
-    for s in (*skills, *exclude):
+    for s in (*skills, *exclude, *(x for pair in hold_out_pairs for x in pair)):
         if s not in known:
             raise unknown_name(f"skill of suite {name!r}", s, known)
+    if k_values or hold_out_pairs:
+        if not hasattr(suite, "k_values"):
+            raise ConfigError(f"--k and --hold-out-pairs restrict how skills compose; suite {name!r} does not "
+                              "compose skills (arith does).")
+        bad = [k for k in k_values if not 1 <= k <= suite.max_k]
+        if bad:
+            raise ConfigError(f"--k {','.join(map(str, k_values))}: suite {name!r} composes 1 to {suite.max_k} skills.")
+        if any(a == b for a, b in hold_out_pairs):
+            raise ConfigError("--hold-out-pairs: a pair is two different skills, e.g. sub_borrow+percent.")
+        suite = dataclasses.replace(suite, k_values=tuple(sorted(set(k_values))) or None,
+                                    hold_out_pairs=tuple(tuple(sorted(p)) for p in hold_out_pairs))
+    if not skills and not exclude:
+        return suite
     keep = tuple(s for s in known if (not skills or s in skills) and s not in exclude)
     if not keep:
         raise ConfigError(f"--skills/--exclude-skills leave suite {name!r} no skill to make items of.")

@@ -466,6 +466,9 @@ class ArithSuite:
 
     `item_skills` restricts the skills an item may exercise, composed items included (`--exclude-skills`):
     the stories are drawn from those skills alone, so the k pattern holds, and a problem keeps its split.
+    `k_values` keeps the k pattern's items of those k only (`--k 1,2`: train on compositions of at most 2), and
+    `hold_out_pairs` rejects any item that composes both skills of a pair (`--hold-out-pairs`), so those
+    combinations stay unseen; a problem keeps its split either way.
     """
 
     name: str = "arith"
@@ -474,6 +477,8 @@ class ArithSuite:
     grader: str = "numeric"
     skills: SkillSet = SKILLS
     item_skills: tuple[str, ...] | None = None  # None: all thirteen
+    k_values: tuple[int, ...] | None = None  # only items composing this many skills (--k); None: 1..max_k
+    hold_out_pairs: tuple[tuple[str, str], ...] = ()  # no item composing both skills of a pair (--hold-out-pairs)
 
     @property
     def allowed(self) -> tuple[str, ...]:
@@ -482,10 +487,21 @@ class ArithSuite:
     @property
     def _tag(self) -> str:
         """Part of every item id of a restricted suite: its items differ from the whole suite's at the same place."""
-        if self.allowed == SKILLS.ids:
-            return ""
-        left_out = [s for s in SKILLS.ids if s not in self.allowed]
-        return f"no.{'.'.join(left_out)}-" if len(left_out) <= len(self.allowed) else f"only.{'.'.join(self.allowed)}-"
+        tag = ""
+        if self.allowed != SKILLS.ids:
+            left_out = [s for s in SKILLS.ids if s not in self.allowed]
+            tag = f"no.{'.'.join(left_out)}-" if len(left_out) <= len(self.allowed) \
+                else f"only.{'.'.join(self.allowed)}-"
+        if self.k_values:
+            tag += f"k{''.join(map(str, self.k_values))}-"
+        if self.hold_out_pairs:
+            tag += f"hp.{'.'.join('+'.join(p) for p in self.hold_out_pairs)}-"
+        return tag
+
+    def _kept(self, steps: list[Step]) -> bool:
+        """No held-out pair of skills composed in one item."""
+        used = {s.skill for s in steps}
+        return not any(a in used and b in used for a, b in self.hold_out_pairs)
 
     def generate(self, split: str, n: int, seed: int = 0) -> list[Item]:
         if split not in SPLITS:
@@ -494,7 +510,11 @@ class ArithSuite:
         allowed = self.allowed
         # a story of k skills needs k distinct skills and one of them to open it
         chains = any(OPS[s].start for s in allowed)
-        pattern = [k for k in K_PATTERN if k <= self.max_k and (k == 1 or (chains and k <= len(allowed)))]
+        pattern = [k for k in K_PATTERN if k <= self.max_k and (k == 1 or (chains and k <= len(allowed)))
+                   and (self.k_values is None or k in self.k_values)]
+        if not pattern:
+            raise ValueError(f"arith: no item can compose k = {','.join(map(str, self.k_values or ()))} of "
+                             f"the {len(allowed)} skills left (and max_k {self.max_k}).")
         singles: list[str] = []
         seen: set[str] = set()
         items: list[Item] = []
@@ -506,7 +526,8 @@ class ArithSuite:
                 r.shuffle(singles)
             made = _single(singles[-1], r) if k == 1 else _chain(k, r, allowed)
             sig = "" if made is None else _signature(made[1])
-            if made is None or sig in seen or split_of(made[1], self.test_percent) != split:
+            if made is None or sig in seen or split_of(made[1], self.test_percent) != split \
+                    or not self._kept(made[1]):
                 misses += 1
                 if misses > 10_000:
                     raise RuntimeError(f"arith cannot make {n} distinct {split} items; ask for fewer.")
@@ -539,11 +560,15 @@ class ArithSuite:
         seen: set[str] = set()
         items: list[Item] = []
         misses = 0
+        ks = [k for k in (2, 3) if k <= min(self.max_k, len(allowed)) and (self.k_values is None or k in self.k_values)]
+        singles_ok = self.k_values is None or 1 in self.k_values
+        if not ks and not singles_ok:
+            raise ValueError(f"arith: --k {','.join(map(str, self.k_values or ()))} leaves no item to synthesize "
+                             f"for {skill!r} (its items are alone, or composed of 2 or 3 skills).")
         while len(items) < n:
-            alone = len(items) % 3 == 0 and misses < 500  # a used-up single domain falls back to chains
-            ks = [k for k in (2, 3) if k <= min(self.max_k, len(allowed))]
-            made = _single(skill, r) if alone or not ks else _chain(r.choice(ks), r, allowed)
-            ok = made is not None and skill in {s.skill for s in made[1]} \
+            alone = singles_ok and ((len(items) % 3 == 0 and misses < 500) or not ks)  # a used-up single domain
+            made = _single(skill, r) if alone else _chain(r.choice(ks), r, allowed)  # falls back to chains
+            ok = made is not None and skill in {s.skill for s in made[1]} and self._kept(made[1]) \
                 and _signature(made[1]) not in seen and split_of(made[1], self.test_percent) == split
             if not ok:
                 misses += 1
