@@ -246,3 +246,32 @@ def test_bad_options_fail_before_any_model_is_called(tmp_path, monkeypatch, chan
         skillmix(ModelConfig("smollm2-135m"), ModelConfig("smollm2-135m"), dataclasses.replace(cfg, **change),
                  tmp_path / "out.json", tmp_path / "runs")
     assert not (tmp_path / "out.json").exists()
+
+
+def test_the_skillmix_page_in_headless_chromium(tmp_path):
+    """The page a user opens: the aggregates by k (plot and table), judge errors shown, nothing fetched."""
+    import re
+
+    from test_report import _chromium, _page_requests, _run_chromium
+
+    from skillgap.report import render_skillmix
+
+    tasks = [MixTask(f"t{i}", 2, ("metaphor", "red herring"), "Knots") for i in range(3)]
+    tasks.append(MixTask("t3", 1, ("metaphor",), "Sewing"))
+    grades = [_grade([1, 1, 1, 1, 1], 2), _grade([1, 0, 1, 1, 1], 2), MixGrade(None, "<b>x</b>", "e", "judge_error"),
+              _grade([1, 1, 1, 1], 1)]
+    result = {"run_id": "skillmix-abc", "student": "hf:student", "judge": "openai:judge", "n_skills": 2,
+              "n_topics": 2, "config": {"rounds": 3, "grading_runs": 3, "seed": 0}} | aggregate(tasks, grades)
+    result["draws"] = [{"id": t.id, "k": t.k, "skills": list(t.skills), "topic": t.topic, "status": g.status,
+                        "points": list(g.points) if g.points else None, "text": g.answer} for t, g in zip(tasks, grades)]
+    page = tmp_path / "skillmix.html"
+    page.write_text(render_skillmix(result))
+    home = tmp_path / "home"
+    home.mkdir()
+    dom = _run_chromium(_chromium(), home, f"--log-net-log={tmp_path / 'net.json'}", "--dump-dom",
+                        page.as_uri()).stdout
+    assert all(f'id="{s}"' in dom for s in ("by-k", "skills", "draws")) and "<svg" in dom
+    k2 = re.search(r'<tr data-k="2">(.*?)</tr>', dom, re.S).group(1)
+    assert re.findall(r"<td>(\d+)</td>", k2)[:4] == ["2", "3", "2", "1"]  # k, draws, graded, judge errors
+    assert dom.count('data-status="judge_error"') == 1 and "&lt;b&gt;x&lt;/b&gt;" in dom  # escaped
+    assert _page_requests(tmp_path / "net.json") == set()
