@@ -218,7 +218,7 @@ def make_student(a: argparse.Namespace, g: list[str], work: Path, console: Conso
 
 
 def choose_lr(a: argparse.Namespace, student: ModelConfig, g: list[str], work: Path, base_cfg: TrainConfig,
-              models: ModelPool, console: Console) -> tuple[float, list[dict]]:
+              models: ModelPool, console: Console, on_row: Any = None) -> tuple[float, list[dict]]:
     """The LoRA learning rate with the best validation accuracy after uniform at the largest budget.
 
     Each candidate is exactly the seed-0 `uniform` run (same items, seed and steps), so the chosen one is reused
@@ -242,6 +242,8 @@ def choose_lr(a: argparse.Namespace, student: ModelConfig, g: list[str], work: P
                      "known_macro": macro(prof, known), "unparsed": prof["overall"].get("unparsed", 0)})
         console.print(f"lr {lr:g}: validation overall {rows[-1]['overall']:.1%}, G {rows[-1]['g_macro']:.1%}, "
                       f"known {rows[-1]['known_macro']:.1%}")
+        if on_row:
+            on_row(rows)
     best = max(rows, key=lambda r: r["overall"])["lr"]
     write_json({"chosen_lr": best, "rule": "best validation accuracy overall, uniform at the largest budget",
                 "validation_items": a.val_limit, "candidates": rows}, path)
@@ -345,7 +347,13 @@ def main(argv: list[str] | None = None) -> None:
                             models=models).to_dict()
             res["student_test"] = measures(sprof, sprof, g, known)
             res["items"] = [{"id": r["id"], "skills": r["skills"], "k": r["k"]} for r in sprof["records"]]
-            lr, cands = choose_lr(a, student, g, a.work_dir, cfg, models, console)
+            write_json(results, a.output_path)  # the student's figures, before the sweep
+
+            def sweep_so_far(rows: list[dict], res: dict = res) -> None:
+                res["settings"] = {"lr": None, "candidates": rows}
+                write_json(results, a.output_path)
+
+            lr, cands = choose_lr(a, student, g, a.work_dir, cfg, models, console, sweep_so_far)
             res["settings"] = {"lr": lr, "candidates": cands}
             write_json(results, a.output_path)
             done = {(r["seed"], r["strategy"], r["replay"], r["budget"]) for r in res["rows"]}
@@ -489,8 +497,9 @@ def report(results: dict[str, Any], md_path: Path, png_path: Path) -> None:
         if "settings" in res:
             cands = ", ".join(f"{c['lr']:g}: {c['overall']:.1%} (G {c['g_macro']:.1%}, known {c['known_macro']:.1%})"
                               for c in res["settings"]["candidates"])
-            lines += [(f"- **LoRA learning rate** {res['settings']['lr']:g}, the best validation accuracy overall "
-                      f"after `uniform` at the largest budget: {cands}.")]
+            chosen = res["settings"]["lr"]
+            lines += [(f"- **LoRA learning rate** {'(sweep unfinished)' if chosen is None else f'{chosen:g}'}, the "
+                       f"best validation accuracy overall after `uniform` at the largest budget: {cands}.")]
         if sm:
             lines += [(f"- **Design ceiling**: {sm['uniform_share_g']:.1%} of uniform's examples touch G, so if only "
                       f"G's share mattered a targeted set would need 1/{sm['uniform_share_g']:.2f} = "
