@@ -32,6 +32,8 @@ EXAMPLES = """examples:
   skillgap profile --model smollm2-135m --suite arith --limit 200 --seed 0 --output-path profile.json
   skillgap profile --model ./my-model-dir --data items.jsonl --batch-size 32 --device cuda
   skillgap profile --model Qwen2.5-7B-Instruct --base-url http://localhost:8000/v1 --suite arith --limit 500
+  skillgap skillmix --model M --base-url URL --judge J --judge-base-url URL --skills skills.csv --topics topics.txt --k 1,2,3 --output-path sm.json
+  skillgap train --model M --train-data ism_sda_k2_1000.jsonl --strategy skillmix --teacher T --teacher-base-url URL --output-path out/
   skillgap runs
   skillgap show smollm2-135m-arith-s0
 """
