@@ -173,3 +173,15 @@ def test_a_file_restricted_by_k_and_pairs(tmp_path):
     assert {it.id for it in two} == {f"ac{i}" for i in range(5)}
     no_ac = read_train_file(DataConfig(suite=None, data=str(path), hold_out_pairs=(("a", "c"),)))
     assert len(no_ac) == 65 and not [it for it in no_ac if {"a", "c"} <= set(it.skills)]
+
+
+def test_validation_items_of_a_composition_restricted_suite_are_the_whole_suites():
+    """`--k 1` leaves too few distinct single-skill validation problems for some skills (9 x 9 facts), so the
+    per-skill validation items, which measure and never train, come from the suite without that restriction."""
+    from skillgap.suites import validation_items
+
+    only1 = load_suite("arith", k_values=(1,))
+    with pytest.raises(RuntimeError, match="cannot synthesize"):
+        only1.synthesize("mul_facts", 8, seed=20_000, split="validation")
+    val = validation_items(only1, "mul_facts", 8, seed=0)
+    assert val == validation_items(load_suite("arith"), "mul_facts", 8, seed=0)
