@@ -279,13 +279,18 @@ def _by_k_svg(rows: list[dict[str, Any]]) -> str | None:
                         color=colour, alpha=0.18, linewidth=0)
         ax.errorbar(ks, acc, yerr=list(zip(*(_err(s) for _, s in pts))), color=colour, marker="o", markersize=4,
                     capsize=3, linewidth=1.6, label=side)
-    ax.set_xticks([r["k"] for r in rows])
-    ax.set_xlabel("k (skills composed per item)")
-    ax.set_ylabel("accuracy (%), 95% CI")
+    _k_axis(ax, [r["k"] for r in rows], "k (skills composed per item)", "accuracy (%), 95% CI")
+    return _to_svg(fig, "by-k")
+
+
+def _k_axis(ax: Any, ks: list[int], xlabel: str, ylabel: str) -> None:
+    """The axes of a percentage against k: one tick per k, 0-100, light horizontal grid."""
+    ax.set_xticks(ks)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_ylim(0, 100)
     ax.grid(axis="y", color="#e5e5e5", linewidth=0.6)
     ax.legend(frameon=False)
-    return _to_svg(fig, "by-k")
 
 
 def _training_svg(training: dict[str, Any]) -> str | None:
@@ -582,12 +587,7 @@ def _skillmix_svg(by_k: list[dict[str, Any]]) -> str | None:
         hi = [r[key][2] * 100 if _finite(r[key][2]) else v for r, v in zip(rows, m)]
         ax.fill_between(ks, lo, hi, color=colour, alpha=0.15, linewidth=0)
         ax.plot(ks, m, color=colour, marker="o", markersize=4, linewidth=1.6, label=label)
-    ax.set_xticks(ks)
-    ax.set_xlabel("k (skills asked for in one text)")
-    ax.set_ylabel("% of graded texts, 95% CI")
-    ax.set_ylim(0, 100)
-    ax.grid(axis="y", color="#e5e5e5", linewidth=0.6)
-    ax.legend(frameon=False)
+    _k_axis(ax, ks, "k (skills asked for in one text)", "% of graded texts, 95% CI")
     return _to_svg(fig, "skillmix-by-k")
 
 
