@@ -92,14 +92,19 @@ def keep_skills(items: list[Item], skills: tuple[str, ...], exclude: tuple[str, 
             and (not k_values or it.k in k_values) and not any({a, b} <= set(it.skills) for a, b in hold_out_pairs)]
 
 
-def read_train_file(cfg: DataConfig) -> list[Item]:
-    """A ready training file (`train --data`), restricted and limited as every other file is read."""
-    items = keep_skills(read_jsonl(cfg.data), cfg.skills, cfg.exclude_skills, cfg.k_values, cfg.hold_out_pairs)
+def restrict(items: list[Item], cfg: DataConfig) -> list[Item]:
+    """A file's items as `cfg` asks: by skill, k and held-out pairs, then `limit` drawn by `sample`."""
+    items = keep_skills(items, cfg.skills, cfg.exclude_skills, cfg.k_values, cfg.hold_out_pairs)
     if not items:
         raise ConfigError(f"--data {cfg.data}: no item is left by --skills/--exclude-skills/--k/--hold-out-pairs.")
     if cfg.limit:
         items = items[: cfg.limit] if cfg.sample == "first" else stratified_sample(items, cfg.limit, cfg.seed)
     return items
+
+
+def read_train_file(cfg: DataConfig) -> list[Item]:
+    """A ready training file (`train --data`), restricted and limited as every other file is read."""
+    return restrict(read_jsonl(cfg.data), cfg)
 
 
 def stratified_sample(items: list[Item], n: int, seed: int) -> list[Item]:
@@ -135,12 +140,7 @@ def load_items(cfg: DataConfig) -> tuple[list[Item], SkillSet | None, str]:
         from skillgap.skills import sibling_inventory
 
         items, grader = read_items(cfg.data, cfg.format, dict(cfg.fields))
-        items = keep_skills(items, cfg.skills, cfg.exclude_skills, cfg.k_values, cfg.hold_out_pairs)
-        if not items:
-            raise ConfigError(f"--data {cfg.data}: no item is left by --skills/--exclude-skills/--k/--hold-out-pairs.")
-        if cfg.limit:
-            items = items[: cfg.limit] if cfg.sample == "first" else stratified_sample(items, cfg.limit, cfg.seed)
-        return items, sibling_inventory(cfg.data), grader
+        return restrict(items, cfg), sibling_inventory(cfg.data), grader
     suite = suite_of(cfg)
     if cfg.limit is None:
         raise ConfigError(f"Suite {cfg.suite!r} is unlimited; pass --limit N.")
