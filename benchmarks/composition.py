@@ -13,7 +13,9 @@ and no judge:
    mean over seeds with a 95% bootstrap interval over seeds and items.
 
 Resumable: trainings skip when done, profiles live in the work directory's run store, and `--output-path`
-is rewritten after every run; `--report-only` rewrites the markdown from it.
+is rewritten after every run; a run already in it is skipped (so a new machine, without the work directory,
+resumes from the committed results) as long as the base model's graded test items are the same bits.
+`--report-only` rewrites the markdown from it.
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/composition.py --seeds 0,1,2 \\
         --work-dir /var/tmp/skillgap-composition --output-path benchmarks/results/composition.json
@@ -145,17 +147,27 @@ def main(argv: list[str] | None = None) -> None:
     test = DataConfig(suite="arith", split="test", limit=a.test_limit, seed=0)
     runs_dir = a.work_dir / "runs"
     res: dict[str, Any] = json.loads(a.output_path.read_text()) if a.output_path.is_file() else {}
-    res["config"] = {k: str(v) for k, v in vars(a).items()}
+    config = {k: str(v) for k, v in vars(a).items()}
+    same = ("seeds", "work_dir", "output_path", "report_only")
+    if {k: v for k, v in res.get("config", {}).items() if k not in same} != {k: v for k, v in config.items() if k not in same}:
+        res.pop("runs", None)  # measured under other settings: not comparable
+    res["config"] = config
     t0 = time.perf_counter()
     with ModelPool() as models:
         bprof = profile(base, test, ev, runs_dir, a.work_dir / "base.json", console, models=models).to_dict()
         res["items"] = [{"id": r["id"], "k": r["k"], "skills": r["skills"]} for r in bprof["records"]]
         b_bits = "".join("1" if r["correct"] else "0" for r in bprof["records"])
+        if res.get("base", {}).get("correct", b_bits) != b_bits:
+            console.print("the base model grades the test items differently from the saved results: starting afresh")
+            res.pop("runs", None)
         res["base"] = {"correct": b_bits, "overall": bprof["overall"]["accuracy"]}
         g = groups(res["items"], list(pairs))
         for seed in seeds:
             for ks in regimes:
                 key = ",".join(map(str, ks))
+                done = res.get("runs", {}).get(key, {}).get(str(seed))
+                if done:
+                    continue  # measured in an earlier session (the work directory may be gone, the results are not)
                 out = a.work_dir / f"k{''.join(map(str, ks))}" / f"seed{seed}"
                 data = DataConfig(suite="arith", split="train", limit=None, seed=seed, k_values=ks,
                                   hold_out_pairs=pairs)

@@ -20,7 +20,9 @@
    1 / (uniform's share of examples touching G).
 
 Resumable at every step: trainings skip when done, profiles live in the work directory's run store, and
-`--output-path` is rewritten after every measured checkpoint.
+`--output-path` is rewritten after every measured checkpoint. On a new machine (no work directory) the student
+is rebuilt from its seed, and the runs and settings already in `--output-path` are kept if it grades the test
+items exactly as the saved one did (else they start afresh, with a warning).
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/targeting_efficiency.py --g round,unit_convert,order_ops \\
         --seeds 0,1,2 --work-dir /var/tmp/targeting --output-path benchmarks/results/targeting_efficiency.json
@@ -218,19 +220,24 @@ def make_student(a: argparse.Namespace, g: list[str], work: Path, console: Conso
 
 
 def choose_lr(a: argparse.Namespace, student: ModelConfig, g: list[str], work: Path, base_cfg: TrainConfig,
-              models: ModelPool, console: Console, on_row: Any = None) -> tuple[float, list[dict]]:
+              models: ModelPool, console: Console, on_row: Any = None,
+              measured: list[dict] | None = None) -> tuple[float, list[dict]]:
     """The LoRA learning rate with the best validation accuracy after uniform at the largest budget.
 
     Each candidate is exactly the seed-0 `uniform` run (same items, seed and steps), so the chosen one is reused
-    as that run: the sweep costs len(--lr) - 1 trainings."""
+    as that run: the sweep costs len(--lr) - 1 trainings. Candidates already `measured` (from the saved results,
+    the same student) are not trained again: a new machine without the work directory resumes the sweep."""
     path = work / f"settings-{'.'.join(g)}.json"
     if path.is_file():
         d = json.loads(path.read_text())
         return d["chosen_lr"], d["candidates"]
     val_data = DataConfig(suite=a.suite, split="validation", limit=a.val_limit, seed=0)
     ev = EvalConfig(max_new_tokens=a.max_new_tokens)
-    rows = []
+    rows: list[dict] = []
     for lr in [float(x) for x in a.lr.split(",")]:
+        if seen := [r for r in measured or [] if r["lr"] == lr]:
+            rows.append(seen[0])
+            continue
         out = sweep_dir(work, g, lr)
         adapters = run_strategy(a, student, "uniform", 0, 0.0, replace(base_cfg, learning_rate=lr), None, out,
                                 models, console)
@@ -345,7 +352,12 @@ def main(argv: list[str] | None = None) -> None:
             test = DataConfig(suite=a.suite, split="test", limit=a.test_limit, seed=0)
             sprof = profile(student, test, ev, work_runs(a), a.work_dir / f"student-{key}" / "test.json", console,
                             models=models).to_dict()
-            res["student_test"] = measures(sprof, sprof, g, known)
+            now = measures(sprof, sprof, g, known)
+            if res.get("student_test", now)["correct"] != now["correct"]:  # a rebuilt student that differs:
+                console.print(f"[yellow]G={key}: the student grades the test items differently from the saved "
+                              "results; its rows and settings start afresh[/yellow]")
+                res["rows"], _ = [], res.pop("settings", None)
+            res["student_test"] = now
             res["items"] = [{"id": r["id"], "skills": r["skills"], "k": r["k"]} for r in sprof["records"]]
             write_json(results, a.output_path)  # the student's figures, before the sweep
 
@@ -353,7 +365,8 @@ def main(argv: list[str] | None = None) -> None:
                 res["settings"] = {"lr": None, "candidates": rows}
                 write_json(results, a.output_path)
 
-            lr, cands = choose_lr(a, student, g, a.work_dir, cfg, models, console, sweep_so_far)
+            lr, cands = choose_lr(a, student, g, a.work_dir, cfg, models, console, sweep_so_far,
+                                  res.get("settings", {}).get("candidates", []))
             res["settings"] = {"lr": lr, "candidates": cands}
             write_json(results, a.output_path)
             done = {(r["seed"], r["strategy"], r["replay"], r["budget"]) for r in res["rows"]}
