@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 from dataclasses import replace
 from typing import Any
 
@@ -34,6 +35,7 @@ EXAMPLES = """examples:
   skillgap profile --model Qwen2.5-7B-Instruct --base-url http://localhost:8000/v1 --suite arith --limit 500
   skillgap skillmix --model M --base-url URL --judge J --judge-base-url URL --skills skills.csv --topics topics.txt --k 1,2,3 --output-path sm.json
   skillgap train --model M --train-data ism_sda_k2_1000.jsonl --strategy skillmix --teacher T --teacher-base-url URL --output-path out/
+  skillgap localize --model smollm2-135m --finetuned out/ft --skills add_1digit,mul_facts --sparsity 1e-5,1e-4 --output-path loc/
   skillgap runs
   skillgap show smollm2-135m-arith-s0
 """
@@ -332,6 +334,36 @@ def build_parser() -> argparse.ArgumentParser:
                         "endpoint that constrains decoding enforces, so a weak judge's replies still parse")
     j.add_argument("--cache", default=None, help="the reply cache, an SQLite file (default: $SKILLGAP_CACHE/teacher.db)")
     _output_args(p, "the results JSON; the HTML page goes beside it (.html)", required=True)
+
+    p = sub.add_parser("localize", help="where a fine-tuned model keeps a skill: grafting masks (Panigrahi et al. 2023)",
+                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _model_args(p)  # --model: the pre-trained base the masks graft onto
+    from skillgap.localize import GraftConfig
+    from skillgap.recipes.localize import LocalizeConfig
+
+    lc, gc = LocalizeConfig(("",)), GraftConfig()
+    g = p.add_argument_group("localize", "masks over the decoder blocks, found on each skill's single-skill items")
+    g.add_argument("--finetuned", required=True,
+                   help="the fine-tuned model: a folder (a full fine-tune of --model), or a LoRA adapter folder of "
+                        "--model, merged, so its delta is what is localized")
+    g.add_argument("--skills", required=True, metavar="A,B", help="the skills to localize, one mask each")
+    g.add_argument("--sparsity", default=",".join(f"{x:g}" for x in lc.sparsities),
+                   help="base-patch sizes as shares of the graftable parameters (default: %(default)s)")
+    g.add_argument("--train-limit", type=int, default=lc.train_limit,
+                   help=f"train items per skill the mask is found on (default: {lc.train_limit})")
+    g.add_argument("--val-limit", type=int, default=lc.val_limit,
+                   help=f"validation items per skill added to the selection score (default: {lc.val_limit})")
+    g.add_argument("--test-limit", type=int, default=lc.test_limit,
+                   help=f"held-out test items per skill the recovery is measured on (default: {lc.test_limit})")
+    g.add_argument("--steps", type=int, default=gc.steps, help=f"mask updates (default: {gc.steps})")
+    g.add_argument("--graft-lr", type=float, default=gc.lr, help=f"score step size (default: {gc.lr:g}, the paper's)")
+    g.add_argument("--sigmoid-bias", type=float, default=gc.sigmoid_bias, help=f"(default: {gc.sigmoid_bias:g})")
+    g.add_argument("--graft-batch-size", type=int, default=gc.batch_size, help=f"(default: {gc.batch_size})")
+    g.add_argument("--keep-models", action="store_true", help="keep each grafted model folder after profiling it")
+    g.add_argument("--suite", default="arith", help="the suite whose items carry the skills (default: arith)")
+    g.add_argument("--seed", type=int, default=0, help="items, score initialisation, random baseline (default: 0)")
+    _eval_args(p)
+    _output_args(p, "output directory (localize.json, localize.md, overlap-*.png, masks/)", required=True)
 
     p = sub.add_parser("label", help="label a dataset with skills from an inventory (embed or teacher)",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -754,6 +786,35 @@ def _mean_ci(v: list[float | None]) -> str:
     return f"{100 * v[0]:.1f}" + (f" [{100 * v[1]:.0f}-{100 * v[2]:.0f}]" if v[1] is not None else "")
 
 
+def cmd_localize(a: argparse.Namespace) -> int:
+    from dataclasses import replace as _replace
+
+    from skillgap.data import DataConfig
+    from skillgap.localize import GraftConfig
+    from skillgap.recipes.localize import LocalizeConfig, localize_recipe
+    from skillgap.recipes.profile import EvalConfig
+
+    try:
+        sparsities = tuple(float(x) for x in a.sparsity.split(","))
+    except ValueError:
+        raise SkillgapError(f"--sparsity {a.sparsity}: give shares separated by commas, e.g. 1e-5,1e-4.") from None
+    base = _model_config(a, a.suite)
+    ft = Path(a.finetuned)
+    finetuned = _replace(base, adapter=str(ft)) if (ft / "adapter_config.json").is_file() else \
+        _replace(base, model=str(ft), adapter=None)
+    lc = LocalizeConfig(tuple(x for x in a.skills.split(",") if x), sparsities, a.train_limit, a.val_limit,
+                        a.test_limit, keep_models=a.keep_models)
+    gc = GraftConfig(steps=a.steps, lr=a.graft_lr, sigmoid_bias=a.sigmoid_bias, batch_size=a.graft_batch_size,
+                     seed=a.seed)
+    ev = EvalConfig(batch_size=a.batch_size, max_new_tokens=a.max_new_tokens, grader=a.grader)
+    res = localize_recipe(base, finetuned, DataConfig(suite=a.suite, seed=a.seed), lc, gc, ev, a.output_path,
+                          a.runs_dir, console=_console())
+    print(Path(a.output_path, "localize.md").read_text())
+    print(f"wrote {a.output_path.rstrip('/')}/localize.json, localize.md, overlap-*.png and "
+          f"{len(res['skills']) * len(sparsities)} masks")
+    return 0
+
+
 def cmd_label(a: argparse.Namespace) -> int:
     from skillgap.label import LabelConfig
     from skillgap.recipes.label import label_recipe
@@ -821,7 +882,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         commands = {"profile": cmd_profile, "run": cmd_run, "train": cmd_train, "graph": cmd_graph, "label": cmd_label,
-                    "discover": cmd_discover, "diagnose": cmd_diagnose, "skillmix": cmd_skillmix,
+                    "discover": cmd_discover, "diagnose": cmd_diagnose, "skillmix": cmd_skillmix, "localize": cmd_localize,
                     "compare": cmd_compare, "runs": cmd_runs, "show": cmd_show}
         return commands[args.command](args)
     except SkillgapError as e:

@@ -395,6 +395,21 @@ def progress_callback(console: Any, total: int) -> Any:
     return _Progress(console, total)
 
 
+def encode_completions(tokenizer: Any, items: list[Item], conversational: bool) -> list[tuple[list[int], int]]:
+    """Each item as (token ids of prompt + reference completion, number of prompt tokens), rendered as training
+    renders it: what a loss on the completion alone is computed over."""
+    rows = []
+    for it in items:
+        rec = to_record(it, conversational)
+        prompt = tokenizer.apply_chat_template(rec["prompt"], add_generation_prompt=True, tokenize=False) \
+            if conversational else rec["prompt"]
+        answer = rec["completion"][0]["content"] if conversational else rec["completion"]
+        p = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        full = tokenizer(prompt + answer, add_special_tokens=False)["input_ids"]
+        rows.append((full, len(p)))
+    return rows
+
+
 def answer_scores(model: Any, tokenizer: Any, items: dict[str, list[Item]], conversational: bool,
                   batch_size: int = 64) -> dict[str, dict[str, float]]:
     """Per skill, `loss`: the mean cross-entropy of the reference completion's tokens given the prompt,
@@ -414,15 +429,7 @@ def answer_scores(model: Any, tokenizer: Any, items: dict[str, list[Item]], conv
         for skill, its in items.items():
             total, count, right = 0.0, 0, 0
             for i in range(0, len(its), batch_size):
-                rows = []
-                for it in its[i:i + batch_size]:
-                    rec = to_record(it, conversational)
-                    prompt = tokenizer.apply_chat_template(rec["prompt"], add_generation_prompt=True, tokenize=False) \
-                        if conversational else rec["prompt"]
-                    answer = rec["completion"][0]["content"] if conversational else rec["completion"]
-                    p = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-                    full = tokenizer(prompt + answer, add_special_tokens=False)["input_ids"]
-                    rows.append((full, len(p)))
+                rows = encode_completions(tokenizer, its[i:i + batch_size], conversational)
                 width = max(len(f) for f, _ in rows)
                 ids = torch.full((len(rows), width), pad, dtype=torch.long)
                 mask = torch.zeros((len(rows), width), dtype=torch.long)

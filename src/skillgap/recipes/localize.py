@@ -1,0 +1,277 @@
+"""`skillgap localize`: where a fine-tuned model keeps each skill (grafting, see `skillgap.localize`).
+
+    pre, ft = base model, fine-tuned model                # same architecture; τ = ft − pre on the decoder blocks
+    for each skill, for each sparsity:
+        graft   = find_mask(pre, τ, the skill's train items)   # scored on train + validation items, as the paper
+        movement, random = the baselines at the graft's size
+        each mask grafted onto pre, written as a model folder, profiled on the skill's held-out test items
+        recovery = grafted accuracy / fine-tuned accuracy
+    overlap[i][j] = |γ_i ∩ γ_j| / |γ_j| at each sparsity     -> overlap-<s>.png beside the prerequisite graph
+
+Accuracy is the loop's own: generation, graded, every item counted. The masks are saved (sparse) under
+`<output>/masks/` and every profile lives in the run store, so a killed run resumes; the grafted model
+folders are deleted once profiled (`--keep-models` keeps them). Answers of a generative suite have no
+probability over a closed set of labels, so no calibration error is computed for them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from skillgap.data import DataConfig, load_items
+from skillgap.errors import ConfigError
+from skillgap.localize import (GRAFTABLE, GraftConfig, Mask, find_mask, graft, graftable, movement_mask, random_mask,
+                               task_vector)
+from skillgap.models import ModelConfig, ModelPool
+from skillgap.recipes.profile import EvalConfig, profile, write_json
+
+
+@dataclass(frozen=True)
+class LocalizeConfig:
+    skills: tuple[str, ...]  # the skills to localize (each: its single-skill items)
+    sparsities: tuple[float, ...] = (1e-5, 1e-4, 1e-3)
+    train_limit: int = 64  # items the mask's gradient is taken on, per skill
+    val_limit: int = 32  # validation items added to the selection score, per skill
+    test_limit: int = 50  # held-out test items the recovery is measured on, per skill
+    pattern: str = GRAFTABLE
+    keep_models: bool = False
+
+    def check(self) -> None:
+        if not self.skills:
+            raise ConfigError("--skills: name at least one skill to localize.")
+        if not self.sparsities or any(not 0 < s < 1 for s in self.sparsities):
+            raise ConfigError(f"--sparsity must list shares in (0, 1), got {self.sparsities}.")
+        for name in ("train_limit", "val_limit", "test_limit"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}.")
+
+
+def _load(cfg: ModelConfig) -> tuple[Any, Any, Path]:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from skillgap.models.sources import materialize, resolve_source
+
+    folder = materialize(resolve_source(cfg.model))
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    if cfg.adapter:  # a LoRA fine-tune: merged into the weights, so τ is its full-rank delta
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, cfg.adapter).merge_and_unload()
+    return model, AutoTokenizer.from_pretrained(folder), folder
+
+
+def _batches(tokenizer: Any, items: list, batch_size: int) -> list[dict[str, Any]]:
+    """Mini-batches with the loss on the reference completion only, rendered as training renders it."""
+    import torch
+
+    from skillgap.train import encode_completions
+
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    rows = encode_completions(tokenizer, items, bool(tokenizer.chat_template))
+    out = []
+    for i in range(0, len(rows), batch_size):
+        chunk = rows[i:i + batch_size]
+        width = max(len(f) for f, _ in chunk)
+        ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(chunk), width), dtype=torch.long)
+        labels = torch.full((len(chunk), width), -100, dtype=torch.long)
+        for r, (f, n_prompt) in enumerate(chunk):
+            ids[r, :len(f)] = torch.tensor(f)
+            mask[r, :len(f)] = 1
+            labels[r, n_prompt:len(f)] = torch.tensor(f[n_prompt:])
+        out.append({"input_ids": ids, "attention_mask": mask, "labels": labels})
+    return out
+
+
+def localize_recipe(base: ModelConfig, finetuned: ModelConfig, data: DataConfig, lc: LocalizeConfig,
+                    gc: GraftConfig, ev: EvalConfig, output_path: str | Path, runs_dir: str | Path = "runs",
+                    console: Console | None = None) -> dict[str, Any]:
+    console = console or Console(stderr=True)
+    for c in (data, lc, gc, ev):
+        c.check()
+    if data.data:
+        raise ConfigError("skillgap localize needs a suite (single-skill items of each skill): give --suite.")
+    from skillgap.data import suite_of
+    from skillgap.errors import unknown_name
+
+    suite = suite_of(data)
+    for s in lc.skills:
+        if s not in suite.skills.ids:
+            raise unknown_name("skill", s, list(suite.skills.ids))
+    for c in (base, finetuned):
+        c.check()
+    out = Path(output_path)
+    out.mkdir(parents=True, exist_ok=True)
+    config = {"base": base.to_dict(), "finetuned": finetuned.to_dict(), "data": asdict(data), "localize": asdict(lc),
+              "graft": asdict(gc), "eval": asdict(ev)}
+    saved = out / "config.json"
+    if saved.is_file() and json.loads(saved.read_text()) != json.loads(json.dumps(config)):
+        raise ConfigError(f"{out} holds a localize run with other settings ({saved}); give another --output-path "
+                          "or delete it.")
+    write_json(config, saved)
+    from skillgap.suites import validation_items
+
+    items = {s: {"train": load_items(replace(data, split="train", skills=(s,), limit=lc.train_limit))[0],
+                 "validation": validation_items(suite, s, lc.val_limit, data.seed),
+                 "test": load_items(replace(data, split="test", skills=(s,), limit=lc.test_limit))[0]}
+             for s in lc.skills}
+    for s, by in items.items():
+        if not by["train"] or not by["test"]:
+            raise ConfigError(f"skill {s!r} has no single-skill {'train' if not by['train'] else 'test'} items in "
+                              f"suite {data.suite}: nothing to localize it on.")
+
+    models = ModelPool()
+
+    def accuracy(cfg: ModelConfig, skill: str, name: str) -> dict[str, Any]:
+        test = replace(data, split="test", skills=(skill,), limit=lc.test_limit)
+        prof = profile(cfg, test, ev, runs_dir, out / "profiles" / f"{name}.json", console, models=models).to_dict()
+        return _overall(prof)
+
+    res: dict[str, Any] = {"config": config, "skills": {}}
+    try:
+        for s in lc.skills:
+            res["skills"][s] = {"base": accuracy(base, s, f"{s}-base"), "finetuned": accuracy(finetuned, s, f"{s}-ft"),
+                                "masks": {}}
+        models.close()
+        pre_model, tok, _ = _load(base)
+        ft_model, _, _ = _load(finetuned)
+        params = graftable(pre_model, lc.pattern)
+        pre = {n: p.detach().clone() for n, p in params.items()}
+        tau = task_vector(pre, {n: p for n, p in ft_model.named_parameters() if n in params})
+        del ft_model
+        n_graftable = sum(t.numel() for t in tau.values())
+        res["graftable_parameters"] = n_graftable
+        res["all_parameters"] = sum(p.numel() for p in pre_model.parameters())
+        from skillgap.train import answer_scores
+
+        conversational = bool(tok.chat_template)
+        masks: dict[tuple[str, float], Mask] = {}
+        for s in lc.skills:
+            batches = _batches(tok, items[s]["train"], gc.batch_size)
+            select = {"train": items[s]["train"], "validation": items[s]["validation"]}
+
+            def score() -> float:  # the paper's selection: train accuracy + validation accuracy of the rounded mask
+                sc = answer_scores(pre_model, tok, select, conversational)
+                return sc["train"]["accuracy"] + sc["validation"]["accuracy"]
+
+            for sp in lc.sparsities:
+                path = out / "masks" / f"{s}-graft-{sp:g}.safetensors"
+                hist_path = path.with_suffix(".history.json")
+                if path.is_file():
+                    mask = Mask.load(path)
+                    history = json.loads(hist_path.read_text())
+                else:
+                    console.print(f"[bold]{s}[/bold] sparsity {sp:g}: finding the mask ({gc.steps} steps)")
+                    mask, history = find_mask(pre_model, pre, tau, batches, score, replace(gc, sparsity=sp),
+                                              pattern=lc.pattern,
+                                              on_step=lambda r: console.print(
+                                                  f"  step {r['step']}: score {r['score']:.3f}, loss {r['loss']:.3f},"
+                                                  f" {r['count']} coordinates (+{r['flipped_in']} −{r['flipped_out']})"))
+                    mask.save(path)
+                    write_json(history, hist_path)  # type: ignore[arg-type]
+                masks[(s, sp)] = mask
+                kinds = {"graft": mask, "movement": movement_mask(tau, sp),
+                         "random": random_mask(tau, max(1, mask.count), seed=gc.seed)}
+                row: dict[str, Any] = {"history": history}
+                for kind, m in kinds.items():
+                    name = f"{s}-{kind}-{sp:g}"
+                    folder = out / "grafted" / name
+                    done = out / "profiles" / f"{name}.json"
+                    if not done.is_file():
+                        graft(params, pre, tau, m)
+                        pre_model.save_pretrained(folder)
+                        tok.save_pretrained(folder)
+                    got = accuracy(ModelConfig(str(folder), backend=base.backend, device=base.device), s, name) \
+                        if not done.is_file() else _overall(json.loads(done.read_text()))
+                    models.close()
+                    if not lc.keep_models:
+                        shutil.rmtree(folder, ignore_errors=True)
+                    ft_acc = res["skills"][s]["finetuned"]["accuracy"]
+                    row[kind] = got | {"count": m.count, "sparsity": m.count / n_graftable,
+                                       "recovery": got["accuracy"] / ft_acc if ft_acc else math.nan,
+                                       "tensors": _by_module(m)}
+                res["skills"][s]["masks"][f"{sp:g}"] = row
+                console.print(f"{s} @ {sp:g}: graft {row['graft']['accuracy']:.0%} ({row['graft']['count']} coords, "
+                              f"recovery {row['graft']['recovery']:.2f}), movement {row['movement']['accuracy']:.0%}, "
+                              f"random {row['random']['accuracy']:.0%}; fine-tuned {res['skills'][s]['finetuned']['accuracy']:.0%}")
+                write_json(res, out / "localize.json")
+        res["overlap"] = {f"{sp:g}": [[masks[(a, sp)].overlap(masks[(b, sp)]) for b in lc.skills] for a in lc.skills]
+                          for sp in lc.sparsities}
+        res["prerequisites"] = {s: [p for p in suite.skills[s].prerequisites if p in lc.skills] for s in lc.skills}
+        write_json(res, out / "localize.json")
+        write_markdown(res, out / "localize.md")
+        for sp in lc.sparsities:
+            plot_overlap(res, f"{sp:g}", out / f"overlap-{sp:g}.png")
+    finally:
+        models.close()
+    return res
+
+
+def _overall(prof: dict[str, Any]) -> dict[str, Any]:
+    o = prof["overall"]
+    return {k: o[k] for k in ("accuracy", "n", "correct", "ci_low", "ci_high", "unparsed")}
+
+
+def _by_module(m: Mask) -> dict[str, int]:
+    """Grafted coordinates per kind of tensor (q_proj, mlp.down_proj, input_layernorm, ...), layers summed."""
+    import re
+
+    out: dict[str, int] = {}
+    for n, c in m.touched().items():
+        key = re.sub(r"^.*\.layers\.\d+\.", "", n).removesuffix(".weight")
+        out[key] = out.get(key, 0) + c
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
+def write_markdown(res: dict[str, Any], path: Path) -> None:
+    lines = ["# Skill localization by grafting", "",
+             f"{res['graftable_parameters']:,} graftable parameters (decoder blocks) of {res['all_parameters']:,}. "
+             "Accuracy on each skill's held-out single-skill test items; recovery = grafted / fine-tuned.", "",
+             "| skill | sparsity | coords | graft | recovery | movement | random | fine-tuned | base |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for s, r in res["skills"].items():
+        for sp, row in r["masks"].items():
+            g = row["graft"]
+            lines.append(f"| {s} | {sp} | {g['count']:,} ({g['sparsity']:.1e}) | {g['accuracy']:.1%} | "
+                         f"{g['recovery']:.2f} | {row['movement']['accuracy']:.1%} | {row['random']['accuracy']:.1%} | "
+                         f"{r['finetuned']['accuracy']:.1%} | {r['base']['accuracy']:.1%} |")
+    for sp, mat in res.get("overlap", {}).items():
+        names = list(res["skills"])
+        lines += ["", f"Overlap |γ_i ∩ γ_j| / |γ_j| at sparsity {sp} (row i, column j):", "",
+                  "| | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+        lines += [f"| {a} | " + " | ".join(f"{v:.2f}" for v in row) + " |" for a, row in zip(names, mat)]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def plot_overlap(res: dict[str, Any], sp: str, path: Path) -> None:
+    """The overlap heat-map beside the prerequisite graph of the same skills (p -> s: s builds on p)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(res["skills"])
+    n = len(names)
+    prereq = [[1.0 if a in res["prerequisites"][b] else 0.0 for b in names] for a in names]
+    fig, axes = plt.subplots(1, 2, figsize=(2.5 + 1.6 * n, 1.4 + 0.7 * n), dpi=120)
+    for ax, mat, title in ((axes[0], res["overlap"][sp], f"mask overlap |γ_i ∩ γ_j| / |γ_j| (sparsity {sp})"),
+                           (axes[1], prereq, "prerequisites (row i is one of column j's)")):
+        ax.imshow(mat, cmap="Blues", vmin=0, vmax=1)
+        ax.set_xticks(range(n), names, rotation=45, ha="right")
+        ax.set_yticks(range(n), names)
+        for i in range(n):
+            for j in range(n):
+                ax.text(j, i, f"{mat[i][j]:.2f}", ha="center", va="center", fontsize=8,
+                        color="white" if mat[i][j] > 0.6 else "black")
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -1,0 +1,93 @@
+"""`skillgap localize` end to end: a real (tiny, from-scratch) model fine-tuned in full, masks found, grafted,
+profiled, saved, resumed."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from conftest import run_cli
+from skillgap.localize import Mask
+
+SKILLS = "add_1digit,mul_facts"
+
+
+@pytest.fixture(scope="module")
+def localized(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    cwd = tmp_path_factory.mktemp("localize")
+    run_cli("train", "--model", "scratch-tiny", "--suite", "arith", "--strategy", "uniform", "--method", "full",
+            "--budget", "64", "--train-batch-size", "8", "--learning-rate", "3e-3", "--output-path", "ft/", cwd=cwd)
+    # lr 1e12 instead of the paper's 1e7: 8 steps of a tiny model move its weights too little for 1e7 to flip any
+    # coordinate, and this test is about what happens when the scores do flip some
+    args = ("localize", "--model", "scratch-tiny", "--finetuned", "ft/model", "--skills", SKILLS, "--sparsity", "1e-2",
+            "--train-limit", "16", "--val-limit", "8", "--test-limit", "8", "--steps", "2", "--graft-lr", "1e12",
+            "--max-new-tokens", "16", "--keep-models", "--output-path", "loc/")
+    p = run_cli(*args, cwd=cwd)
+    assert "Skill localization by grafting" in p.stdout
+    return cwd, cwd / "loc"
+
+
+def test_masks_baselines_and_profiles_are_consistent(localized):
+    cwd, out = localized
+    res = json.loads((out / "localize.json").read_text())
+    total = res["graftable_parameters"]
+    assert 0 < total < res["all_parameters"]  # decoder blocks only: embeddings stay pre-trained
+    for skill in SKILLS.split(","):
+        r = res["skills"][skill]
+        row = r["masks"]["0.01"]
+        graft = Mask.load(out / "masks" / f"{skill}-graft-0.01.safetensors")
+        assert row["graft"]["count"] == graft.count and graft.total == total
+        assert row["movement"]["count"] == int(0.01 * total)
+        assert row["random"]["count"] == graft.count  # the random baseline at the graft's real size
+        flips = sum(h["flipped_in"] + h["flipped_out"] for h in row["history"])
+        assert flips > 0 and len(row["history"]) == 2
+        for kind in ("graft", "movement", "random"):
+            assert row[kind]["n"] == 8  # every held-out item counted, unparsed ones included
+            assert row[kind]["correct"] <= row[kind]["n"]
+        assert r["finetuned"]["n"] == r["base"]["n"] == 8
+    mat = res["overlap"]["0.01"]
+    a = Mask.load(out / "masks" / "add_1digit-graft-0.01.safetensors")
+    b = Mask.load(out / "masks" / "mul_facts-graft-0.01.safetensors")
+    assert mat[0][0] == 1.0 and mat[0][1] == pytest.approx(a.overlap(b)) and mat[1][0] == pytest.approx(b.overlap(a))
+    assert (out / "overlap-0.01.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_grafted_model_is_fine_tuned_on_the_mask_and_pre_trained_elsewhere(localized):
+    cwd, out = localized
+    mask = Mask.load(out / "masks" / "add_1digit-graft-0.01.safetensors")
+    config = json.loads((out / "config.json").read_text())
+    pre = load_file(str(Path(config["base"]["model"]) / "model.safetensors"))
+    ft = load_file(str(cwd / "ft" / "model" / "model.safetensors"))
+    grafted = load_file(str(out / "grafted" / "add_1digit-graft-0.01" / "model.safetensors"))
+    name = max(mask.touched(), key=mask.touched().get)
+    on = mask.dense(name)
+    g, p, f = grafted[name].float(), pre[name].float(), ft[name].float()
+    assert torch.allclose(g[on], f[on], rtol=0, atol=1e-6)  # θ_pre + τ: the fine-tuned value, to float rounding
+    assert torch.equal(g[~on], p[~on])
+    assert not torch.equal(f[on], p[on])  # the mask grafts coordinates that did move
+    emb = next(n for n in pre if "embed" in n)
+    assert torch.equal(grafted[emb], pre[emb])
+
+
+def test_a_rerun_resumes_and_other_settings_are_refused(localized):
+    cwd, out = localized
+    path = out / "masks" / "add_1digit-graft-0.01.safetensors"
+    before, stamp = json.loads((out / "localize.json").read_text()), path.stat().st_mtime_ns
+    args = ["localize", "--model", "scratch-tiny", "--finetuned", "ft/model", "--skills", SKILLS, "--sparsity", "1e-2",
+            "--train-limit", "16", "--val-limit", "8", "--test-limit", "8", "--steps", "2", "--graft-lr", "1e12",
+            "--max-new-tokens", "16", "--keep-models", "--output-path", "loc/"]
+    run_cli(*args, cwd=cwd)
+    assert path.stat().st_mtime_ns == stamp  # the mask was not searched again
+    after = json.loads((out / "localize.json").read_text())
+    assert after["skills"] == before["skills"]
+    args[args.index("--steps") + 1] = "3"
+    p = run_cli(*args, cwd=cwd, check=False)
+    assert p.returncode == 2 and "other settings" in p.stderr
+
+
+def test_unknown_skill_answers_did_you_mean(tmp_path):
+    p = run_cli("localize", "--model", "scratch-tiny", "--finetuned", str(tmp_path), "--skills", "add_1digt",
+                "--output-path", str(tmp_path / "loc"), cwd=tmp_path, check=False)
+    assert p.returncode == 2 and "add_1digit" in p.stderr
