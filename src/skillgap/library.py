@@ -1,0 +1,135 @@
+"""A library of skill adapters: one LoRA per skill on a frozen base, composed and removed through PEFT.
+
+PSEC (Liu et al., ICLR 2025) keeps one LoRA per skill and composes them by weights; for language models the
+same idea is a LoRA library with fixed-weight merges or routing (Ostapenko et al., 2024), and LoRA
+arithmetic (Zhang et al., NeurIPS 2023): addition, and negation, which removes a skill. PEFT does all the
+arithmetic (`add_weighted_adapter`); this module keeps the index (skill -> adapter, the examples it saw, its
+training config) and names the operations in the loop's terms.
+
+With `combination_type="linear"` PEFT scales each adapter's A by sign(w)·sqrt(|w|·scale) and B by
+sqrt(|w|·scale), so a single adapter at weight −λ is exactly ΔW → −λ ΔW: Zhang et al.'s negation.
+`cat` stacks the adapters (rank = sum of ranks) and is the exact weighted sum Σ w_i ΔW_i.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from skillgap.errors import ConfigError, unknown_name
+
+COMBINATIONS = ("linear", "cat", "svd", "ties", "ties_svd", "dare_linear", "dare_ties", "dare_linear_svd",
+                "dare_ties_svd", "magnitude_prune", "magnitude_prune_svd")
+
+
+@dataclass
+class Entry:
+    skill: str
+    adapter: str  # relative to the library folder
+    examples: int
+    steps: int
+    train: dict[str, Any] = field(default_factory=dict)  # the TrainConfig it was trained with
+    accuracy: float | None = None  # on its own skill's held-out items, once measured
+
+
+@dataclass
+class Library:
+    root: Path
+    base: str  # the model every adapter was trained on
+    entries: dict[str, Entry] = field(default_factory=dict)
+
+    @property
+    def index_path(self) -> Path:
+        return self.root / "index.json"
+
+    def adapter(self, skill: str) -> Path:
+        if skill not in self.entries:
+            raise unknown_name("skill in the library", skill, list(self.entries))
+        return self.root / self.entries[skill].adapter
+
+    def save(self) -> Path:
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.index_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"base": self.base, "skills": {s: asdict(e) for s, e in self.entries.items()}},
+                                  indent=2) + "\n")
+        tmp.replace(self.index_path)
+        return self.index_path
+
+    @classmethod
+    def load(cls, root: str | Path) -> Library:
+        root = Path(root)
+        path = root / "index.json"
+        if not path.is_file():
+            raise ConfigError(f"{root} is not a skill library: no index.json (build one with `skillgap library`).")
+        d = json.loads(path.read_text())
+        return cls(root, d["base"], {s: Entry(**e) for s, e in d["skills"].items()})
+
+
+def build_library(model: Any, data: Any, skills: list[str], budget: int, cfg: Any, root: str | Path,
+                  console: Any = None) -> Library:
+    """One LoRA per skill, each on `budget` train items made of that skill alone; resumable skill by skill."""
+    from skillgap.data import load_items
+    from skillgap.train import train
+
+    cfg = replace(cfg, method="lora")
+    lib = Library.load(root) if (Path(root) / "index.json").is_file() else Library(Path(root), model.model)
+    if lib.base != model.model:
+        raise ConfigError(f"{root} holds adapters of {lib.base}, not of {model.model}: give another folder.")
+    for s in skills:
+        if s in lib.entries and lib.adapter(s).is_dir():
+            continue
+        items = load_items(replace(data, split="train", skills=(s,), limit=budget))[0]
+        if not items:
+            raise ConfigError(f"skill {s!r} has no training items of its own: it cannot have an adapter.")
+        steps = max(1, len(items) // cfg.batch_size)
+        result = train(model, items, replace(cfg, max_steps=steps), lib.root / s, console=console)
+        lib.entries[s] = Entry(s, str(Path(result.weights).relative_to(lib.root)), len(items), result.steps,
+                               asdict(cfg))
+        lib.save()
+    return lib
+
+
+def combine(base_folder: str | Path, adapters: dict[str, str | Path], weights: list[float], out: str | Path,
+            combination_type: str = "linear", density: float | None = None) -> Path:
+    """`add_weighted_adapter` over `adapters` (name -> folder), saved as one adapter folder at `out`."""
+    if combination_type not in COMBINATIONS:
+        raise unknown_name("combination type", combination_type, list(COMBINATIONS))
+    if len(weights) != len(adapters):
+        raise ConfigError(f"{len(adapters)} adapters but {len(weights)} weights.")
+    if (combination_type.startswith(("ties", "dare", "magnitude"))) and density is None:
+        raise ConfigError(f"combination type {combination_type} needs a density (the share of each delta kept).")
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    names = list(adapters)
+    model = AutoModelForCausalLM.from_pretrained(base_folder, dtype=torch.float32)
+    peft_model = PeftModel.from_pretrained(model, str(adapters[names[0]]), adapter_name=names[0])
+    for n in names[1:]:
+        peft_model.load_adapter(str(adapters[n]), adapter_name=n)
+    kw = {"density": density} if density is not None else {}
+    peft_model.add_weighted_adapter(names, weights, "combined", combination_type=combination_type, **kw)
+    out = Path(out)
+    tmp = out.with_name(out.name + ".tmp")
+    peft_model.save_pretrained(tmp, selected_adapters=["combined"])
+    saved = tmp / "combined" if (tmp / "combined").is_dir() else tmp  # PEFT nests a non-default adapter
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.exists():
+        import shutil
+
+        shutil.rmtree(out)
+    saved.rename(out)
+    if saved != tmp:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def negate(base_folder: str | Path, adapter: str | Path, strength: float, out: str | Path) -> Path:
+    """The adapter at weight −strength: ΔW → −strength·ΔW (Zhang et al.'s negation, through PEFT's linear merge)."""
+    if strength <= 0:
+        raise ConfigError(f"--strength must be positive (the adapter is subtracted at that weight), got {strength}.")
+    return combine(base_folder, {"skill": adapter}, [-strength], out, "linear")
