@@ -1,0 +1,207 @@
+"""Skills in the weights (issue 15): per-skill adapters composed against joint training, and a skill removed.
+
+1. **Library.** Per seed, one LoRA per skill of `--skills` (A, B), each on `--budget` single-skill train items
+   (`skillgap.library.build_library`), from the embedded model.
+2. **Joint.** One LoRA on the union of exactly those examples, the same settings (so twice the steps).
+3. **Compositions** of the library's adapters through PEFT's `add_weighted_adapter`: `cat` at weights 1, 1
+   (the exact sum of the deltas), `linear` at 1, 1 (A and B summed separately: cross terms), `ties` and
+   `dare_linear` at density 0.5.
+4. **Removal.** The joint adapter with A's library adapter subtracted at each `--strengths` λ
+   (`cat`, weights 1 and −λ): how much A drops, and how much every other measured skill moves.
+5. **Measures** on one fixed set of test items shared by every model: single-skill items of A, of B, items
+   composing exactly A and B, and single-skill items of `--also` skills (those the base model has, for
+   collateral damage). Accuracy per group, paired (exact McNemar) against the joint adapter and the base
+   model, means over seeds with a 95% bootstrap over seeds and items.
+
+Resumable: the library and trainings skip when done, profiles live in the work directory's run store, and
+results already in `--output-path` are not measured again.
+
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/weights.py --seeds 0,1,2 \\
+        --work-dir /var/tmp/skillgap-weights --output-path benchmarks/results/weights.json
+
+Smoke run (a few minutes): --model scratch-tiny --backend hf --budget 8 --train-batch-size 4 --test-limit 4
+    --seeds 0 --strengths 1 --max-new-tokens 16
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from composition import _cell  # the same cell format as the composition benchmark's tables
+from skillgap.data import DataConfig, load_items
+from skillgap.items import write_jsonl
+from skillgap.library import build_library, combine
+from skillgap.models import ModelConfig, ModelPool
+from skillgap.recipes.profile import EvalConfig, profile, write_json
+from skillgap.train import TrainConfig, train
+from skillgap.verify import paired_delta
+
+COMPOSITIONS = {"cat": ([1.0, 1.0], None), "linear": ([1.0, 1.0], None), "ties": ([1.0, 1.0], 0.5),
+                "dare_linear": ([1.0, 1.0], 0.5)}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", default="smollm2-135m")
+    p.add_argument("--skills", default="add_multi,mul_1digit", help="A,B: the two skills of the library")
+    p.add_argument("--also", default="add_1digit,mul_facts,compare", help="other skills measured for side effects")
+    p.add_argument("--budget", type=int, default=256, help="train items per skill adapter")
+    p.add_argument("--strengths", default="0.5,1,2", help="negation strengths for removing A")
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--test-limit", type=int, default=50, help="test items per group")
+    p.add_argument("--train-batch-size", type=int, default=16)
+    p.add_argument("--lr", type=float, default=TrainConfig.learning_rate)
+    p.add_argument("--max-new-tokens", type=int, default=128)
+    p.add_argument("--backend", default="auto")
+    p.add_argument("--bootstrap", type=int, default=2000)
+    p.add_argument("--work-dir", type=Path, default=Path("/var/tmp/skillgap-weights"))
+    p.add_argument("--output-path", type=Path, default=Path("benchmarks/results/weights.json"))
+    p.add_argument("--report-only", action="store_true")
+    return p.parse_args(argv)
+
+
+def test_items(a: argparse.Namespace, skills: list[str], also: list[str]) -> tuple[Path, dict[str, list[str]]]:
+    """One JSONL of every group's test items (ids unique), and the ids of each group."""
+    a_, b_ = skills
+    groups = {f"{s} alone": DataConfig(suite="arith", split="test", skills=(s,), k_values=(1,), limit=a.test_limit)
+              for s in [a_, b_, *also]}
+    groups[f"{a_}+{b_}"] = DataConfig(suite="arith", split="test", skills=(a_, b_), k_values=(2,), limit=a.test_limit)
+    items, ids = [], {}
+    for name, cfg in groups.items():
+        got = load_items(cfg)[0]
+        ids[name] = [it.id for it in got]
+        items += got
+    path = a.work_dir / "test.jsonl"
+    write_jsonl(items, path)
+    return path, ids
+
+
+def bits_of(prof: dict[str, Any]) -> dict[str, bool]:
+    return {r["id"]: bool(r["correct"]) for r in prof["records"]}
+
+
+def boot(runs: list[dict[str, bool]], ids: list[str], n_boot: int) -> list[float]:
+    """Mean accuracy over seeds on `ids`, 95% bootstrap over seeds and items (composition.py's)."""
+    from composition import boot as boot_bits
+
+    return boot_bits(["".join("1" if r[i] else "0" for i in ids) for r in runs], list(range(len(ids))), n_boot)
+
+
+def report(res: dict[str, Any], path: Path, n_boot: int) -> None:
+    groups = res["groups"]
+    names = list(groups)
+    models = [m for m in res["order"] if any(m in r for r in res["seeds"].values())]
+    lines = ["# Skills in the weights: a library of skill adapters (issue 15)", "",
+             f"`{res['config']['model']}`; library skills `{res['config']['skills']}`, {res['config']['budget']} "
+             "single-skill train items per adapter; the joint adapter trains on the union of the same examples. "
+             "Accuracy on shared test items, mean over seeds [95% bootstrap over seeds and items]. `−λA` rows: the "
+             "joint adapter with A's library adapter subtracted at strength λ.", "",
+             "| model | seeds | " + " | ".join(f"{n} (n={len(groups[n])})" for n in names) + " |",
+             "|---|---|" + "---|" * len(names)]
+    for m in models:
+        runs = [r[m] for r in res["seeds"].values() if m in r]
+        lines.append(f"| {m} | {len(runs)} | " + " | ".join(_cell(boot(runs, groups[n], n_boot)) for n in names) + " |")
+    lines += ["", "Paired against the joint adapter, seeds pooled (items × seeds; exact McNemar):", "",
+              "| model | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for m in models:
+        if m in ("joint", "base"):
+            continue
+        cells = []
+        for n in names:
+            pairs = [(r["joint"][i], r[m][i]) for r in res["seeds"].values() if m in r and "joint" in r
+                     for i in groups[n]]
+            d = paired_delta(pairs)
+            cells.append(f"{100 * d['delta']:+.1f} (+{d['gained']}/−{d['lost']}, p={d['p_value']:.2g})")
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    a = parse_args(argv)
+    console = Console(stderr=True)
+    if a.report_only:
+        report(json.loads(a.output_path.read_text()), a.output_path.with_suffix(".md"), a.bootstrap)
+        return
+    skills, also = a.skills.split(","), [s for s in a.also.split(",") if s]
+    if len(skills) != 2:
+        raise SystemExit("--skills: name exactly two skills, A,B")
+    strengths = [float(x) for x in a.strengths.split(",")]
+    a.work_dir.mkdir(parents=True, exist_ok=True)
+    from skillgap.models.scratch import is_scratch, scratch_model
+    from skillgap.models.sources import materialize, resolve_source
+
+    name = str(scratch_model(a.model, "arith")) if is_scratch(a.model) else a.model
+    base = ModelConfig(name, backend=a.backend)
+    base_folder = materialize(resolve_source(name))
+    items_path, groups = test_items(a, skills, also)
+    data = DataConfig(data=str(items_path), split="test", limit=None)
+    ev = EvalConfig(max_new_tokens=a.max_new_tokens)
+    runs_dir = a.work_dir / "runs"
+    res: dict[str, Any] = json.loads(a.output_path.read_text()) if a.output_path.is_file() else {}
+    config = {k: str(v) for k, v in vars(a).items()}
+    keep = ("seeds", "work_dir", "output_path", "report_only", "bootstrap")
+    if {k: v for k, v in res.get("config", {}).items() if k not in keep} != \
+            {k: v for k, v in config.items() if k not in keep} or res.get("groups") != groups:
+        res = {}
+    order = ["base", "joint", *[f"{s} adapter" for s in skills], *[f"library {c}" for c in COMPOSITIONS],
+             *[f"joint −{x:g}A" for x in strengths]]
+    res.update(config=config, groups=groups, order=order)
+    res.setdefault("seeds", {})
+    t0 = time.perf_counter()
+    cfg = TrainConfig(method="lora", learning_rate=a.lr, batch_size=a.train_batch_size, eval_every=0, save_every=1000)
+    with ModelPool() as models:
+        def measure(seed: int, label: str, model: ModelConfig, out: Path) -> None:
+            row = res["seeds"].setdefault(str(seed), {})
+            if label in row:
+                return
+            prof = profile(model, data, ev, runs_dir, out, console, models=models).to_dict()
+            row[label] = bits_of(prof)
+            console.print(f"seed {seed} {label}: " + ", ".join(
+                f"{n} {sum(row[label][i] for i in ids) / len(ids):.0%}" for n, ids in groups.items()))
+            res["seconds"] = round(res.get("seconds", 0) + time.perf_counter() - t0, 1)
+            write_json(res, a.output_path)
+            report(res, a.output_path.with_suffix(".md"), a.bootstrap)
+
+        for seed in [int(s) for s in a.seeds.split(",")]:
+            w = a.work_dir / f"seed{seed}"
+            measure(seed, "base", base, a.work_dir / "base.json")
+            models.close()
+            lib = build_library(base, DataConfig(suite="arith", seed=seed), skills, a.budget, replace(cfg, seed=seed),
+                                w / "library", console)
+            union = [it for s in skills
+                     for it in load_items(DataConfig(suite="arith", split="train", skills=(s,), limit=a.budget,
+                                                     seed=seed))[0]]
+            joint_dir = w / "joint"
+            if not (joint_dir / "adapter" / "adapter_config.json").is_file():
+                import random
+
+                random.Random(seed).shuffle(union)  # the two skills interleaved, as one mixed training set
+                train(base, union, replace(cfg, seed=seed, max_steps=max(1, len(union) // a.train_batch_size)),
+                      joint_dir, console=console)
+            joint = joint_dir / "adapter"
+            measure(seed, "joint", replace(base, adapter=str(joint)), w / "joint.json")
+            for s in skills:
+                measure(seed, f"{s} adapter", replace(base, adapter=str(lib.adapter(s))), w / f"{s}.json")
+            for c, (weights, density) in COMPOSITIONS.items():
+                out = w / f"library-{c}"
+                if not (out / "adapter_config.json").is_file():
+                    combine(base_folder, {s: lib.adapter(s) for s in skills}, weights, out, c, density)
+                measure(seed, f"library {c}", replace(base, adapter=str(out)), w / f"library-{c}.json")
+            for x in strengths:
+                out = w / f"joint-minus-{x:g}A"
+                if not (out / "adapter_config.json").is_file():
+                    combine(base_folder, {"joint": joint, "a": lib.adapter(skills[0])}, [1.0, -x], out, "cat")
+                measure(seed, f"joint −{x:g}A", replace(base, adapter=str(out)), w / f"joint-minus-{x:g}A.json")
+    write_json(res, a.output_path)
+    report(res, a.output_path.with_suffix(".md"), a.bootstrap)
+
+
+if __name__ == "__main__":
+    main()
