@@ -77,7 +77,7 @@ def test_library_builds_one_adapter_per_skill_and_resumes(tmp_path, tiny_model_d
     again = Library.load(tmp_path / "lib")
     assert set(again.entries) == {"add_1digit", "mul_facts"} and again.base == str(tiny_model_dir)
     for s, e in again.entries.items():
-        assert e.examples == 8 and e.steps == 2 and e.train["lora_r"] == 4
+        assert e.examples == 8 and e.steps == 2 and e.train["lora_r"] == 4 and e.train["max_steps"] == 2
         assert (again.adapter(s) / "adapter_config.json").is_file()
     stamp = (lib.adapter("add_1digit") / "adapter_model.safetensors").stat().st_mtime_ns
     build_library(model, DataConfig(suite="arith"), ["add_1digit"], 8, cfg, tmp_path / "lib")
@@ -86,3 +86,17 @@ def test_library_builds_one_adapter_per_skill_and_resumes(tmp_path, tiny_model_d
         again.adapter("mul_fact")
     with pytest.raises(ConfigError, match="not a skill library"):
         Library.load(tmp_path)
+
+
+def test_library_command_measures_each_adapter_on_its_skill(tmp_path, tiny_model_dir):
+    from conftest import run_cli
+
+    p = run_cli("library", "--model", str(tiny_model_dir), "--suite", "arith", "--skills", "add_1digit,mul_facts",
+                "--budget", "8", "--train-batch-size", "4", "--lora-r", "4", "--test-limit", "3", "--max-new-tokens", "8",
+                "--output-path", "lib", cwd=tmp_path)
+    assert "accuracy on its skill" in p.stdout
+    lib = Library.load(tmp_path / "lib")
+    assert all(e.accuracy is not None and 0 <= e.accuracy <= 1 for e in lib.entries.values())
+    bad = run_cli("library", "--model", str(tiny_model_dir), "--suite", "arith", "--skills", "mul_fact",
+                  "--output-path", "lib2", cwd=tmp_path, check=False)
+    assert bad.returncode == 2 and "mul_facts" in bad.stderr and not (tmp_path / "lib2").exists()

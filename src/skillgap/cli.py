@@ -36,6 +36,7 @@ EXAMPLES = """examples:
   skillgap skillmix --model M --base-url URL --judge J --judge-base-url URL --skills skills.csv --topics topics.txt --k 1,2,3 --output-path sm.json
   skillgap train --model M --train-data ism_sda_k2_1000.jsonl --strategy skillmix --teacher T --teacher-base-url URL --output-path out/
   skillgap localize --model smollm2-135m --finetuned out/ft --skills add_1digit,mul_facts --sparsity 1e-5,1e-4 --output-path loc/
+  skillgap library --model smollm2-135m --suite arith --skills add_multi,mul_1digit --budget 256 --output-path lib/
   skillgap runs
   skillgap show smollm2-135m-arith-s0
 """
@@ -364,6 +365,20 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=0, help="items, score initialisation, random baseline (default: 0)")
     _eval_args(p)
     _output_args(p, "output directory (localize.json, localize.md, overlap-*.png, masks/)", required=True)
+
+    p = sub.add_parser("library", help="one LoRA per skill into a folder with an index (compose and remove them "
+                                       "with skillgap.library)", epilog=EXAMPLES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    _model_args(p)
+    _data_args(p, limit=None, data_help="a labelled JSONL of training items instead of a suite", by_skill=False)
+    g = p.add_argument_group("library")
+    g.add_argument("--skills", required=True, metavar="A,B", help="one adapter for each, on items of that skill alone")
+    g.add_argument("--budget", type=int, default=256, help="training items per skill adapter (default: 256)")
+    g.add_argument("--test-limit", type=int, default=50,
+                   help="held-out items of its skill each adapter is measured on, into the index (default: 50; 0: none)")
+    _train_args(p)
+    _eval_args(p)
+    _output_args(p, "the library folder (index.json, one adapter folder per skill)", required=True)
 
     p = sub.add_parser("label", help="label a dataset with skills from an inventory (embed or teacher)",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -815,6 +830,45 @@ def cmd_localize(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_library(a: argparse.Namespace) -> int:
+    from dataclasses import replace as _replace
+
+    from rich.table import Table
+
+    from skillgap.library import build_library
+    from skillgap.recipes.profile import profile
+
+    if a.budget < 1 or a.test_limit < 0:
+        raise SkillgapError("--budget must be at least 1 and --test-limit at least 0.")
+    c = _configs(a)
+    skills = [x.strip() for x in a.skills.split(",") if x.strip()]
+    c["data"].check()
+    if c["data"].suite:
+        from skillgap.data import suite_of
+        from skillgap.errors import unknown_name
+
+        ids = list(suite_of(c["data"]).skills.ids)
+        for x in skills:
+            if x not in ids:
+                raise unknown_name("skill", x, ids)
+    lib = build_library(c["model"], c["data"], skills, a.budget, c["train"], a.output_path, console=_console())
+    if a.test_limit:
+        for x in skills:
+            test = _replace(c["data"], split="test", skills=(x,), limit=a.test_limit)
+            prof = profile(_replace(c["model"], adapter=str(lib.adapter(x))), test, c["ev"], a.runs_dir,
+                           console=_console()).to_dict()
+            lib.entries[x].accuracy = prof["overall"]["accuracy"]
+        lib.save()
+    t = Table(title=f"skill library {a.output_path} on {lib.base}", title_justify="left")
+    for col in ("skill", "adapter", "examples", "steps", "accuracy on its skill"):
+        t.add_column(col)
+    for x, e in lib.entries.items():
+        t.add_row(x, e.adapter, str(e.examples), str(e.steps), "-" if e.accuracy is None else f"{e.accuracy:.1%}")
+    _console().print(t)
+    print(f"wrote {lib.index_path}")
+    return 0
+
+
 def cmd_label(a: argparse.Namespace) -> int:
     from skillgap.label import LabelConfig
     from skillgap.recipes.label import label_recipe
@@ -883,6 +937,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         commands = {"profile": cmd_profile, "run": cmd_run, "train": cmd_train, "graph": cmd_graph, "label": cmd_label,
                     "discover": cmd_discover, "diagnose": cmd_diagnose, "skillmix": cmd_skillmix, "localize": cmd_localize,
+                    "library": cmd_library,
                     "compare": cmd_compare, "runs": cmd_runs, "show": cmd_show}
         return commands[args.command](args)
     except SkillgapError as e:

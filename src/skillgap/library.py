@@ -83,10 +83,10 @@ def build_library(model: Any, data: Any, skills: list[str], budget: int, cfg: An
         items = load_items(replace(data, split="train", skills=(s,), limit=budget))[0]
         if not items:
             raise ConfigError(f"skill {s!r} has no training items of its own: it cannot have an adapter.")
-        steps = max(1, len(items) // cfg.batch_size)
-        result = train(model, items, replace(cfg, max_steps=steps), lib.root / s, console=console)
+        used = replace(cfg, max_steps=max(1, len(items) // cfg.batch_size))  # one pass over the skill's items
+        result = train(model, items, used, lib.root / s, console=console)
         lib.entries[s] = Entry(s, str(Path(result.weights).relative_to(lib.root)), len(items), result.steps,
-                               asdict(cfg))
+                               asdict(used))
         lib.save()
     return lib
 
