@@ -158,9 +158,12 @@ def localize_recipe(base: ModelConfig, finetuned: ModelConfig, data: DataConfig,
             batches = _batches(tok, items[s]["train"], gc.batch_size)
             select = {"train": items[s]["train"], "validation": items[s]["validation"]}
 
-            def score() -> float:  # the paper's selection: train accuracy + validation accuracy of the rounded mask
+            def score() -> float:
+                # The paper selects by train + validation accuracy of a one-token label. A worked completion is
+                # many tokens, and a grafted model rarely reproduces all of them (the score sits at 0 and ranks
+                # nothing), so the rounded masks are ranked by minus the mean answer loss on the same items.
                 sc = answer_scores(pre_model, tok, select, conversational)
-                return sc["train"]["accuracy"] + sc["validation"]["accuracy"]
+                return -(sc["train"]["loss"] + sc["validation"]["loss"]) / 2
 
             for sp in lc.sparsities:
                 path = out / "masks" / f"{s}-graft-{sp:g}.safetensors"
