@@ -56,6 +56,7 @@ def test_overlap_is_asymmetric_and_masks_round_trip(tmp_path):
     m2 = Mask({"a": torch.tensor([1, 2, 3]), "b": torch.tensor([], dtype=torch.int64)}, shapes, 6)
     assert m1.overlap(m2) == pytest.approx(1 / 3)  # |m1 ∩ m2| / |m2|
     assert m2.overlap(m1) == pytest.approx(1 / 2)
+    assert m1.digest() != m2.digest() and Mask(dict(m1.coords), shapes, 6).digest() == m1.digest()
     back = Mask.load(m1.save(tmp_path / "m.safetensors"))
     assert back.coords["a"].tolist() == [1] and back.shapes == shapes and back.total == 6
     assert back.meta == {"kind": "graft"}

@@ -60,7 +60,7 @@ def test_a_grafted_model_is_fine_tuned_on_the_mask_and_pre_trained_elsewhere(loc
     config = json.loads((out / "config.json").read_text())
     pre = load_file(str(Path(config["base"]["model"]) / "model.safetensors"))
     ft = load_file(str(cwd / "ft" / "model" / "model.safetensors"))
-    grafted = load_file(str(out / "grafted" / "add_1digit-graft-0.01" / "model.safetensors"))
+    grafted = load_file(str(out / "grafted" / f"add_1digit-graft-0.01-{mask.digest()}" / "model.safetensors"))
     name = max(mask.touched(), key=mask.touched().get)
     on = mask.dense(name)
     g, p, f = grafted[name].float(), pre[name].float(), ft[name].float()
@@ -82,6 +82,11 @@ def test_a_rerun_resumes_and_other_settings_are_refused(localized):
     assert path.stat().st_mtime_ns == stamp  # the mask was not searched again
     after = json.loads((out / "localize.json").read_text())
     assert after["skills"] == before["skills"]
+    more = list(args)
+    more[more.index("--sparsity") + 1] = "1e-2,2e-2"  # another sparsity level extends the run
+    run_cli(*more, cwd=cwd)
+    assert path.stat().st_mtime_ns == stamp and (out / "masks" / "add_1digit-graft-0.02.safetensors").is_file()
+    assert set(json.loads((out / "localize.json").read_text())["skills"]["add_1digit"]["masks"]) == {"0.01", "0.02"}
     args[args.index("--steps") + 1] = "3"
     p = run_cli(*args, cwd=cwd, check=False)
     assert p.returncode == 2 and "other settings" in p.stderr

@@ -80,6 +80,16 @@ class Mask:
         """Which tensors the mask grafts, and how many coordinates of each."""
         return {n: int(c.numel()) for n, c in self.coords.items() if c.numel()}
 
+    def digest(self) -> str:
+        """A content hash: two masks with the same coordinates share it, whatever found them."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for n in sorted(self.coords):
+            h.update(n.encode())
+            h.update(self.coords[n].to(torch.int64).numpy().tobytes())
+        return h.hexdigest()[:12]
+
     def dense(self, name: str) -> torch.Tensor:
         out = torch.zeros(math.prod(self.shapes[name]), dtype=torch.bool)
         out[self.coords[name]] = True

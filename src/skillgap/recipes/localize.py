@@ -113,7 +113,14 @@ def localize_recipe(base: ModelConfig, finetuned: ModelConfig, data: DataConfig,
     config = {"base": base.to_dict(), "finetuned": finetuned.to_dict(), "data": asdict(data), "localize": asdict(lc),
               "graft": asdict(gc), "eval": asdict(ev)}
     saved = out / "config.json"
-    if saved.is_file() and json.loads(saved.read_text()) != json.loads(json.dumps(config)):
+
+    def comparable(c: dict[str, Any]) -> dict[str, Any]:  # more sparsity levels extend a run: each has its masks
+        c = json.loads(json.dumps(c))
+        c["localize"].pop("sparsities", None)
+        c["localize"].pop("keep_models", None)
+        return c
+
+    if saved.is_file() and comparable(json.loads(saved.read_text())) != comparable(config):
         raise ConfigError(f"{out} holds a localize run with other settings ({saved}); give another --output-path "
                           "or delete it.")
     write_json(config, saved)
@@ -186,7 +193,9 @@ def localize_recipe(base: ModelConfig, finetuned: ModelConfig, data: DataConfig,
                 row: dict[str, Any] = {"history": history}
                 for kind, m in kinds.items():
                     name = f"{s}-{kind}-{sp:g}"
-                    folder = out / "grafted" / name
+                    # the run store knows a model folder by its path: the mask's digest in it keeps a profile
+                    # of one mask from ever standing for another's
+                    folder = out / "grafted" / f"{name}-{m.digest()}"
                     done = out / "profiles" / f"{name}.json"
                     if not done.is_file():
                         graft(params, pre, tau, m)
@@ -250,7 +259,7 @@ def write_markdown(res: dict[str, Any], path: Path) -> None:
         names = list(res["skills"])
         lines += ["", f"Overlap |γ_i ∩ γ_j| / |γ_j| at sparsity {sp} (row i, column j):", "",
                   "| | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-        lines += [f"| {a} | " + " | ".join(f"{v:.2f}" for v in row) + " |" for a, row in zip(names, mat)]
+        lines += [f"| {a} | " + " | ".join(f"{v:.3f}" for v in row) + " |" for a, row in zip(names, mat)]
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -272,7 +281,7 @@ def plot_overlap(res: dict[str, Any], sp: str, path: Path) -> None:
         ax.set_yticks(range(n), names)
         for i in range(n):
             for j in range(n):
-                ax.text(j, i, f"{mat[i][j]:.2f}", ha="center", va="center", fontsize=8,
+                ax.text(j, i, f"{mat[i][j]:.3f}", ha="center", va="center", fontsize=8,
                         color="white" if mat[i][j] > 0.6 else "black")
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
