@@ -5,12 +5,13 @@
 2. **Joint.** One LoRA on the union of exactly those examples, the same settings (so twice the steps).
 3. **Compositions** of the library's adapters through PEFT's `add_weighted_adapter`: `cat` at weights 1, 1
    (the exact sum of the deltas), `linear` at 1, 1 (A and B summed separately: cross terms), `ties` and
-   `dare_linear` at density 0.5.
+   `dare_linear` at density 0.5; and Arrow routing (Ostapenko et al., 2024) over the two, top-k per token and
+   layer (`--arrow-top-k`), which cannot be merged and so runs on the hf backend.
 4. **Removal.** The joint adapter with A's library adapter subtracted at each `--strengths` λ
    (`cat`, weights 1 and −λ): how much A drops, and how much every other measured skill moves.
 5. **Measures** on one fixed set of test items shared by every model: single-skill items of A, of B, items
    composing exactly A and B, and single-skill items of `--also` skills (those the base model has, for
-   collateral damage). Accuracy per group, paired (exact McNemar) against the joint adapter and the base
+   collateral damage; all their test items where there are fewer than `--test-limit`). Accuracy per group, paired (exact McNemar) against the joint adapter and the base
    model, means over seeds with a 95% bootstrap over seeds and items.
 
 Resumable: the library and trainings skip when done, profiles live in the work directory's run store, and
@@ -37,7 +38,7 @@ from rich.console import Console
 from composition import _cell  # the same cell format as the composition benchmark's tables
 from skillgap.data import DataConfig, load_items
 from skillgap.items import write_jsonl
-from skillgap.library import build_library, combine
+from skillgap.library import build_library, combine, router
 from skillgap.models import ModelConfig, ModelPool
 from skillgap.recipes.profile import EvalConfig, profile, write_json
 from skillgap.train import TrainConfig, train
@@ -54,6 +55,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--also", default="add_1digit,mul_facts,compare", help="other skills measured for side effects")
     p.add_argument("--budget", type=int, default=256, help="train items per skill adapter")
     p.add_argument("--strengths", default="0.5,1,2", help="negation strengths for removing A")
+    p.add_argument("--arrow-top-k", default="1", help="Arrow routers to measure: adapters kept per token (1 = hard "
+                                                      "routing; 2 = a softmax mix of both)")
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--test-limit", type=int, default=50, help="test items per group")
     p.add_argument("--train-batch-size", type=int, default=16)
@@ -75,12 +78,23 @@ def test_items(a: argparse.Namespace, skills: list[str], also: list[str]) -> tup
     groups[f"{a_}+{b_}"] = DataConfig(suite="arith", split="test", skills=(a_, b_), k_values=(2,), limit=a.test_limit)
     items, ids = [], {}
     for name, cfg in groups.items():
-        got = load_items(cfg)[0]
+        got = all_up_to(cfg)
         ids[name] = [it.id for it in got]
         items += got
     path = a.work_dir / "test.jsonl"
     write_jsonl(items, path)
     return path, ids
+
+
+def all_up_to(cfg: DataConfig) -> list:
+    """`cfg.limit` items, or every test item there is: a skill with a small domain (the 9×9 facts, one-digit
+    sums) has fewer than 50 distinct test items, and these are the skills the base model has."""
+    for n in range(cfg.limit, 0, -1):
+        try:
+            return load_items(replace(cfg, limit=n))[0]
+        except RuntimeError:  # arith: cannot make n distinct items of this split
+            continue
+    raise SystemExit(f"no {cfg.split} items of {cfg.skills}")
 
 
 def bits_of(prof: dict[str, Any]) -> dict[str, bool]:
@@ -133,6 +147,7 @@ def main(argv: list[str] | None = None) -> None:
     if len(skills) != 2:
         raise SystemExit("--skills: name exactly two skills, A,B")
     strengths = [float(x) for x in a.strengths.split(",")]
+    arrow_k = [int(k) for k in a.arrow_top_k.split(",") if k]
     a.work_dir.mkdir(parents=True, exist_ok=True)
     from skillgap.models.scratch import is_scratch, scratch_model
     from skillgap.models.sources import materialize, resolve_source
@@ -146,12 +161,12 @@ def main(argv: list[str] | None = None) -> None:
     runs_dir = a.work_dir / "runs"
     res: dict[str, Any] = json.loads(a.output_path.read_text()) if a.output_path.is_file() else {}
     config = {k: str(v) for k, v in vars(a).items()}
-    keep = ("seeds", "work_dir", "output_path", "report_only", "bootstrap")
+    keep = ("seeds", "work_dir", "output_path", "report_only", "bootstrap", "arrow_top_k")  # more routers extend a run
     if {k: v for k, v in res.get("config", {}).items() if k not in keep} != \
             {k: v for k, v in config.items() if k not in keep} or res.get("groups") != groups:
         res = {}
     order = ["base", "joint", *[f"{s} adapter" for s in skills], *[f"library {c}" for c in COMPOSITIONS],
-             *[f"joint −{x:g}A" for x in strengths]]
+             *[f"library arrow top-{k}" for k in arrow_k], *[f"joint −{x:g}A" for x in strengths]]
     res.update(config=config, groups=groups, order=order)
     res.setdefault("seeds", {})
     t0 = time.perf_counter()
@@ -197,8 +212,12 @@ def main(argv: list[str] | None = None) -> None:
             for x in strengths:
                 out = w / f"joint-minus-{x:g}A"
                 if not (out / "adapter_config.json").is_file():
-                    combine(base_folder, {"joint": joint, "a": lib.adapter(skills[0])}, [1.0, -x], out, "cat")
+                    combine(base_folder, {"joint": joint, "removed": lib.adapter(skills[0])}, [1.0, -x], out, "cat")
                 measure(seed, f"joint −{x:g}A", replace(base, adapter=str(out)), w / f"joint-minus-{x:g}A.json")
+            for k in arrow_k:  # last: the hf backend, unmerged, is the slowest to measure
+                out = router({s: lib.adapter(s) for s in skills}, w / f"library-arrow-top{k}", top_k=k)
+                measure(seed, f"library arrow top-{k}", replace(base, backend="hf", adapter=str(out)),
+                        w / f"library-arrow-top{k}.json")
     write_json(res, a.output_path)
     report(res, a.output_path.with_suffix(".md"), a.bootstrap)
 

@@ -1,22 +1,23 @@
 """The skill adapter library: the index, and composition and negation checked against PEFT's own merge."""
 
+import json
 from pathlib import Path
 
 import pytest
 import torch
 
 from skillgap.errors import ConfigError
-from skillgap.library import Library, build_library, combine, negate
+from skillgap.library import Library, build_library, combine, load_router, negate, router
 
 
-def _adapter(base: Path, out: Path, seed: int) -> Path:
+def _adapter(base: Path, out: Path, seed: int, r: int = 4) -> Path:
     """A LoRA whose A and B are both random (PEFT's default B = 0 would make every delta zero)."""
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
-    cfg = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "down_proj"], init_lora_weights=False)
+    cfg = LoraConfig(r=r, lora_alpha=2 * r, target_modules=["q_proj", "down_proj"], init_lora_weights=False)
     get_peft_model(model, cfg).save_pretrained(out)
     return out
 
@@ -97,6 +98,75 @@ def test_library_command_measures_each_adapter_on_its_skill(tmp_path, tiny_model
     assert "accuracy on its skill" in p.stdout
     lib = Library.load(tmp_path / "lib")
     assert all(e.accuracy is not None and 0 <= e.accuracy <= 1 for e in lib.entries.values())
+    run_cli("compose", "--library", "lib", "--skills", "add_1digit,mul_facts", "--output-path", "both", cwd=tmp_path)
+    assert (tmp_path / "both" / "adapter_config.json").is_file()
+    p = run_cli("compose", "--library", "lib", "--skills", "add_1digit,mul_facts", "--combination", "arrow",
+                "--output-path", "router", cwd=tmp_path)
+    assert "--backend hf --adapter router" in p.stdout
+    p = run_cli("profile", "--model", str(tiny_model_dir), "--backend", "hf", "--adapter", "router", "--suite", "arith",
+                "--limit", "3", "--max-new-tokens", "8", "--output-path", "routed.json", cwd=tmp_path)
+    assert json.loads((tmp_path / "routed.json").read_text())["overall"]["n"] == 3
+    for args, msg in [(["--skills", "add_1digt"], "Did you mean 'add_1digit'"),
+                      (["--skills", "add_1digit", "--combination", "cats"], "Did you mean 'cat'"),
+                      (["--skills", "add_1digit", "--weights", "one"], "one number per skill")]:
+        bad = run_cli("compose", "--library", "lib", *args, "--output-path", "x", cwd=tmp_path, check=False)
+        assert bad.returncode == 2 and msg in bad.stderr and not (tmp_path / "x").exists()
     bad = run_cli("library", "--model", str(tiny_model_dir), "--suite", "arith", "--skills", "mul_fact",
                   "--output-path", "lib2", cwd=tmp_path, check=False)
     assert bad.returncode == 2 and "mul_facts" in bad.stderr and not (tmp_path / "lib2").exists()
+
+
+@pytest.mark.parametrize("top_k", [1, 2])
+def test_arrow_routes_each_token_by_its_projection_on_each_adapters_top_singular_vector(tmp_path, tiny_model_dir, top_k):
+    """Arrow's rule worked by hand at one layer: with rank-1 adapters ΔW_e = s_e·u_e·v_eᵀ the prototype is v_e
+    (exactly); token x scores |⟨x, v_e⟩|, the top-k scores go through a softmax, and the layer adds
+    Σ_e coeff_e · ΔW_e x to the base output."""
+    from transformers import AutoModelForCausalLM
+
+    a, b = _adapter(tiny_model_dir, tmp_path / "a", 0, r=1), _adapter(tiny_model_dir, tmp_path / "b", 1, r=1)
+    deltas = [_merged(tiny_model_dir, x) for x in (a, b)]
+    w = _weights(tiny_model_dir)
+    name = next(n for n in w if "layers.1.mlp.down_proj" in n)
+    dw = [d[name] - w[name] for d in deltas]
+    protos = [torch.linalg.svd(d)[2][0] for d in dw]  # top right singular vectors
+    model = load_router(AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32),
+                        router({"a": a, "b": b}, tmp_path / "r", top_k=top_k))
+    layer = dict(model.named_modules())["base_model.model." + name.removesuffix(".weight")]
+    seen = {}
+    layer.register_forward_hook(lambda m, i, o: seen.update(x=i[0].detach(), y=o.detach()))
+    torch.manual_seed(2)
+    model(input_ids=torch.randint(0, 500, (2, 12)))
+    x, y = seen["x"].reshape(-1, w[name].shape[1]), seen["y"].reshape(-1, w[name].shape[0])
+    scores = torch.stack([(x @ v).abs() for v in protos], dim=1)
+    if top_k == 1:
+        coeff = torch.nn.functional.one_hot(scores.argmax(1), 2).float()
+        assert 0 < coeff[:, 0].sum() < len(x)  # tokens go both ways: the check below compares two routes
+    else:
+        coeff = torch.softmax(scores, dim=1)
+    want = x @ w[name].T + sum(coeff[:, e:e + 1] * (x @ dw[e].T) for e in range(2))
+    assert torch.allclose(y, want, atol=1e-5)
+
+
+def test_a_router_over_one_adapter_is_that_adapter_and_runs_on_the_hf_backend_only(tmp_path, tiny_model_dir):
+    from skillgap.errors import BackendError
+    from skillgap.models import ModelConfig, load_model, model_identity
+
+    a, b = _adapter(tiny_model_dir, tmp_path / "a", 0), _adapter(tiny_model_dir, tmp_path / "b", 1)
+    chats = [[{"role": "user", "content": "What is 2 + 3?"}], [{"role": "user", "content": "Hi"}]]
+    one = ModelConfig(str(tiny_model_dir), backend="hf", adapter=str(router({"a": a}, tmp_path / "ra")))
+    one.check()
+    plain = ModelConfig(str(tiny_model_dir), backend="hf", adapter=str(a))
+    assert [g.text for g in load_model(one).generate(chats, 12)] == [g.text for g in load_model(plain).generate(
+        chats, 12)]
+    k1 = ModelConfig(str(tiny_model_dir), backend="hf", adapter=str(router({"a": a, "b": b}, tmp_path / "k1")))
+    k2 = ModelConfig(str(tiny_model_dir), backend="hf", adapter=str(router({"a": a, "b": b}, tmp_path / "k2", 2)))
+    assert len({model_identity(c) for c in (one, plain, k1, k2)}) == 4  # each is its own model in the run store
+    with pytest.raises(BackendError, match="Arrow router.*--backend hf"):
+        ModelConfig(str(tiny_model_dir), backend="vllm", adapter=k1.adapter).check()
+    with pytest.raises(ConfigError, match="keeps 1 to 2"):
+        router({"a": a, "b": b}, tmp_path / "x", top_k=3)
+    (tmp_path / "moved").mkdir()
+    (tmp_path / "moved" / "router.json").write_text((tmp_path / "k1" / "router.json").read_text()
+                                                    .replace(str(b.resolve()), str(tmp_path / "gone")))
+    with pytest.raises(ConfigError, match="adapter 'b'.*not a PEFT adapter folder"):
+        ModelConfig(str(tiny_model_dir), backend="hf", adapter=str(tmp_path / "moved")).check()

@@ -37,6 +37,8 @@ EXAMPLES = """examples:
   skillgap train --model M --train-data ism_sda_k2_1000.jsonl --strategy skillmix --teacher T --teacher-base-url URL --output-path out/
   skillgap localize --model smollm2-135m --finetuned out/ft --skills add_1digit,mul_facts --sparsity 1e-5,1e-4 --output-path loc/
   skillgap library --model smollm2-135m --suite arith --skills add_multi,mul_1digit --budget 256 --output-path lib/
+  skillgap compose --library lib/ --skills add_multi,mul_1digit --combination cat --output-path lib/both
+  skillgap compose --library lib/ --skills add_multi,mul_1digit --combination arrow --top-k 1 --output-path lib/router
   skillgap runs
   skillgap show smollm2-135m-arith-s0
 """
@@ -367,7 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
     _output_args(p, "output directory (localize.json, localize.md, overlap-*.png, masks/)", required=True)
 
     p = sub.add_parser("library", help="one LoRA per skill into a folder with an index (compose and remove them "
-                                       "with skillgap.library)", epilog=EXAMPLES,
+                                       "with skillgap compose)", epilog=EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     _model_args(p)
     _data_args(p, limit=None, data_help="a labelled JSONL of training items instead of a suite", by_skill=False)
@@ -379,6 +381,21 @@ def build_parser() -> argparse.ArgumentParser:
     _train_args(p)
     _eval_args(p)
     _output_args(p, "the library folder (index.json, one adapter folder per skill)", required=True)
+
+    p = sub.add_parser("compose", help="merge or route a library's skill adapters into one adapter folder (PEFT)",
+                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    g = p.add_argument_group("composition")
+    g.add_argument("--library", required=True, help="a folder `skillgap library` wrote (index.json)")
+    g.add_argument("--skills", required=True, metavar="A,B", help="the library's skills to compose, in order")
+    g.add_argument("--combination", default="cat",
+                   help="cat (default: the exact weighted sum of the deltas), linear, ties, dare_linear, dare_ties, "
+                        "svd, magnitude_prune, ... (PEFT's add_weighted_adapter), or arrow (per-token routing)")
+    g.add_argument("--weights", default=None, metavar="W1,W2",
+                   help="one per skill (default: 1 each); a negative weight removes a skill "
+                        "(--skills a --weights -1 --combination linear is Zhang et al.'s negation)")
+    g.add_argument("--density", type=float, default=None, help="ties, dare_*, magnitude_prune: share of each delta kept")
+    g.add_argument("--top-k", type=int, default=1, help="arrow: adapters mixed per token (default: 1)")
+    _output_args(p, "the composed adapter folder: `skillgap profile --adapter` takes it", required=True)
 
     p = sub.add_parser("label", help="label a dataset with skills from an inventory (embed or teacher)",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -869,6 +886,23 @@ def cmd_library(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compose(a: argparse.Namespace) -> int:
+    from skillgap.library import Library, compose
+
+    lib = Library.load(a.library)
+    skills = [x.strip() for x in a.skills.split(",") if x.strip()]
+    for x in skills:
+        lib.adapter(x)  # an unknown skill fails here, with "did you mean"
+    try:
+        weights = [float(w) for w in a.weights.split(",")] if a.weights else None
+    except ValueError:
+        raise SkillgapError(f"--weights {a.weights}: give one number per skill, comma-separated.") from None
+    out = compose(lib, skills, a.output_path, a.combination, weights, a.density, a.top_k)
+    backend = " --backend hf" if a.combination == "arrow" else ""
+    print(f"wrote {out}\nmeasure it: skillgap profile --model {lib.base}{backend} --adapter {out} --output-path P")
+    return 0
+
+
 def cmd_label(a: argparse.Namespace) -> int:
     from skillgap.label import LabelConfig
     from skillgap.recipes.label import label_recipe
@@ -937,7 +971,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         commands = {"profile": cmd_profile, "run": cmd_run, "train": cmd_train, "graph": cmd_graph, "label": cmd_label,
                     "discover": cmd_discover, "diagnose": cmd_diagnose, "skillmix": cmd_skillmix, "localize": cmd_localize,
-                    "library": cmd_library,
+                    "library": cmd_library, "compose": cmd_compose,
                     "compare": cmd_compare, "runs": cmd_runs, "show": cmd_show}
         return commands[args.command](args)
     except SkillgapError as e:

@@ -9,6 +9,11 @@ training config) and names the operations in the loop's terms.
 With `combination_type="linear"` PEFT scales each adapter's A by sign(w)·sqrt(|w|·scale) and B by
 sqrt(|w|·scale), so a single adapter at weight −λ is exactly ΔW → −λ ΔW: Zhang et al.'s negation.
 `cat` stacks the adapters (rank = sum of ranks) and is the exact weighted sum Σ w_i ΔW_i.
+
+Arrow (Ostapenko et al., ICML 2024) routes instead of merging: per token and layer, each adapter's prototype
+(the top right singular vector of its ΔW) scores the token's input by |⟨x, v⟩|, the top-k adapters are mixed by
+a softmax over those scores. The choice depends on the input, so a router cannot be merged into the weights: it
+is a folder naming its adapters (`router.json`), loaded by the hf backend through PEFT's `create_arrow_model`.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import Any
 
 from skillgap.errors import ConfigError, unknown_name
 
+ROUTER = "router.json"  # a router folder's only file: which adapters, top_k, temperature
 COMBINATIONS = ("linear", "cat", "svd", "ties", "ties_svd", "dare_linear", "dare_ties", "dare_linear_svd",
                 "dare_ties_svd", "magnitude_prune", "magnitude_prune_svd")
 
@@ -128,8 +134,75 @@ def combine(base_folder: str | Path, adapters: dict[str, str | Path], weights: l
     return out
 
 
+def compose(lib: Library, skills: list[str], out: str | Path, combination: str = "cat",
+            weights: list[float] | None = None, density: float | None = None, top_k: int = 1) -> Path:
+    """The library's adapters of `skills` as one `--adapter` folder: a fixed-weight merge, or an Arrow router."""
+    adapters = {s: lib.adapter(s) for s in skills}
+    if combination == "arrow":
+        if weights is not None or density is not None:
+            raise ConfigError("an Arrow router weighs adapters per token: it takes --top-k, not --weights/--density.")
+        return router(adapters, out, top_k)
+    if combination not in COMBINATIONS:
+        raise unknown_name("combination", combination, [*COMBINATIONS, "arrow"])
+    from skillgap.models.sources import materialize, resolve_source
+
+    return combine(materialize(resolve_source(lib.base)), adapters, weights or [1.0] * len(skills), out,
+                   combination, density)
+
+
 def negate(base_folder: str | Path, adapter: str | Path, strength: float, out: str | Path) -> Path:
     """The adapter at weight −strength: ΔW → −strength·ΔW (Zhang et al.'s negation, through PEFT's linear merge)."""
     if strength <= 0:
         raise ConfigError(f"--strength must be positive (the adapter is subtracted at that weight), got {strength}.")
     return combine(base_folder, {"skill": adapter}, [-strength], out, "linear")
+
+
+def router(adapters: dict[str, str | Path], out: str | Path, top_k: int = 1, temperature: float = 1.0) -> Path:
+    """An Arrow router over `adapters` (name -> folder) at `out`: what `--adapter` takes, on the hf backend."""
+    if not adapters:
+        raise ConfigError("an Arrow router needs at least one adapter.")
+    if not 1 <= top_k <= len(adapters):
+        raise ConfigError(f"--top-k {top_k}: an Arrow router over {len(adapters)} adapters keeps 1 to "
+                          f"{len(adapters)} of them per token.")
+    if temperature <= 0:
+        raise ConfigError(f"--temperature must be positive, got {temperature}.")
+    for name, folder in adapters.items():
+        if not (Path(folder) / "adapter_config.json").is_file():
+            raise ConfigError(f"adapter {name!r}: {folder} is not a PEFT adapter folder (no adapter_config.json).")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    spec = {"router": "arrow", "top_k": top_k, "temperature": temperature,
+            "adapters": {n: str(Path(f).resolve()) for n, f in adapters.items()}}
+    (out / ROUTER).write_text(json.dumps(spec, indent=2) + "\n")
+    return out
+
+
+def is_router(folder: str | Path) -> bool:
+    return (Path(folder) / ROUTER).is_file()
+
+
+def read_router(folder: str | Path) -> dict[str, Any]:
+    """The router's spec, its adapters checked to exist (a router folder moved without them is an error)."""
+    path = Path(folder) / ROUTER
+    try:
+        spec = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ConfigError(f"{path}: not a readable router ({e}).") from None
+    for field_ in ("router", "top_k", "temperature", "adapters"):
+        if field_ not in spec:
+            raise ConfigError(f"{path}: field {field_!r} missing (write routers with skillgap.library.router).")
+    if spec["router"] != "arrow":
+        raise unknown_name(f"router in {path}", spec["router"], ["arrow"])
+    for name, f in spec["adapters"].items():
+        if not (Path(f) / "adapter_config.json").is_file():
+            raise ConfigError(f"{path}: adapter {name!r} at {f} is not a PEFT adapter folder.")
+    return spec
+
+
+def load_router(model: Any, folder: str | Path) -> Any:
+    """`model` (a transformers model) with the router's adapters under PEFT's Arrow router, unmerged."""
+    from peft import ArrowConfig, create_arrow_model
+
+    spec = read_router(folder)
+    cfg = ArrowConfig(top_k=spec["top_k"], router_temperature=spec["temperature"], rng_seed=0)  # seeded prototypes
+    return create_arrow_model(model, list(spec["adapters"].values()), cfg)

@@ -80,6 +80,13 @@ class ModelConfig:
         if self.adapter:
             from pathlib import Path
 
+            from skillgap.library import is_router, read_router
+
+            if is_router(self.adapter):
+                if name != "hf":
+                    raise BackendError(router_needs_hf(self.adapter, name))
+                read_router(self.adapter)
+                return
             if not (Path(self.adapter) / "adapter_config.json").is_file():
                 raise BackendError(f"--adapter {self.adapter}: not a PEFT adapter folder (no adapter_config.json).")
             from skillgap.models.sources import adapter_identity
@@ -91,6 +98,11 @@ class ModelConfig:
                 rank = adapter_rank(self.adapter)
                 if adapter_mode(self) == "lora":
                     lora_slot(rank, self.adapter)
+
+
+def router_needs_hf(adapter: str, backend: str) -> str:
+    return (f"--adapter {adapter} is an Arrow router: it picks adapters per token, so it cannot be merged or served "
+            f"as one LoRA by the {backend} backend. Run it on --backend hf.")
 
 
 def local_backend() -> str:

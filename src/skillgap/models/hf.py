@@ -48,9 +48,13 @@ class HFBackend:
 
             from skillgap.models.sources import adapter_identity
 
+            from skillgap.library import is_router, load_router
+
             self.identity += f"+{adapter_identity(cfg.adapter)}"
-            # Merged once at load: generation then runs at the base model's speed.
-            self.model = PeftModel.from_pretrained(self.model, cfg.adapter).merge_and_unload()
+            if is_router(cfg.adapter):  # routing depends on the input: it stays a PEFT model, unmerged
+                self.model = load_router(self.model, cfg.adapter)
+            else:  # merged once at load: generation then runs at the base model's speed
+                self.model = PeftModel.from_pretrained(self.model, cfg.adapter).merge_and_unload()
         self.model.to(self.device).eval()
         self.stop_ids = sorted({i for i in (self.tokenizer.eos_token_id, self.model.generation_config.eos_token_id)
                                 if isinstance(i, int)})

@@ -126,6 +126,13 @@ def _drop_quantization(folder: Path) -> None:
 def adapter_identity(adapter: str | Path) -> str:
     """A LoRA adapter folder, keyed by the hash of its weights (a retrained adapter is a new model)."""
     path = Path(adapter).expanduser()
+    from skillgap.library import is_router, read_router
+
+    if is_router(path):  # an Arrow router: its settings and every adapter it routes between
+        spec = read_router(path)
+        parts = [f"{n}={adapter_identity(f)}" for n, f in spec["adapters"].items()]
+        key = hashlib.sha256(f"{spec['top_k']}|{spec['temperature']}|{'|'.join(parts)}".encode()).hexdigest()
+        return f"arrow:{path.name}:{key[:16]}"
     weights = sorted(path.glob("adapter_model.*")) if path.is_dir() else []
     if not weights:
         raise BackendError(f"{path} is not a PEFT adapter folder (no adapter_model.safetensors in it).")

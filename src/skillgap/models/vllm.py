@@ -224,6 +224,11 @@ class VLLMBackend:
         if cfg.dtype not in ("auto", "float32"):
             identity += f"@{cfg.dtype}"
         if cfg.adapter:
+            from skillgap.library import is_router
+            from skillgap.models import router_needs_hf
+
+            if is_router(cfg.adapter):
+                raise BackendError(router_needs_hf(cfg.adapter, "vllm"))
             identity += f"+{adapter_identity(cfg.adapter)}"
         adapter = cfg.adapter if mode == "lora" else None
         want = max(lora_rank if mode == "lora" else 0, adapter_rank(adapter) if adapter else 0)
