@@ -74,3 +74,31 @@ def test_profile_a_gsm8k_file_like_a_suite(tmp_path, tiny_model_dir):
             "--max-new-tokens", "4", "--device", "cpu", "--output-path", "p.json", cwd=tmp_path)
     prof = json.loads((tmp_path / "p.json").read_text())
     assert prof["overall"]["n"] == 3 and "format=gsm8k" in prof["data"]
+
+
+def test_classification_format_from_the_real_files_with_lm_bff_label_words():
+    sst2, grader = read_items(shared_data() / "text-classification" / "sst2_dev.jsonl")  # sniffed: sentence + label
+    assert grader == "exact" and len(sst2) == 872
+    assert {it.answer for it in sst2} == {"terrible", "great"} and all(it.skills == ("sst2",) for it in sst2)
+    first = json.loads((shared_data() / "text-classification" / "sst2_dev.jsonl").read_text().splitlines()[0])
+    assert sst2[0].answer == ["terrible", "great"][first["label"]] and first["sentence"] in sst2[0].prompt
+    assert "(terrible / great)" in sst2[0].prompt and sst2[0].metadata["choices"] == ["terrible", "great"]
+    trec, _ = read_items(shared_data() / "text-classification" / "trec_test.jsonl", "classification")
+    names = {it.metadata["label"]: it.answer for it in trec}
+    assert names == {0: "Description", 1: "Entity", 2: "Expression", 3: "Human", 4: "Location", 5: "Number"}
+
+
+def test_classification_files_of_other_tasks_name_their_classes(tmp_path):
+    rows = [{"text": "cheap flights", "label": 1, "label_name": "travel"},
+            {"text": "(goal!) 2-1", "label": 0, "label_name": "sport"}]
+    (tmp_path / "news_train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    items, _ = read_items(tmp_path / "news_train.jsonl", "classification")
+    assert [it.answer for it in items] == ["travel", "sport"] and items[0].skills == ("news",)
+    assert all(it.metadata["choices"] == ["sport", "travel"] for it in items)  # in label order
+    assert items[1].prompt == "(goal!) 2-1\nIn one word (sport / travel), the label is:"
+    (tmp_path / "bad_train.jsonl").write_text(json.dumps(rows[0]) + "\n" + json.dumps({"text": "x", "label": 1}) + "\n")
+    with pytest.raises(DataError, match=r"bad_train.jsonl:2: field 'label_name': missing"):
+        read_items(tmp_path / "bad_train.jsonl", "classification")
+    (tmp_path / "sst2_x.jsonl").write_text(json.dumps({"sentence": "fine", "label": 2}) + "\n")
+    with pytest.raises(DataError, match=r"sst2_x.jsonl:1: field 'label': 2 is not a class of sst2"):
+        read_items(tmp_path / "sst2_x.jsonl", "classification")

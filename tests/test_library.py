@@ -98,6 +98,13 @@ def test_library_command_measures_each_adapter_on_its_skill(tmp_path, tiny_model
     assert "accuracy on its skill" in p.stdout
     lib = Library.load(tmp_path / "lib")
     assert all(e.accuracy is not None and 0 <= e.accuracy <= 1 for e in lib.entries.values())
+    run_cli("localize", "--model", str(tiny_model_dir), "--backend", "hf", "--finetuned", "lib", "--skills",
+            "add_1digit,mul_facts", "--sparsity", "1e-2", "--train-limit", "4", "--val-limit", "2", "--test-limit", "2",
+            "--steps", "1", "--max-new-tokens", "4", "--output-path", "loc", cwd=tmp_path)
+    res = json.loads((tmp_path / "loc" / "localize.json").read_text())
+    ft = res["config"]["finetuned"]
+    assert ft["add_1digit"]["adapter"] != ft["mul_facts"]["adapter"]  # each skill in its own adapter's delta
+    assert res["overlap"]["0.01"][0][1] < 1  # two fine-tunes moved different weights most
     run_cli("compose", "--library", "lib", "--skills", "add_1digit,mul_facts", "--output-path", "both", cwd=tmp_path)
     assert (tmp_path / "both" / "adapter_config.json").is_file()
     p = run_cli("compose", "--library", "lib", "--skills", "add_1digit,mul_facts", "--combination", "arrow",

@@ -123,3 +123,39 @@ def test_bad_settings_and_mismatched_models_fail_clearly():
         task_vector({"x": torch.zeros(1)}, {})
     with pytest.raises(ConfigError, match="nothing to graft"):
         graftable(torch.nn.Linear(2, 2))
+
+
+def test_expected_calibration_error_worked_by_hand():
+    from skillgap.localize import calibration
+
+    # confidences 0.95 (right), 0.92 (wrong) share the bin (0.9, 1.0]: accuracy 1/2 vs confidence 0.935;
+    # 0.6 (right) is alone in (0.5, 0.6] (bins are closed on the right): accuracy 1 vs 0.6.
+    # ECE = 2/3 · 0.435 + 1/3 · 0.4 = 0.42333
+    probs = [[0.95, 0.05], [0.08, 0.92], [0.6, 0.4]]
+    got = calibration(probs, [0, 0, 0])
+    assert got["accuracy"] == pytest.approx(2 / 3) and got["ece"] == pytest.approx(2 / 3 * 0.435 + 0.4 / 3)
+    assert got["confidence"] == pytest.approx((0.95 + 0.92 + 0.6) / 3) and got["n"] == 3
+    assert got["nll"] == pytest.approx(-(math.log(0.95) + math.log(0.08) + math.log(0.6)) / 3)
+    assert calibration([[1.0, 0.0]], [0])["ece"] == 0.0  # certain and right: perfectly calibrated
+
+
+def test_label_word_probabilities_are_the_softmax_of_each_words_log_likelihood(tiny_model_dir):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from skillgap.items import Item
+    from skillgap.localize import choice_probs
+    from skillgap.train import encode_completions
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    it = Item(id="x", prompt="Review: fine.\nIn one word (terrible / great), the movie was:", answer="great",
+              skills=("sst2",), metadata={"choices": ["terrible", "great", "so-so"]})
+    (probs,) = choice_probs(model, tok, [it], conversational=True)
+    by_hand = []
+    for word in it.metadata["choices"]:
+        ((full, n),) = encode_completions(tok, [Item(id="x", prompt=it.prompt, answer=word, completion=word,
+                                                     skills=())], True)
+        logp = torch.log_softmax(model(input_ids=torch.tensor([full])).logits[0].float(), -1)
+        by_hand.append(sum(logp[i - 1, full[i]].item() for i in range(n, len(full))))
+    assert probs == pytest.approx(torch.softmax(torch.tensor(by_hand), 0).tolist(), abs=1e-5)
+    assert sum(probs) == pytest.approx(1.0)

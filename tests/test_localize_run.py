@@ -96,3 +96,37 @@ def test_unknown_skill_answers_did_you_mean(tmp_path):
     p = run_cli("localize", "--model", "scratch-tiny", "--finetuned", str(tmp_path), "--skills", "add_1digt",
                 "--output-path", str(tmp_path / "loc"), cwd=tmp_path, check=False)
     assert p.returncode == 2 and "add_1digit" in p.stderr
+
+
+def test_a_classification_task_is_localized_by_label_words_with_calibration(tmp_path, tiny_model_dir):
+    """SST-2 as the paper runs it: label-word accuracy and ECE, scored in memory. A mask larger than the delta's
+    support grafts all of it, so its model is the fine-tuned one: the same probabilities, not the base's."""
+    from conftest import shared_data
+    from test_library import _adapter
+
+    src = shared_data() / "text-classification"
+    (tmp_path / "sst2_train.jsonl").write_text("".join(src.joinpath("sst2_train.jsonl").read_text().splitlines(True)[:40]))
+    (tmp_path / "sst2_test.jsonl").write_text("".join(src.joinpath("sst2_test.jsonl").read_text().splitlines(True)[:12]))
+    ft = _adapter(tiny_model_dir, tmp_path / "ft", 0)  # q_proj and down_proj: about a third of the block weights
+    args = ["localize", "--model", str(tiny_model_dir), "--backend", "hf", "--finetuned", str(ft), "--data",
+            "sst2_train.jsonl", "--format", "classification", "--test-data", "sst2_test.jsonl", "--skills", "sst2",
+            "--sparsity", "0.6,0.01", "--train-limit", "8", "--val-limit", "4", "--test-limit", "12", "--steps", "2",
+            "--output-path", "loc"]
+    p = run_cli(*args, cwd=tmp_path)
+    assert "Expected calibration error" in p.stdout
+    res = json.loads((tmp_path / "loc" / "localize.json").read_text())
+    assert res["measure"] == "label words"
+    r = res["skills"]["sst2"]
+    assert r["finetuned"]["n"] == r["base"]["n"] == 12
+    assert abs(r["finetuned"]["nll"] - r["base"]["nll"]) > 1e-2  # the adapter changes the model
+    whole = r["masks"]["0.6"]["movement"]
+    assert whole["nll"] == pytest.approx(r["finetuned"]["nll"], rel=1e-4)
+    assert whole["ece"] == pytest.approx(r["finetuned"]["ece"], abs=1e-5) and whole["recovery"] == pytest.approx(1)
+    for kind in ("graft", "movement", "random"):
+        assert 0 <= r["masks"]["0.01"][kind]["ece"] <= 1 and r["masks"]["0.01"][kind]["n"] == 12
+    assert (tmp_path / "loc" / "masks" / "sst2-graft-0.01.safetensors").is_file()
+    bad = run_cli(*[a if a != "sst2" else "sst" for a in args], cwd=tmp_path, check=False)
+    assert bad.returncode == 2 and "Did you mean 'sst2'" in bad.stderr
+    no_test = [a for a in args if a not in ("--test-data", "sst2_test.jsonl")]
+    bad = run_cli(*no_test[:-1], "loc2", cwd=tmp_path, check=False)
+    assert bad.returncode == 2 and "--test-data" in bad.stderr and not (tmp_path / "loc2").exists()

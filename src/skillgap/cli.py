@@ -36,6 +36,7 @@ EXAMPLES = """examples:
   skillgap skillmix --model M --base-url URL --judge J --judge-base-url URL --skills skills.csv --topics topics.txt --k 1,2,3 --output-path sm.json
   skillgap train --model M --train-data ism_sda_k2_1000.jsonl --strategy skillmix --teacher T --teacher-base-url URL --output-path out/
   skillgap localize --model smollm2-135m --finetuned out/ft --skills add_1digit,mul_facts --sparsity 1e-5,1e-4 --output-path loc/
+  skillgap localize --model smollm2-135m --finetuned sst2-ft/adapter --data sst2_train.jsonl --format classification --validation-data sst2_dev.jsonl --test-data sst2_test.jsonl --skills sst2 --output-path loc-sst2/
   skillgap library --model smollm2-135m --suite arith --skills add_multi,mul_1digit --budget 256 --output-path lib/
   skillgap compose --library lib/ --skills add_multi,mul_1digit --combination cat --output-path lib/both
   skillgap compose --library lib/ --skills add_multi,mul_1digit --combination arrow --top-k 1 --output-path lib/router
@@ -81,7 +82,7 @@ def _data_args(p: argparse.ArgumentParser, limit: int | None, limit_help: str = 
     d = p.add_argument_group("data")
     d.add_argument("--suite", default=None, help="built-in procedural suite (default: arith)")
     d.add_argument("--data", default=None, help=data_help)
-    d.add_argument("--format", default="auto", help="for --data: auto | items | gsm8k | math | alpaca | table (CSV, Parquet, "
+    d.add_argument("--format", default="auto", help="for --data: auto | items | gsm8k | math | alpaca | classification | table (CSV, Parquet, "
                                                     "a saved `datasets` folder) (default: auto, from the first record)")
     d.add_argument("--field", action="append", default=None, metavar="TARGET=COLUMN",
                    help="for --data: map a column to an item field (prompt, answer, skills, id, completion); repeatable")
@@ -276,7 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="build a targeted training set and fine-tune on it", epilog=EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     _model_args(p)
-    _data_args(p, limit=None, data_help="a JSONL file of training items (prompt/messages + completion)")
+    _data_args(p, limit=None,
+               data_help="a training file: items (prompt/messages + completion), or any --format (classification, ...)")
     _target_args(p)
     p.add_argument_group("target").add_argument(
         "--profile", default=None, help="a profile JSON (from `skillgap profile`) whose missing skills to target, "
@@ -347,8 +349,9 @@ def build_parser() -> argparse.ArgumentParser:
     lc, gc = LocalizeConfig(("",)), GraftConfig()
     g = p.add_argument_group("localize", "masks over the decoder blocks, found on each skill's single-skill items")
     g.add_argument("--finetuned", required=True,
-                   help="the fine-tuned model: a folder (a full fine-tune of --model), or a LoRA adapter folder of "
-                        "--model, merged, so its delta is what is localized")
+                   help="the fine-tuned model: a folder (a full fine-tune of --model), a LoRA adapter folder of "
+                        "--model (merged, so its delta is what is localized), or a skill library (`skillgap "
+                        "library`): each skill localized in its own adapter")
     g.add_argument("--skills", required=True, metavar="A,B", help="the skills to localize, one mask each")
     g.add_argument("--sparsity", default=",".join(f"{x:g}" for x in lc.sparsities),
                    help="base-patch sizes as shares of the graftable parameters (default: %(default)s)")
@@ -364,6 +367,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--graft-batch-size", type=int, default=gc.batch_size, help=f"(default: {gc.batch_size})")
     g.add_argument("--keep-models", action="store_true", help="keep each grafted model folder after profiling it")
     g.add_argument("--suite", default="arith", help="the suite whose items carry the skills (default: arith)")
+    g.add_argument("--data", default=None, help="instead of a suite: a labelled train file (e.g. SST-2's, "
+                                                "--format classification; its skill is the task: sst2)")
+    g.add_argument("--format", default="auto", help="for --data, --validation-data, --test-data (as profile's)")
+    g.add_argument("--field", action="append", default=None, metavar="TARGET=COLUMN", help="for --format table")
+    g.add_argument("--validation-data", default=None,
+                   help="with --data: held-out items that select the mask (default: train items the mask never saw)")
+    g.add_argument("--test-data", default=None, help="with --data: held-out items the recovery is measured on")
     g.add_argument("--seed", type=int, default=0, help="items, score initialisation, random baseline (default: 0)")
     _eval_args(p)
     _output_args(p, "output directory (localize.json, localize.md, overlap-*.png, masks/)", required=True)
@@ -830,16 +840,31 @@ def cmd_localize(a: argparse.Namespace) -> int:
         sparsities = tuple(float(x) for x in a.sparsity.split(","))
     except ValueError:
         raise SkillgapError(f"--sparsity {a.sparsity}: give shares separated by commas, e.g. 1e-5,1e-4.") from None
+    from skillgap.formats import parse_fields
+
     base = _model_config(a, a.suite)
     ft = Path(a.finetuned)
-    finetuned = _replace(base, adapter=str(ft)) if (ft / "adapter_config.json").is_file() else \
-        _replace(base, model=str(ft), adapter=None)
-    lc = LocalizeConfig(tuple(x for x in a.skills.split(",") if x), sparsities, a.train_limit, a.val_limit,
-                        a.test_limit, keep_models=a.keep_models)
+    skills = tuple(x for x in a.skills.split(",") if x)
+    if (ft / "index.json").is_file():  # a skill library: one adapter, one delta, per skill
+        from skillgap.library import Library
+
+        lib = Library.load(ft)
+        finetuned: Any = {x: _replace(base, adapter=str(lib.adapter(x))) for x in skills}
+    elif (ft / "adapter_config.json").is_file():
+        finetuned = _replace(base, adapter=str(ft))
+    else:
+        finetuned = _replace(base, model=str(ft), adapter=None)
+    for flag, value in (("--validation-data", a.validation_data), ("--test-data", a.test_data)):
+        if value and not a.data:
+            raise SkillgapError(f"{flag} goes with --data (the train file); a suite has its own splits.")
+    lc = LocalizeConfig(skills, sparsities, a.train_limit, a.val_limit, a.test_limit, keep_models=a.keep_models,
+                        validation_data=a.validation_data, test_data=a.test_data)
     gc = GraftConfig(steps=a.steps, lr=a.graft_lr, sigmoid_bias=a.sigmoid_bias, batch_size=a.graft_batch_size,
                      seed=a.seed)
     ev = EvalConfig(batch_size=a.batch_size, max_new_tokens=a.max_new_tokens, grader=a.grader)
-    res = localize_recipe(base, finetuned, DataConfig(suite=a.suite, seed=a.seed), lc, gc, ev, a.output_path,
+    data = DataConfig(data=a.data, format=a.format, fields=tuple(parse_fields(a.field).items()), seed=a.seed) \
+        if a.data else DataConfig(suite=a.suite, seed=a.seed)
+    res = localize_recipe(base, finetuned, data, lc, gc, ev, a.output_path,
                           a.runs_dir, console=_console())
     print(Path(a.output_path, "localize.md").read_text())
     print(f"wrote {a.output_path.rstrip('/')}/localize.json, localize.md, overlap-*.png and "

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from skillgap.errors import ConfigError
-from skillgap.items import Item, read_jsonl
+from skillgap.items import Item
 from skillgap.skills import SkillSet
 
 
@@ -103,8 +103,10 @@ def restrict(items: list[Item], cfg: DataConfig) -> list[Item]:
 
 
 def read_train_file(cfg: DataConfig) -> list[Item]:
-    """A ready training file (`train --data`), restricted and limited as every other file is read."""
-    return restrict(read_jsonl(cfg.data), cfg)
+    """A ready training file (`train --data`, in any `--format`), restricted and limited as every other file is read."""
+    from skillgap.formats import read_items
+
+    return restrict(read_items(cfg.data, cfg.format, dict(cfg.fields))[0], cfg)
 
 
 def stratified_sample(items: list[Item], n: int, seed: int) -> list[Item]:

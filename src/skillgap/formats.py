@@ -1,5 +1,5 @@
 """Reading other people's datasets as items: GSM8K, MATH, instruction data (Alpaca's `instruction`/`output`, as
-Instruct-SkillMix releases it), and any JSONL, CSV, Parquet or saved `datasets` dataset with a field mapping.
+Instruct-SkillMix releases it), text classification with label words (SST-2, SST-5, TREC), and any JSONL, CSV, Parquet or saved `datasets` dataset with a field mapping.
 
     skillgap profile --data gsm8k/test.jsonl --format gsm8k ...
     skillgap profile --data mine.csv --field prompt=question --field answer=target --field skills=tags ...
@@ -21,8 +21,17 @@ from skillgap.errors import ConfigError, DataError, unknown_name
 from skillgap.grade import _boxed
 from skillgap.items import Item, item_from_dict
 
-FORMATS = ("auto", "items", "gsm8k", "math", "alpaca", "table")
-GRADERS = {"items": "numeric", "gsm8k": "numeric", "math": "math", "alpaca": "judge", "table": "numeric"}
+FORMATS = ("auto", "items", "gsm8k", "math", "alpaca", "classification", "table")
+GRADERS = {"items": "numeric", "gsm8k": "numeric", "math": "math", "alpaca": "judge", "classification": "exact",
+           "table": "numeric"}
+# LM-BFF's label words (Gao et al., ACL 2021), the ones Panigrahi et al. graft with, and a prompt per task. A file's
+# task is its name up to the first "_" (sst2_train.jsonl -> sst2); any other file names its classes in `label_name`.
+LABEL_WORDS = {"sst2": ("terrible", "great"), "sst5": ("terrible", "bad", "okay", "good", "great"),
+               "trec": ("Description", "Entity", "Expression", "Human", "Location", "Number")}
+TEMPLATES = {"sst2": "Review: {text}\nIn one word ({choices}), the movie was:",
+             "sst5": "Review: {text}\nIn one word ({choices}), the movie was:",
+             "trec": "Question: {text}\nIn one word ({choices}), what kind of answer does it ask for?"}
+GENERIC_TEMPLATE = "{text}\nIn one word ({choices}), the label is:"
 _CALC = re.compile(r"<<[^>]*>>")  # GSM8K's calculator annotations
 
 
@@ -70,6 +79,8 @@ def sniff(path: Path, first: Any) -> str:
             return "math"
         if "instruction" in first and "output" in first:
             return "alpaca"
+        if ("sentence" in first or "text" in first) and isinstance(first.get("label"), int):
+            return "classification"
     return "items"
 
 
@@ -129,6 +140,40 @@ def alpaca_item(d: dict[str, Any], path: Path, row: int, stem: str) -> Item:
                 metadata={"format": "alpaca", "row": row} | meta, completion=d["output"])
 
 
+def classification_item(d: dict[str, Any], path: Path, row: int, task: str) -> Item:
+    """A labelled sentence (`sentence` or `text`, integer `label`): the prompt names the label words, the answer is
+    the gold one, and `metadata["choices"]` lists them all (what label-word scoring ranks, see localize)."""
+    text = d.get("sentence", d.get("text"))
+    if not isinstance(text, str) or not text.strip():
+        raise DataError(path, row, "sentence", "missing or empty (classification records have 'sentence' or 'text')")
+    if not isinstance(d.get("label"), int) or isinstance(d.get("label"), bool):
+        raise DataError(path, row, "label", f"expected an integer class, got {d.get('label')!r}")
+    words = LABEL_WORDS.get(task)
+    if words is None:  # classes named in the file: the choices are filled in once every row is read
+        if not isinstance(d.get("label_name"), str) or not d["label_name"].strip():
+            raise DataError(path, row, "label_name", f"missing: {path.name} is not one of {', '.join(LABEL_WORDS)} "
+                                                     "(by its name), so each row must name its class")
+        word, words = d["label_name"].strip(), ()
+    elif not 0 <= d["label"] < len(words):
+        raise DataError(path, row, "label", f"{d['label']} is not a class of {task} (0..{len(words) - 1})")
+    else:
+        word = words[d["label"]]
+    prompt = TEMPLATES.get(task, GENERIC_TEMPLATE).format(text=text.strip(), choices=" / ".join(words))
+    return Item(id=f"{path.stem}-{row}", prompt=prompt, answer=word, skills=(task,), split="test",
+                metadata={"format": "classification", "row": row, "label": d["label"], "choices": list(words),
+                          "text": text.strip()})
+
+
+def _name_classes(items: list[Item]) -> list[Item]:
+    """Generic classification files: every item's choices are the classes named in the file, in label order."""
+    from dataclasses import replace
+
+    names = dict(sorted({it.metadata["label"]: it.answer for it in items}.items()))
+    words = list(names.values())
+    return [replace(it, prompt=GENERIC_TEMPLATE.format(text=it.metadata["text"], choices=" / ".join(words)),
+                    metadata=it.metadata | {"choices": words}) for it in items]
+
+
 def table_item(d: dict[str, Any], path: Path, row: int, stem: str, fields: dict[str, str]) -> Item:
     """A row of any table: `fields` maps item fields (prompt, answer, skills, id, completion) to its columns."""
     cols = {"id": "id", "prompt": "prompt", "answer": "answer", "skills": "skills", "completion": "completion"} | fields
@@ -164,6 +209,8 @@ def read_items(path: str | Path, fmt: str = "auto", fields: dict[str, str] | Non
             item = math_item(d, path, row, path.stem)
         elif fmt == "alpaca":
             item = alpaca_item(d, path, row, path.stem)
+        elif fmt == "classification":
+            item = classification_item(d, path, row, path.stem.split("_")[0])
         else:
             item = table_item(d, path, row, path.stem, fields or {})
         if item.id in seen:
@@ -172,6 +219,8 @@ def read_items(path: str | Path, fmt: str = "auto", fields: dict[str, str] | Non
         items.append(item)
     if not items:
         raise DataError(path, None, None, "no items in the file; nothing to evaluate")
+    if fmt == "classification" and not items[0].metadata["choices"]:
+        items = _name_classes(items)
     return items, GRADERS[fmt if fmt != "auto" else "items"]
 
 

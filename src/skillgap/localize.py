@@ -269,3 +269,62 @@ def find_mask(model: torch.nn.Module, pre: dict[str, torch.Tensor], tau: dict[st
     assert best is not None
     best[1].meta["score"] = best[0]
     return best[1], history
+
+
+# ---------------------------------------------------------------- label-word scoring and calibration
+
+def choice_probs(model: torch.nn.Module, tokenizer: Any, items: list, conversational: bool,
+                 batch_size: int = 32) -> list[list[float]]:
+    """p(choice | prompt) for each item over its `metadata["choices"]`: each label word's summed token
+    log-probability after the prompt, softmaxed over the choices (LM-BFF's label-word scoring, which the
+    paper's accuracy and calibration use). One forward pass per (item, choice), no generation."""
+    from dataclasses import replace
+
+    from skillgap.train import encode_completions
+
+    flat = [replace(it, answer=c, completion=c) for it in items for c in it.metadata["choices"]]
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    sums: list[float] = []
+    with torch.no_grad():
+        for i in range(0, len(flat), batch_size):
+            rows = encode_completions(tokenizer, flat[i:i + batch_size], conversational)
+            width = max(len(f) for f, _ in rows)
+            ids = torch.full((len(rows), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(rows), width), dtype=torch.long)
+            for r, (f, _) in enumerate(rows):
+                ids[r, :len(f)] = torch.tensor(f)
+                mask[r, :len(f)] = 1
+            logp = torch.log_softmax(model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float(), -1)
+            for r, (f, n_prompt) in enumerate(rows):
+                targets = torch.tensor(f[n_prompt:], device=device)
+                sums.append(logp[r, n_prompt - 1:len(f) - 1].gather(1, targets[:, None]).sum().item())
+    if was_training:
+        model.train()
+    out, at = [], 0
+    for it in items:
+        n = len(it.metadata["choices"])
+        out.append(torch.softmax(torch.tensor(sums[at:at + n]), 0).tolist())
+        at += n
+    return out
+
+
+def calibration(probs: list[list[float]], labels: list[int], bins: int = 10) -> dict[str, Any]:
+    """Accuracy of the most probable choice and its expected calibration error: the confidence (that choice's
+    probability) binned in `bins` equal widths of (0, 1], ECE = Σ_b (n_b / N) · |accuracy_b − confidence_b|;
+    and the mean negative log-probability of the gold choice (`nll`), which moves even when confidence saturates."""
+    if not probs:
+        return {"accuracy": math.nan, "ece": math.nan, "confidence": math.nan, "nll": math.nan, "n": 0}
+    conf = [max(p) for p in probs]
+    right = [p.index(max(p)) == y for p, y in zip(probs, labels)]
+    ece = 0.0
+    for b in range(bins):
+        lo, hi = b / bins, (b + 1) / bins
+        idx = [i for i, c in enumerate(conf) if lo < c <= hi or (b == 0 and c == 0)]
+        if idx:
+            ece += len(idx) / len(conf) * abs(sum(right[i] for i in idx) / len(idx) - sum(conf[i] for i in idx) / len(idx))
+    nll = -sum(math.log(max(p[y], 1e-300)) for p, y in zip(probs, labels)) / len(probs)
+    return {"accuracy": sum(right) / len(right), "ece": ece, "confidence": sum(conf) / len(conf), "nll": nll,
+            "n": len(right)}

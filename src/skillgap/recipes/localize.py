@@ -8,10 +8,15 @@
         recovery = grafted accuracy / fine-tuned accuracy
     overlap[i][j] = |γ_i ∩ γ_j| / |γ_j| at each sparsity     -> overlap-<s>.png beside the prerequisite graph
 
-Accuracy is the loop's own: generation, graded, every item counted. The masks are saved (sparse) under
-`<output>/masks/` and every profile lives in the run store, so a killed run resumes; the grafted model
-folders are deleted once profiled (`--keep-models` keeps them). Answers of a generative suite have no
-probability over a closed set of labels, so no calibration error is computed for them.
+For a suite (or a labelled file of open-ended items) accuracy is the loop's own: generation, graded, every
+item counted; each grafted model is written as a folder and profiled, and every profile lives in the run store.
+For classification items (`--format classification`: SST-2, SST-5, TREC with LM-BFF's label words) it is the
+paper's: the most probable label word, scored in memory, with its expected calibration error (ECE) beside it;
+the mask is selected by train + validation accuracy, as the paper's code does. Masks are saved (sparse) under
+`<output>/masks/`, so a killed run resumes; grafted folders are deleted once profiled (`--keep-models` keeps them).
+
+`--finetuned` may be a skill library (`skillgap library`): each skill is then localized in its own adapter's
+delta, and the overlap matrix compares what separate fine-tunes moved, as the paper's multi-task figure does.
 """
 
 from __future__ import annotations
@@ -42,6 +47,8 @@ class LocalizeConfig:
     test_limit: int = 50  # held-out test items the recovery is measured on, per skill
     pattern: str = GRAFTABLE
     keep_models: bool = False
+    validation_data: str | None = None  # with --data (the train file): held-out items for selecting the mask
+    test_data: str | None = None  # with --data: held-out items the recovery is measured on
 
     def check(self) -> None:
         if not self.skills:
@@ -91,27 +98,27 @@ def _batches(tokenizer: Any, items: list, batch_size: int) -> list[dict[str, Any
     return out
 
 
-def localize_recipe(base: ModelConfig, finetuned: ModelConfig, data: DataConfig, lc: LocalizeConfig,
-                    gc: GraftConfig, ev: EvalConfig, output_path: str | Path, runs_dir: str | Path = "runs",
-                    console: Console | None = None) -> dict[str, Any]:
+def localize_recipe(base: ModelConfig, finetuned: ModelConfig | dict[str, ModelConfig], data: DataConfig,
+                    lc: LocalizeConfig, gc: GraftConfig, ev: EvalConfig, output_path: str | Path,
+                    runs_dir: str | Path = "runs", console: Console | None = None) -> dict[str, Any]:
+    """`finetuned`: one model every skill is localized in, or one per skill (a library's adapters: each skill's
+    τ is its own fine-tune's, so the overlap of two masks says whether two fine-tunes moved the same weights)."""
     console = console or Console(stderr=True)
     for c in (data, lc, gc, ev):
         c.check()
-    if data.data:
-        raise ConfigError("skillgap localize needs a suite (single-skill items of each skill): give --suite.")
-    from skillgap.data import suite_of
-    from skillgap.errors import unknown_name
-
-    suite = suite_of(data)
-    for s in lc.skills:
-        if s not in suite.skills.ids:
-            raise unknown_name("skill", s, list(suite.skills.ids))
-    for c in (base, finetuned):
+    per_skill = finetuned if isinstance(finetuned, dict) else {s: finetuned for s in lc.skills}
+    missing = [s for s in lc.skills if s not in per_skill]
+    if missing:
+        raise ConfigError(f"no fine-tuned model for skill(s) {', '.join(missing)} (the library has "
+                          f"{', '.join(per_skill) or 'none'}).")
+    items, prerequisites = _items(data, lc)
+    for c in (base, *per_skill.values()):
         c.check()
+    classify = all("choices" in it.metadata for by in items.values() for it in by["train"] + by["test"])
     out = Path(output_path)
     out.mkdir(parents=True, exist_ok=True)
-    config = {"base": base.to_dict(), "finetuned": finetuned.to_dict(), "data": asdict(data), "localize": asdict(lc),
-              "graft": asdict(gc), "eval": asdict(ev)}
+    config = {"base": base.to_dict(), "finetuned": {s: per_skill[s].to_dict() for s in lc.skills},
+              "data": asdict(data), "localize": asdict(lc), "graft": asdict(gc), "eval": asdict(ev)}
     saved = out / "config.json"
 
     def comparable(c: dict[str, Any]) -> dict[str, Any]:  # more sparsity levels extend a run: each has its masks
@@ -124,51 +131,64 @@ def localize_recipe(base: ModelConfig, finetuned: ModelConfig, data: DataConfig,
         raise ConfigError(f"{out} holds a localize run with other settings ({saved}); give another --output-path "
                           "or delete it.")
     write_json(config, saved)
-    from skillgap.suites import validation_items
-
-    items = {s: {"train": load_items(replace(data, split="train", skills=(s,), limit=lc.train_limit))[0],
-                 "validation": validation_items(suite, s, lc.val_limit, data.seed),
-                 "test": load_items(replace(data, split="test", skills=(s,), limit=lc.test_limit))[0]}
-             for s in lc.skills}
-    for s, by in items.items():
-        if not by["train"] or not by["test"]:
-            raise ConfigError(f"skill {s!r} has no single-skill {'train' if not by['train'] else 'test'} items in "
-                              f"suite {data.suite}: nothing to localize it on.")
-
     models = ModelPool()
 
-    def accuracy(cfg: ModelConfig, skill: str, name: str) -> dict[str, Any]:
-        test = replace(data, split="test", skills=(skill,), limit=lc.test_limit)
-        prof = profile(cfg, test, ev, runs_dir, out / "profiles" / f"{name}.json", console, models=models).to_dict()
+    def generated(cfg: ModelConfig, skill: str, name: str) -> dict[str, Any]:
+        prof = profile(cfg, held_out(data, lc, skill), ev, runs_dir, out / "profiles" / f"{name}.json", console,
+                       models=models).to_dict()
         return _overall(prof)
 
-    res: dict[str, Any] = {"config": config, "skills": {}}
+    res: dict[str, Any] = {"config": config, "skills": {}, "measure": "label words" if classify else "generation"}
     try:
-        for s in lc.skills:
-            res["skills"][s] = {"base": accuracy(base, s, f"{s}-base"), "finetuned": accuracy(finetuned, s, f"{s}-ft"),
-                                "masks": {}}
-        models.close()
         pre_model, tok, _ = _load(base)
-        ft_model, _, _ = _load(finetuned)
+        conversational = bool(tok.chat_template)
+
+        def scored(model: Any, skill: str) -> dict[str, Any]:
+            """Label-word accuracy and calibration of an in-memory model on the skill's test items."""
+            from skillgap.localize import calibration, choice_probs
+
+            test = items[skill]["test"]
+            probs = choice_probs(model, tok, test, conversational)
+            return calibration(probs, [it.metadata["choices"].index(it.answer) for it in test])
+
         params = graftable(pre_model, lc.pattern)
         pre = {n: p.detach().clone() for n, p in params.items()}
-        tau = task_vector(pre, {n: p for n, p in ft_model.named_parameters() if n in params})
-        del ft_model
-        n_graftable = sum(t.numel() for t in tau.values())
-        res["graftable_parameters"] = n_graftable
+        res["graftable_parameters"] = sum(p.numel() for p in params.values())
         res["all_parameters"] = sum(p.numel() for p in pre_model.parameters())
+        taus: dict[str, dict[str, Any]] = {}
+        for s in lc.skills:
+            ft = per_skill[s]
+            key = json.dumps(ft.to_dict(), sort_keys=True)
+            if key not in taus:
+                ft_model, _, _ = _load(ft)
+                ft_params = {n: p for n, p in ft_model.named_parameters() if n in params}
+                taus[key] = {"tau": task_vector(pre, ft_params),
+                             "scored": {t: scored(ft_model, t) for t in lc.skills if per_skill[t] == ft}
+                             if classify else {}}
+                del ft_model
+            res["skills"][s] = {
+                "base": scored(pre_model, s) if classify else generated(base, s, f"{s}-base"),
+                "finetuned": taus[key]["scored"][s] if classify else generated(ft, s, f"{s}-ft"), "masks": {}}
+        models.close()
         from skillgap.train import answer_scores
 
-        conversational = bool(tok.chat_template)
         masks: dict[tuple[str, float], Mask] = {}
         for s in lc.skills:
+            tau = taus[json.dumps(per_skill[s].to_dict(), sort_keys=True)]["tau"]
+            n_graftable = sum(t.numel() for t in tau.values())
             batches = _batches(tok, items[s]["train"], gc.batch_size)
             select = {"train": items[s]["train"], "validation": items[s]["validation"]}
 
             def score() -> float:
-                # The paper selects by train + validation accuracy of a one-token label. A worked completion is
-                # many tokens, and a grafted model rarely reproduces all of them (the score sits at 0 and ranks
-                # nothing), so the rounded masks are ranked by minus the mean answer loss on the same items.
+                if classify:  # the paper's rule: train + validation accuracy of the label words
+                    from skillgap.localize import calibration, choice_probs
+
+                    return sum(calibration(choice_probs(pre_model, tok, its, conversational),
+                                           [it.metadata["choices"].index(it.answer) for it in its])["accuracy"]
+                               for its in select.values()) / 2
+                # A worked completion is many tokens, and a grafted model rarely reproduces all of them (that
+                # accuracy sits at 0 and ranks nothing), so the rounded masks are ranked by minus the mean answer
+                # loss on the same items.
                 sc = answer_scores(pre_model, tok, select, conversational)
                 return -(sc["train"]["loss"] + sc["validation"]["loss"]) / 2
 
@@ -193,19 +213,29 @@ def localize_recipe(base: ModelConfig, finetuned: ModelConfig, data: DataConfig,
                 row: dict[str, Any] = {"history": history}
                 for kind, m in kinds.items():
                     name = f"{s}-{kind}-{sp:g}"
-                    # the run store knows a model folder by its path: the mask's digest in it keeps a profile
-                    # of one mask from ever standing for another's
-                    folder = out / "grafted" / f"{name}-{m.digest()}"
                     done = out / "profiles" / f"{name}.json"
-                    if not done.is_file():
-                        graft(params, pre, tau, m)
-                        pre_model.save_pretrained(folder)
-                        tok.save_pretrained(folder)
-                    got = accuracy(ModelConfig(str(folder), backend=base.backend, device=base.device), s, name) \
-                        if not done.is_file() else _overall(json.loads(done.read_text()))
-                    models.close()
-                    if not lc.keep_models:
-                        shutil.rmtree(folder, ignore_errors=True)
+                    if classify:  # scored in memory: no model folder, no engine
+                        if done.is_file():
+                            got = json.loads(done.read_text())
+                        else:
+                            with torch_no_grad():
+                                graft(params, pre, tau, m)
+                            got = scored(pre_model, s)
+                            write_json(got, done)
+                    else:
+                        # the run store knows a model folder by its path: the mask's digest in it keeps a profile
+                        # of one mask from ever standing for another's
+                        folder = out / "grafted" / f"{name}-{m.digest()}"
+                        if not done.is_file():
+                            with torch_no_grad():
+                                graft(params, pre, tau, m)
+                            pre_model.save_pretrained(folder)
+                            tok.save_pretrained(folder)
+                        got = generated(ModelConfig(str(folder), backend=base.backend, device=base.device), s, name) \
+                            if not done.is_file() else _overall(json.loads(done.read_text()))
+                        models.close()
+                        if not lc.keep_models:
+                            shutil.rmtree(folder, ignore_errors=True)
                     ft_acc = res["skills"][s]["finetuned"]["accuracy"]
                     row[kind] = got | {"count": m.count, "sparsity": m.count / n_graftable,
                                        "recovery": got["accuracy"] / ft_acc if ft_acc else math.nan,
@@ -217,7 +247,7 @@ def localize_recipe(base: ModelConfig, finetuned: ModelConfig, data: DataConfig,
                 write_json(res, out / "localize.json")
         res["overlap"] = {f"{sp:g}": [[masks[(a, sp)].overlap(masks[(b, sp)]) for b in lc.skills] for a in lc.skills]
                           for sp in lc.sparsities}
-        res["prerequisites"] = {s: [p for p in suite.skills[s].prerequisites if p in lc.skills] for s in lc.skills}
+        res["prerequisites"] = prerequisites
         write_json(res, out / "localize.json")
         write_markdown(res, out / "localize.md")
         for sp in lc.sparsities:
@@ -225,6 +255,67 @@ def localize_recipe(base: ModelConfig, finetuned: ModelConfig, data: DataConfig,
     finally:
         models.close()
     return res
+
+
+def torch_no_grad() -> Any:
+    import torch
+
+    return torch.no_grad()
+
+
+def held_out(data: DataConfig, lc: LocalizeConfig, skill: str) -> DataConfig:
+    """Where a skill's held-out test items come from: the suite's test split, or `--test-data`."""
+    if data.data:
+        return replace(data, data=lc.test_data, skills=(skill,), k_values=(1,), limit=lc.test_limit)
+    return replace(data, split="test", skills=(skill,), limit=lc.test_limit)
+
+
+def _items(data: DataConfig, lc: LocalizeConfig) -> tuple[dict[str, dict[str, list]], dict[str, list[str]]]:
+    """Each skill's single-skill train, validation and test items, and its prerequisites among `lc.skills`.
+
+    From a suite: its splits. From files (`--data` the train file, `--validation-data`, `--test-data`): the items
+    whose only skill is that one; without a validation file, train items the mask's gradient does not see."""
+    from skillgap.errors import unknown_name
+
+    if not data.data:
+        from skillgap.data import suite_of
+        from skillgap.suites import validation_items
+
+        suite = suite_of(data)
+        for s in lc.skills:
+            if s not in suite.skills.ids:
+                raise unknown_name("skill", s, list(suite.skills.ids))
+        items = {s: {"train": load_items(replace(data, split="train", skills=(s,), limit=lc.train_limit))[0],
+                     "validation": validation_items(suite, s, lc.val_limit, data.seed),
+                     "test": load_items(held_out(data, lc, s))[0]} for s in lc.skills}
+        prereq = {s: [p for p in suite.skills[s].prerequisites if p in lc.skills] for s in lc.skills}
+    else:
+        if not lc.test_data:
+            raise ConfigError(f"--data {data.data}: give --test-data too (held-out items the recovery is measured on).")
+        everything = load_items(replace(data, limit=None))[0]
+        known = sorted({x for it in everything for x in it.skills})
+        for s in lc.skills:
+            if s not in known:
+                raise unknown_name(f"skill in {data.data}", s, known)
+        items = {}
+        for s in lc.skills:
+            one = replace(data, skills=(s,), k_values=(1,))
+            train = load_items(replace(one, limit=lc.train_limit))[0]
+            if lc.validation_data:
+                val = load_items(replace(one, data=lc.validation_data, limit=lc.val_limit))[0]
+            else:
+                from skillgap.data import stratified_sample
+
+                used = {it.id for it in train}
+                rest = [it for it in load_items(replace(one, limit=None))[0] if it.id not in used]
+                val = stratified_sample(rest, lc.val_limit, data.seed)
+            items[s] = {"train": train, "validation": val, "test": load_items(held_out(data, lc, s))[0]}
+        prereq = {s: [] for s in lc.skills}
+    for s, by in items.items():
+        for split in ("train", "validation", "test"):
+            if not by[split]:
+                raise ConfigError(f"skill {s!r} has no single-skill {split} items: nothing to localize it on.")
+    return items, prereq
 
 
 def _overall(prof: dict[str, Any]) -> dict[str, Any]:
@@ -255,6 +346,14 @@ def write_markdown(res: dict[str, Any], path: Path) -> None:
             lines.append(f"| {s} | {sp} | {g['count']:,} ({g['sparsity']:.1e}) | {g['accuracy']:.1%} | "
                          f"{g['recovery']:.2f} | {row['movement']['accuracy']:.1%} | {row['random']['accuracy']:.1%} | "
                          f"{r['finetuned']['accuracy']:.1%} | {r['base']['accuracy']:.1%} |")
+    if res.get("measure") == "label words":
+        lines += ["", "Expected calibration error (10 bins) of the most probable label word, on the same test items:",
+                  "", "| skill | sparsity | graft | movement | random | fine-tuned | base |", "|---|---|---|---|---|---|---|"]
+        for s, r in res["skills"].items():
+            for sp, row in r["masks"].items():
+                lines.append(f"| {s} | {sp} | " + " | ".join(f"{row[k]['ece']:.3f}" for k in ("graft", "movement",
+                                                                                             "random"))
+                             + f" | {r['finetuned']['ece']:.3f} | {r['base']['ece']:.3f} |")
     for sp, mat in res.get("overlap", {}).items():
         names = list(res["skills"])
         lines += ["", f"Overlap |γ_i ∩ γ_j| / |γ_j| at sparsity {sp} (row i, column j):", "",
