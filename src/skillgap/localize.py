@@ -280,29 +280,11 @@ def choice_probs(model: torch.nn.Module, tokenizer: Any, items: list, conversati
     paper's accuracy and calibration use). One forward pass per (item, choice), no generation."""
     from dataclasses import replace
 
-    from skillgap.train import encode_completions
+    from skillgap.train import completion_logprobs
 
     flat = [replace(it, answer=c, completion=c) for it in items for c in it.metadata["choices"]]
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    sums: list[float] = []
-    with torch.no_grad():
-        for i in range(0, len(flat), batch_size):
-            rows = encode_completions(tokenizer, flat[i:i + batch_size], conversational)
-            width = max(len(f) for f, _ in rows)
-            ids = torch.full((len(rows), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(rows), width), dtype=torch.long)
-            for r, (f, _) in enumerate(rows):
-                ids[r, :len(f)] = torch.tensor(f)
-                mask[r, :len(f)] = 1
-            logp = torch.log_softmax(model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float(), -1)
-            for r, (f, n_prompt) in enumerate(rows):
-                targets = torch.tensor(f[n_prompt:], device=device)
-                sums.append(logp[r, n_prompt - 1:len(f) - 1].gather(1, targets[:, None]).sum().item())
-    if was_training:
-        model.train()
+    sums = [pred.gather(1, targets[:, None]).sum().item()
+            for pred, targets in completion_logprobs(model, tokenizer, flat, conversational, batch_size)]
     out, at = [], 0
     for it in items:
         n = len(it.metadata["choices"])

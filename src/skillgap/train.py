@@ -410,6 +410,35 @@ def encode_completions(tokenizer: Any, items: list[Item], conversational: bool) 
     return rows
 
 
+def completion_logprobs(model: Any, tokenizer: Any, items: list[Item], conversational: bool,
+                        batch_size: int = 64) -> Iterator[tuple[Any, Any]]:
+    """Per item, in order: the log-probabilities at its reference completion's positions ([n, vocab]) and the
+    completion's token ids ([n]). Forward passes only, in batches, the model in eval mode and no gradient."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    try:
+        with torch.no_grad():
+            for i in range(0, len(items), batch_size):
+                rows = encode_completions(tokenizer, items[i:i + batch_size], conversational)
+                width = max(len(f) for f, _ in rows)
+                ids = torch.full((len(rows), width), pad, dtype=torch.long)
+                mask = torch.zeros((len(rows), width), dtype=torch.long)
+                for r, (f, _) in enumerate(rows):
+                    ids[r, :len(f)] = torch.tensor(f)
+                    mask[r, :len(f)] = 1
+                logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
+                logp = torch.log_softmax(logits, -1)
+                for r, (f, n_prompt) in enumerate(rows):
+                    yield logp[r, n_prompt - 1:len(f) - 1], torch.tensor(f[n_prompt:], device=device)
+    finally:
+        if was_training:
+            model.train()
+
+
 def answer_scores(model: Any, tokenizer: Any, items: dict[str, list[Item]], conversational: bool,
                   batch_size: int = 64) -> dict[str, dict[str, float]]:
     """Per skill, `loss`: the mean cross-entropy of the reference completion's tokens given the prompt,
@@ -418,35 +447,15 @@ def answer_scores(model: Any, tokenizer: Any, items: dict[str, list[Item]], conv
     Skill-it's per-skill metrics: only the answer tokens count (for LEGO and Addition, the label
     token), nothing of the prompt and no end-of-turn token. One forward pass, no generation.
     """
-    import torch
-
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     out: dict[str, dict[str, float]] = {}
-    with torch.no_grad():
-        for skill, its in items.items():
-            total, count, right = 0.0, 0, 0
-            for i in range(0, len(its), batch_size):
-                rows = encode_completions(tokenizer, its[i:i + batch_size], conversational)
-                width = max(len(f) for f, _ in rows)
-                ids = torch.full((len(rows), width), pad, dtype=torch.long)
-                mask = torch.zeros((len(rows), width), dtype=torch.long)
-                for r, (f, _) in enumerate(rows):
-                    ids[r, :len(f)] = torch.tensor(f)
-                    mask[r, :len(f)] = 1
-                logp = torch.log_softmax(model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float(), -1)
-                for r, (f, n_prompt) in enumerate(rows):
-                    targets = torch.tensor(f[n_prompt:], device=device)
-                    if len(targets):
-                        pred = logp[r, n_prompt - 1:len(f) - 1]
-                        total -= pred.gather(1, targets[:, None]).sum().item()
-                        count += len(targets)
-                        right += bool((pred.argmax(-1) == targets).all())
-            out[skill] = {"loss": total / max(count, 1), "accuracy": right / max(len(its), 1)}
-    if was_training:
-        model.train()
+    for skill, its in items.items():
+        total, count, right = 0.0, 0, 0
+        for pred, targets in completion_logprobs(model, tokenizer, its, conversational, batch_size):
+            if len(targets):
+                total -= pred.gather(1, targets[:, None]).sum().item()
+                count += len(targets)
+                right += bool((pred.argmax(-1) == targets).all())
+        out[skill] = {"loss": total / max(count, 1), "accuracy": right / max(len(its), 1)}
     return out
 
 
