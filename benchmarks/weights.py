@@ -122,18 +122,20 @@ def report(res: dict[str, Any], path: Path, n_boot: int) -> None:
     for m in models:
         runs = [r[m] for r in res["seeds"].values() if m in r]
         lines.append(f"| {m} | {len(runs)} | " + " | ".join(_cell(boot(runs, groups[n], n_boot)) for n in names) + " |")
-    lines += ["", "Paired against the joint adapter, seeds pooled (items × seeds; exact McNemar):", "",
-              "| model | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-    for m in models:
-        if m in ("joint", "base"):
-            continue
-        cells = []
-        for n in names:
-            pairs = [(r["joint"][i], r[m][i]) for r in res["seeds"].values() if m in r and "joint" in r
-                     for i in groups[n]]
-            d = paired_delta(pairs)
-            cells.append(f"{100 * d['delta']:+.1f} (+{d['gained']}/−{d['lost']}, p={d['p_value']:.2g})")
-        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    for ref in ("joint", "base"):
+        lines += ["", f"Paired against the {ref} {'adapter' if ref == 'joint' else 'model'}, seeds pooled (items × "
+                  "seeds; points, +gained/−lost, exact McNemar):", "",
+                  "| model | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+        for m in models:
+            if m in ("joint", "base"):
+                continue
+            cells = []
+            for n in names:
+                pairs = [(r[ref][i], r[m][i]) for r in res["seeds"].values() if m in r and ref in r
+                         for i in groups[n]]
+                d = paired_delta(pairs)
+                cells.append(f"{100 * d['delta']:+.1f} (+{d['gained']}/−{d['lost']}, p={d['p_value']:.2g})")
+            lines.append(f"| {m} | " + " | ".join(cells) + " |")
     path.write_text("\n".join(lines) + "\n")
 
 
