@@ -125,6 +125,12 @@ def test_a_classification_task_is_localized_by_label_words_with_calibration(tmp_
     for kind in ("graft", "movement", "random"):
         assert 0 <= r["masks"]["0.01"][kind]["ece"] <= 1 and r["masks"]["0.01"][kind]["n"] == 12
     assert (tmp_path / "loc" / "masks" / "sst2-graft-0.01.safetensors").is_file()
+    scores = sorted((tmp_path / "loc" / "profiles").glob("*.json"))
+    assert {p.stem for p in scores} >= {"sst2-base", "sst2-ft", "sst2-graft-0.01", "sst2-random-0.6"}
+    stamps = [p.stat().st_mtime_ns for p in scores]
+    run_cli(*args, cwd=tmp_path)  # resumed: nothing scored again
+    assert [p.stat().st_mtime_ns for p in scores] == stamps
+    assert json.loads((tmp_path / "loc" / "localize.json").read_text())["skills"] == res["skills"]
     bad = run_cli(*[a if a != "sst2" else "sst" for a in args], cwd=tmp_path, check=False)
     assert bad.returncode == 2 and "Did you mean 'sst2'" in bad.stderr
     no_test = [a for a in args if a not in ("--test-data", "sst2_test.jsonl")]

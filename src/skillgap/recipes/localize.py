@@ -140,16 +140,24 @@ def localize_recipe(base: ModelConfig, finetuned: ModelConfig | dict[str, ModelC
 
     res: dict[str, Any] = {"config": config, "skills": {}, "measure": "label words" if classify else "generation"}
     try:
+        import torch
+
         pre_model, tok, _ = _load(base)
         conversational = bool(tok.chat_template)
 
-        def scored(model: Any, skill: str) -> dict[str, Any]:
-            """Label-word accuracy and calibration of an in-memory model on the skill's test items."""
+        def scored(model: Any, skill: str, name: str) -> dict[str, Any]:
+            """Label-word accuracy and calibration of an in-memory model on the skill's test items (kept in
+            `profiles/<name>.json`, so a resumed run does not score it again)."""
             from skillgap.localize import calibration, choice_probs
 
+            done = out / "profiles" / f"{name}.json"
+            if done.is_file():
+                return json.loads(done.read_text())
             test = items[skill]["test"]
-            probs = choice_probs(model, tok, test, conversational)
-            return calibration(probs, [it.metadata["choices"].index(it.answer) for it in test])
+            got = calibration(choice_probs(model, tok, test, conversational),
+                              [it.metadata["choices"].index(it.answer) for it in test])
+            write_json(got, done)
+            return got
 
         params = graftable(pre_model, lc.pattern)
         pre = {n: p.detach().clone() for n, p in params.items()}
@@ -163,11 +171,11 @@ def localize_recipe(base: ModelConfig, finetuned: ModelConfig | dict[str, ModelC
                 ft_model, _, _ = _load(ft)
                 ft_params = {n: p for n, p in ft_model.named_parameters() if n in params}
                 taus[key] = {"tau": task_vector(pre, ft_params),
-                             "scored": {t: scored(ft_model, t) for t in lc.skills if per_skill[t] == ft}
+                             "scored": {t: scored(ft_model, t, f"{t}-ft") for t in lc.skills if per_skill[t] == ft}
                              if classify else {}}
                 del ft_model
             res["skills"][s] = {
-                "base": scored(pre_model, s) if classify else generated(base, s, f"{s}-base"),
+                "base": scored(pre_model, s, f"{s}-base") if classify else generated(base, s, f"{s}-base"),
                 "finetuned": taus[key]["scored"][s] if classify else generated(ft, s, f"{s}-ft"), "masks": {}}
         models.close()
         from skillgap.train import answer_scores
@@ -215,19 +223,16 @@ def localize_recipe(base: ModelConfig, finetuned: ModelConfig | dict[str, ModelC
                     name = f"{s}-{kind}-{sp:g}"
                     done = out / "profiles" / f"{name}.json"
                     if classify:  # scored in memory: no model folder, no engine
-                        if done.is_file():
-                            got = json.loads(done.read_text())
-                        else:
-                            with torch_no_grad():
+                        if not done.is_file():
+                            with torch.no_grad():
                                 graft(params, pre, tau, m)
-                            got = scored(pre_model, s)
-                            write_json(got, done)
+                        got = scored(pre_model, s, name)
                     else:
                         # the run store knows a model folder by its path: the mask's digest in it keeps a profile
                         # of one mask from ever standing for another's
                         folder = out / "grafted" / f"{name}-{m.digest()}"
                         if not done.is_file():
-                            with torch_no_grad():
+                            with torch.no_grad():
                                 graft(params, pre, tau, m)
                             pre_model.save_pretrained(folder)
                             tok.save_pretrained(folder)
@@ -255,12 +260,6 @@ def localize_recipe(base: ModelConfig, finetuned: ModelConfig | dict[str, ModelC
     finally:
         models.close()
     return res
-
-
-def torch_no_grad() -> Any:
-    import torch
-
-    return torch.no_grad()
 
 
 def held_out(data: DataConfig, lc: LocalizeConfig, skill: str) -> DataConfig:
