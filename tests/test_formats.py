@@ -83,6 +83,7 @@ def test_classification_format_from_the_real_files_with_lm_bff_label_words():
     first = json.loads((shared_data() / "text-classification" / "sst2_dev.jsonl").read_text().splitlines()[0])
     assert sst2[0].answer == ["terrible", "great"][first["label"]] and first["sentence"] in sst2[0].prompt
     assert "(terrible / great)" in sst2[0].prompt and sst2[0].metadata["choices"] == ["terrible", "great"]
+    assert sst2[0].completion == sst2[0].answer  # trained to answer with the word that label-word scoring ranks
     trec, _ = read_items(shared_data() / "text-classification" / "trec_test.jsonl", "classification")
     names = {it.metadata["label"]: it.answer for it in trec}
     assert names == {0: "Description", 1: "Entity", 2: "Expression", 3: "Human", 4: "Location", 5: "Number"}

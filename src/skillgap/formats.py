@@ -159,9 +159,10 @@ def classification_item(d: dict[str, Any], path: Path, row: int, task: str) -> I
     else:
         word = words[d["label"]]
     prompt = TEMPLATES.get(task, GENERIC_TEMPLATE).format(text=text.strip(), choices=" / ".join(words))
+    # the completion is the label word alone: what training teaches is what label-word scoring ranks
     return Item(id=f"{path.stem}-{row}", prompt=prompt, answer=word, skills=(task,), split="test",
                 metadata={"format": "classification", "row": row, "label": d["label"], "choices": list(words),
-                          "text": text.strip()})
+                          "text": text.strip()}, completion=word)
 
 
 def _name_classes(items: list[Item]) -> list[Item]:
@@ -171,7 +172,7 @@ def _name_classes(items: list[Item]) -> list[Item]:
     names = dict(sorted({it.metadata["label"]: it.answer for it in items}.items()))
     words = list(names.values())
     return [replace(it, prompt=GENERIC_TEMPLATE.format(text=it.metadata["text"], choices=" / ".join(words)),
-                    metadata=it.metadata | {"choices": words}) for it in items]
+                    metadata=it.metadata | {"choices": words}, completion=it.answer) for it in items]
 
 
 def table_item(d: dict[str, Any], path: Path, row: int, stem: str, fields: dict[str, str]) -> Item:
