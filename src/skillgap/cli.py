@@ -916,8 +916,6 @@ def cmd_compose(a: argparse.Namespace) -> int:
 
     lib = Library.load(a.library)
     skills = [x.strip() for x in a.skills.split(",") if x.strip()]
-    for x in skills:
-        lib.adapter(x)  # an unknown skill fails here, with "did you mean"
     try:
         weights = [float(w) for w in a.weights.split(",")] if a.weights else None
     except ValueError:

@@ -310,3 +310,9 @@ def calibration(probs: list[list[float]], labels: list[int], bins: int = 10) -> 
     nll = -sum(math.log(max(p[y], 1e-300)) for p, y in zip(probs, labels)) / len(probs)
     return {"accuracy": sum(right) / len(right), "ece": ece, "confidence": sum(conf) / len(conf), "nll": nll,
             "n": len(right)}
+
+
+def label_calibration(model: torch.nn.Module, tokenizer: Any, items: list, conversational: bool) -> dict[str, Any]:
+    """`calibration` of the label-word probabilities on classification items, against their gold words."""
+    return calibration(choice_probs(model, tokenizer, items, conversational),
+                       [it.metadata["choices"].index(it.answer) for it in items])

@@ -148,14 +148,12 @@ def localize_recipe(base: ModelConfig, finetuned: ModelConfig | dict[str, ModelC
         def scored(model: Any, skill: str, name: str) -> dict[str, Any]:
             """Label-word accuracy and calibration of an in-memory model on the skill's test items (kept in
             `profiles/<name>.json`, so a resumed run does not score it again)."""
-            from skillgap.localize import calibration, choice_probs
+            from skillgap.localize import label_calibration
 
             done = out / "profiles" / f"{name}.json"
             if done.is_file():
                 return json.loads(done.read_text())
-            test = items[skill]["test"]
-            got = calibration(choice_probs(model, tok, test, conversational),
-                              [it.metadata["choices"].index(it.answer) for it in test])
+            got = label_calibration(model, tok, items[skill]["test"], conversational)
             write_json(got, done)
             return got
 
@@ -189,10 +187,9 @@ def localize_recipe(base: ModelConfig, finetuned: ModelConfig | dict[str, ModelC
 
             def score() -> float:
                 if classify:  # the paper's rule: train + validation accuracy of the label words
-                    from skillgap.localize import calibration, choice_probs
+                    from skillgap.localize import label_calibration
 
-                    return sum(calibration(choice_probs(pre_model, tok, its, conversational),
-                                           [it.metadata["choices"].index(it.answer) for it in its])["accuracy"]
+                    return sum(label_calibration(pre_model, tok, its, conversational)["accuracy"]
                                for its in select.values()) / 2
                 # A worked completion is many tokens, and a grafted model rarely reproduces all of them (that
                 # accuracy sits at 0 and ranks nothing), so the rounded masks are ranked by minus the mean answer
