@@ -8,7 +8,9 @@
    `dare_linear` at density 0.5; and Arrow routing (Ostapenko et al., 2024) over the two, top-k per token and
    layer (`--arrow-top-k`), which cannot be merged and so runs on the hf backend.
 4. **Removal.** The joint adapter with A's library adapter subtracted at each `--strengths` λ
-   (`cat`, weights 1 and −λ): how much A drops, and how much every other measured skill moves.
+   (`cat`, weights 1 and −λ), and the same by Ext-Sub (Hu et al., AAAI 2024), which subtracts only the part of
+   A's adapter that the joint one does not share (`skillgap.library.ext_sub`): how much A drops, and how much
+   every other measured skill moves.
 5. **Measures** on one fixed set of test items shared by every model: single-skill items of A, of B, items
    composing exactly A and B, and single-skill items of `--also` skills (those the base model has, for
    collateral damage; all their test items where there are fewer than `--test-limit`). Accuracy per group, paired (exact McNemar) against the joint adapter and the base
@@ -38,7 +40,7 @@ from rich.console import Console
 from composition import _cell  # the same cell format as the composition benchmark's tables
 from skillgap.data import DataConfig, load_items
 from skillgap.items import write_jsonl
-from skillgap.library import build_library, combine, router
+from skillgap.library import build_library, combine, ext_sub, router
 from skillgap.models import ModelConfig, ModelPool
 from skillgap.recipes.profile import EvalConfig, profile, write_json
 from skillgap.train import TrainConfig, train
@@ -116,7 +118,8 @@ def report(res: dict[str, Any], path: Path, n_boot: int) -> None:
              f"`{res['config']['model']}`; library skills `{res['config']['skills']}`, {res['config']['budget']} "
              "single-skill train items per adapter; the joint adapter trains on the union of the same examples. "
              "Accuracy on shared test items, mean over seeds [95% bootstrap over seeds and items]. `−λA` rows: the "
-             "joint adapter with A's library adapter subtracted at strength λ.", "",
+             "joint adapter with A's library adapter subtracted at strength λ; `ext-sub −λA`: the same after "
+             "extracting what the two adapters share (Ext-Sub).", "",
              "| model | seeds | " + " | ".join(f"{n} (n={len(groups[n])})" for n in names) + " |",
              "|---|---|" + "---|" * len(names)]
     for m in models:
@@ -168,7 +171,8 @@ def main(argv: list[str] | None = None) -> None:
             {k: v for k, v in config.items() if k not in keep} or res.get("groups") != groups:
         res = {}
     order = ["base", "joint", *[f"{s} adapter" for s in skills], *[f"library {c}" for c in COMPOSITIONS],
-             *[f"library arrow top-{k}" for k in arrow_k], *[f"joint −{x:g}A" for x in strengths]]
+             *[f"library arrow top-{k}" for k in arrow_k], *[f"joint −{x:g}A" for x in strengths],
+             *[f"joint ext-sub −{x:g}A" for x in strengths]]
     res.update(config=config, groups=groups, order=order)
     res.setdefault("seeds", {})
     clock = [time.perf_counter()]  # the measuring time of this invocation, added to the saved total
@@ -218,6 +222,12 @@ def main(argv: list[str] | None = None) -> None:
                 if not (out / "adapter_config.json").is_file():
                     combine(base_folder, {"joint": joint, "removed": lib.adapter(skills[0])}, [1.0, -x], out, "cat")
                 measure(seed, f"joint −{x:g}A", replace(base, adapter=str(out)), w / f"joint-minus-{x:g}A.json")
+            for x in strengths:
+                out = w / f"joint-extsub-{x:g}A"
+                if not (out / "adapter_config.json").is_file():
+                    ext_sub(joint, lib.adapter(skills[0]), x, out)
+                measure(seed, f"joint ext-sub −{x:g}A", replace(base, adapter=str(out)),
+                        w / f"joint-extsub-{x:g}A.json")
             for k in arrow_k:  # last: the hf backend, unmerged, is the slowest to measure
                 out = router({s: lib.adapter(s) for s in skills}, w / f"library-arrow-top{k}", top_k=k)
                 measure(seed, f"library arrow top-{k}", replace(base, backend="hf", adapter=str(out)),

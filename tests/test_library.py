@@ -7,17 +7,17 @@ import pytest
 import torch
 
 from skillgap.errors import ConfigError
-from skillgap.library import Library, build_library, combine, load_router, negate, router
+from skillgap.library import Library, build_library, combine, ext_sub, load_router, negate, router
 
 
-def _adapter(base: Path, out: Path, seed: int, r: int = 4) -> Path:
+def _adapter(base: Path, out: Path, seed: int, r: int = 4, targets: tuple = ("q_proj", "down_proj")) -> Path:
     """A LoRA whose A and B are both random (PEFT's default B = 0 would make every delta zero)."""
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
-    cfg = LoraConfig(r=r, lora_alpha=2 * r, target_modules=["q_proj", "down_proj"], init_lora_weights=False)
+    cfg = LoraConfig(r=r, lora_alpha=2 * r, target_modules=list(targets), init_lora_weights=False)
     get_peft_model(model, cfg).save_pretrained(out)
     return out
 
@@ -67,6 +67,57 @@ def test_cat_is_the_exact_sum_of_the_deltas(tmp_path, tiny_model_dir):
         combine(tiny_model_dir, {"a": a}, [1.0], tmp_path / "t", "lineer")
 
 
+def _unit_adapter(base: Path, out: Path, column: int) -> Path:
+    """Rank 1, alpha 2 (scale 2): every row of every ΔW is 2·e_column."""
+    from safetensors.torch import load_file, save_file
+
+    folder = _adapter(base, out, 0, r=1)
+    t = load_file(folder / "adapter_model.safetensors")
+    for k, v in t.items():
+        t[k] = torch.ones_like(v) if ".lora_B." in k else torch.nn.functional.one_hot(
+            torch.tensor([column]), v.shape[1]).to(v.dtype)
+    save_file(t, folder / "adapter_model.safetensors")
+    return folder
+
+
+def test_ext_sub_subtracts_only_what_the_anti_expert_does_not_share(tmp_path, tiny_model_dir):
+    # Worked by hand, per row: w+ = 2·e0, w- = 2·e1, so c = (e0 + e1)/√2 and P = (w-·c)c = e0 + e1;
+    # ΔW = w+ − λ(w- − P) = (2 + λ)·e0 − λ·e1, where plain subtraction gives 2·e0 − 2λ·e1.
+    plus, minus = _unit_adapter(tiny_model_dir, tmp_path / "p", 0), _unit_adapter(tiny_model_dir, tmp_path / "m", 1)
+    w = _weights(tiny_model_dir)
+    for name in (next(n for n in w if "q_proj" in n), next(n for n in w if "down_proj" in n)):
+        row = torch.zeros(w[name].shape[1])
+        for lam in (1.0, 2.0):
+            out = ext_sub(plus, minus, lam, tmp_path / f"es{lam}")
+            assert json.loads((out / "adapter_config.json").read_text())["r"] == 2  # r+ + r-, exact
+            expected = row.clone()
+            expected[0], expected[1] = 2 + lam, -lam
+            got = _merged(tiny_model_dir, out)[name] - w[name]
+            assert torch.allclose(got, expected.expand_as(got), atol=1e-5), (name, lam)
+    # an anti-expert that shares everything with the expert removes nothing
+    same = _merged(tiny_model_dir, ext_sub(plus, plus, 1.0, tmp_path / "same"))
+    assert torch.allclose(same[name], _merged(tiny_model_dir, plus)[name], atol=1e-5)
+    with pytest.raises(ConfigError, match="same modules"):
+        ext_sub(plus, _adapter(tiny_model_dir, tmp_path / "q", 0, targets=("q_proj",)), 1.0, tmp_path / "x")
+    with pytest.raises(ConfigError, match="positive"):
+        ext_sub(plus, minus, 0, tmp_path / "x")
+
+
+def test_ext_sub_of_random_adapters_matches_the_row_formula_on_the_full_deltas(tmp_path, tiny_model_dir):
+    a, b = _adapter(tiny_model_dir, tmp_path / "a", 0), _adapter(tiny_model_dir, tmp_path / "b", 1, r=2)
+    w = _weights(tiny_model_dir)
+    da = {n: v - w[n] for n, v in _merged(tiny_model_dir, a).items()}
+    db = {n: v - w[n] for n, v in _merged(tiny_model_dir, b).items()}
+    got = _merged(tiny_model_dir, ext_sub(a, b, 0.5, tmp_path / "ab"))
+    name = next(n for n in w if "down_proj" in n)
+    rows = []
+    for p, m in zip(da[name], db[name]):
+        c = p / p.norm() + m / m.norm()
+        c = c / c.norm()
+        rows.append(p - 0.5 * (m - (m @ c) * c))
+    assert torch.allclose(got[name] - w[name], torch.stack(rows), atol=1e-4)
+
+
 def test_library_builds_one_adapter_per_skill_and_resumes(tmp_path, tiny_model_dir):
     from skillgap.data import DataConfig
     from skillgap.models import ModelConfig
@@ -113,9 +164,16 @@ def test_library_command_measures_each_adapter_on_its_skill(tmp_path, tiny_model
     p = run_cli("profile", "--model", str(tiny_model_dir), "--backend", "hf", "--adapter", "router", "--suite", "arith",
                 "--limit", "3", "--max-new-tokens", "8", "--output-path", "routed.json", cwd=tmp_path)
     assert json.loads((tmp_path / "routed.json").read_text())["overall"]["n"] == 3
+    p = run_cli("compose", "--library", "lib", "--skills", "add_1digit", "--combination", "ext-sub", "--expert", "both",
+                "--weights", "-0.5", "--output-path", "removed", cwd=tmp_path)
+    assert json.loads((tmp_path / "removed" / "adapter_config.json").read_text())["r"] == 8 + 4  # cat's r + the skill's
     for args, msg in [(["--skills", "add_1digt"], "Did you mean 'add_1digit'"),
                       (["--skills", "add_1digit", "--combination", "cats"], "Did you mean 'cat'"),
-                      (["--skills", "add_1digit", "--weights", "one"], "one number per skill")]:
+                      (["--skills", "add_1digit", "--weights", "one"], "one number per skill"),
+                      (["--skills", "add_1digit", "--combination", "ext-sub"], "--expert"),
+                      (["--skills", "add_1digit", "--combination", "ext-sub", "--expert", "both", "--weights", "1"],
+                       "negative"),
+                      (["--skills", "add_1digit", "--expert", "both"], "ext-sub")]:
         bad = run_cli("compose", "--library", "lib", *args, "--output-path", "x", cwd=tmp_path, check=False)
         assert bad.returncode == 2 and msg in bad.stderr and not (tmp_path / "x").exists()
     bad = run_cli("library", "--model", str(tiny_model_dir), "--suite", "arith", "--skills", "mul_fact",

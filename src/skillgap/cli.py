@@ -40,6 +40,7 @@ EXAMPLES = """examples:
   skillgap library --model smollm2-135m --suite arith --skills add_multi,mul_1digit --budget 256 --output-path lib/
   skillgap compose --library lib/ --skills add_multi,mul_1digit --combination cat --output-path lib/both
   skillgap compose --library lib/ --skills add_multi,mul_1digit --combination arrow --top-k 1 --output-path lib/router
+  skillgap compose --library lib/ --skills add_multi --combination ext-sub --expert joint/ --weights -1 --output-path x/
   skillgap runs
   skillgap show smollm2-135m-arith-s0
 """
@@ -399,12 +400,16 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--skills", required=True, metavar="A,B", help="the library's skills to compose, in order")
     g.add_argument("--combination", default="cat",
                    help="cat (default: the exact weighted sum of the deltas), linear, ties, dare_linear, dare_ties, "
-                        "svd, magnitude_prune, ... (PEFT's add_weighted_adapter), or arrow (per-token routing)")
+                        "svd, magnitude_prune, ... (PEFT's add_weighted_adapter), arrow (per-token routing), or "
+                        "ext-sub (remove one skill from --expert, keeping what the two share)")
     g.add_argument("--weights", default=None, metavar="W1,W2",
                    help="one per skill (default: 1 each); a negative weight removes a skill "
                         "(--skills a --weights -1 --combination linear is Zhang et al.'s negation)")
     g.add_argument("--density", type=float, default=None, help="ties, dare_*, magnitude_prune: share of each delta kept")
     g.add_argument("--top-k", type=int, default=1, help="arrow: adapters mixed per token (default: 1)")
+    g.add_argument("--expert", default=None, metavar="ADAPTER",
+                   help="ext-sub: the adapter to remove the skill from (e.g. one trained on several skills); "
+                        "--weights -λ sets the strength (default: -1)")
     _output_args(p, "the composed adapter folder: `skillgap profile --adapter` takes it", required=True)
 
     p = sub.add_parser("label", help="label a dataset with skills from an inventory (embed or teacher)",
@@ -920,7 +925,7 @@ def cmd_compose(a: argparse.Namespace) -> int:
         weights = [float(w) for w in a.weights.split(",")] if a.weights else None
     except ValueError:
         raise SkillgapError(f"--weights {a.weights}: give one number per skill, comma-separated.") from None
-    out = compose(lib, skills, a.output_path, a.combination, weights, a.density, a.top_k)
+    out = compose(lib, skills, a.output_path, a.combination, weights, a.density, a.top_k, a.expert)
     backend = " --backend hf" if a.combination == "arrow" else ""
     print(f"wrote {out}\nmeasure it: skillgap profile --model {lib.base}{backend} --adapter {out} --output-path P")
     return 0

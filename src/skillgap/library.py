@@ -2,8 +2,9 @@
 
 PSEC (Liu et al., ICLR 2025) keeps one LoRA per skill and composes them by weights; for language models the
 same idea is a LoRA library with fixed-weight merges or routing (Ostapenko et al., 2024), and LoRA
-arithmetic (Zhang et al., NeurIPS 2023): addition, and negation, which removes a skill. PEFT does all the
-arithmetic (`add_weighted_adapter`); this module keeps the index (skill -> adapter, the examples it saw, its
+arithmetic (Zhang et al., NeurIPS 2023): addition, and negation, which removes a skill; Ext-Sub (Hu et al.,
+AAAI 2024) removes only the part of a skill's adapter that a kept adapter does not share. PEFT does all the
+other arithmetic (`add_weighted_adapter`); this module keeps the index (skill -> adapter, the examples it saw, its
 training config) and names the operations in the loop's terms.
 
 With `combination_type="linear"` PEFT scales each adapter's A by sign(w)·sqrt(|w|·scale) and B by
@@ -135,15 +136,27 @@ def combine(base_folder: str | Path, adapters: dict[str, str | Path], weights: l
 
 
 def compose(lib: Library, skills: list[str], out: str | Path, combination: str = "cat",
-            weights: list[float] | None = None, density: float | None = None, top_k: int = 1) -> Path:
-    """The library's adapters of `skills` as one `--adapter` folder: a fixed-weight merge, or an Arrow router."""
+            weights: list[float] | None = None, density: float | None = None, top_k: int = 1,
+            expert: str | Path | None = None) -> Path:
+    """The library's adapters of `skills` as one `--adapter` folder: a fixed-weight merge, an Arrow router, or
+    (`ext-sub`) `expert` with one skill removed by extraction before subtraction."""
     adapters = {s: lib.adapter(s) for s in skills}
     if combination == "arrow":
         if weights is not None or density is not None:
             raise ConfigError("an Arrow router weighs adapters per token: it takes --top-k, not --weights/--density.")
         return router(adapters, out, top_k)
+    if combination == "ext-sub":
+        if expert is None or len(skills) != 1:
+            raise ConfigError("ext-sub removes one skill from an adapter that has it: give --expert ADAPTER and "
+                              "one skill in --skills.")
+        weight = (weights or [-1.0])[0]
+        if len(weights or [0]) != 1 or weight >= 0:
+            raise ConfigError(f"ext-sub subtracts: give --weights as one negative number (−λ), got {weights}.")
+        return ext_sub(expert, adapters[skills[0]], -weight, out)
+    if expert is not None:
+        raise ConfigError("--expert is the adapter ext-sub removes a skill from: use it with --combination ext-sub.")
     if combination not in COMBINATIONS:
-        raise unknown_name("combination", combination, [*COMBINATIONS, "arrow"])
+        raise unknown_name("combination", combination, [*COMBINATIONS, "arrow", "ext-sub"])
     from skillgap.models.sources import materialize, resolve_source
 
     return combine(materialize(resolve_source(lib.base)), adapters, weights or [1.0] * len(skills), out,
@@ -155,6 +168,75 @@ def negate(base_folder: str | Path, adapter: str | Path, strength: float, out: s
     if strength <= 0:
         raise ConfigError(f"--strength must be positive (the adapter is subtracted at that weight), got {strength}.")
     return combine(base_folder, {"skill": adapter}, [-strength], out, "linear")
+
+
+def _deltas(folder: str | Path) -> tuple[Any, dict[str, tuple[Any, Any]]]:
+    """A LoRA folder as (config, module -> (ΔW = scale·B·A, A)), in float32."""
+    import torch
+    from peft import LoraConfig
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    cfg = LoraConfig.from_pretrained(str(folder))
+    if cfg.rank_pattern or cfg.alpha_pattern or cfg.use_dora:
+        raise ConfigError(f"{folder}: Ext-Sub reads plain LoRA adapters with one rank and alpha (this one has "
+                          "rank/alpha patterns or DoRA).")
+    scale = cfg.lora_alpha / (cfg.r ** 0.5 if cfg.use_rslora else cfg.r)
+    tensors = load_file(str(folder / "adapter_model.safetensors"))
+    out = {}
+    for key, b in tensors.items():
+        if ".lora_B." in key:
+            a = tensors[key.replace(".lora_B.", ".lora_A.")].to(torch.float32)
+            out[key.split(".lora_B.")[0]] = (scale * b.to(torch.float32) @ a, a)
+    if not out:
+        raise ConfigError(f"{folder}: no lora_A/lora_B tensors in adapter_model.safetensors.")
+    return cfg, out
+
+
+def ext_sub(expert: str | Path, anti_expert: str | Path, strength: float, out: str | Path) -> Path:
+    """Ext-Sub (Hu et al., AAAI 2024): subtract from `expert` only what `anti_expert` does not share with it.
+
+    Per module and output row i, with ŵ a row over its norm: c_i = normalise(ŵ⁺_i + ŵ⁻_i) is the direction the
+    two share, P_i = (w⁻_i · c_i) c_i the anti-expert's part along it, and ΔW = ΔW⁺ − λ(ΔW⁻ − P), as the
+    reference `ext_sub.py` does. Every row of ΔW lies in the row spaces of A⁺ and A⁻, so it is saved exactly
+    as a LoRA of rank r⁺ + r⁻ (A: an orthonormal basis of those rows, B = ΔW Aᵀ); the reference saves the full
+    matrix, which is the same delta.
+    """
+    import torch
+    import torch.nn.functional as F
+    from safetensors.torch import save_file
+
+    if strength <= 0:
+        raise ConfigError(f"Ext-Sub strength must be positive (the anti-expert is subtracted at it), got {strength}.")
+    cfg, plus = _deltas(expert)
+    _, minus = _deltas(anti_expert)
+    if set(plus) != set(minus):
+        missing = sorted(set(plus) ^ set(minus))[:3]
+        raise ConfigError(f"Ext-Sub needs adapters on the same modules: {expert} and {anti_expert} differ "
+                          f"(e.g. {missing}); train both with the same LoRA settings.")
+    rank = next(iter(plus.values()))[1].shape[0] + next(iter(minus.values()))[1].shape[0]
+    tensors = {}
+    for module, (dw_plus, a_plus) in plus.items():
+        dw_minus, a_minus = minus[module]
+        c = F.normalize(F.normalize(dw_plus, dim=-1) + F.normalize(dw_minus, dim=-1), dim=-1)  # zero rows stay 0
+        kept = (dw_minus * c).sum(-1, keepdim=True) * c
+        dw = dw_plus - strength * (dw_minus - kept)
+        basis = torch.linalg.qr(torch.cat([a_plus, a_minus]).T).Q  # in × (r⁺ + r⁻) when in ≥ r⁺ + r⁻
+        basis = F.pad(basis, (0, rank - basis.shape[1]))  # fewer input features than the rank: zero columns
+        tensors[f"{module}.lora_A.weight"] = basis.T.contiguous()
+        tensors[f"{module}.lora_B.weight"] = (dw @ basis).contiguous()
+    out = Path(out)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.mkdir(parents=True, exist_ok=True)
+    cfg.r, cfg.lora_alpha, cfg.use_rslora = rank, rank, False  # scale 1: B carries it
+    cfg.save_pretrained(str(tmp))
+    save_file(tensors, str(tmp / "adapter_model.safetensors"))
+    if out.exists():
+        import shutil
+
+        shutil.rmtree(out)
+    tmp.rename(out)
+    return out
 
 
 def router(adapters: dict[str, str | Path], out: str | Path, top_k: int = 1, temperature: float = 1.0) -> Path:
