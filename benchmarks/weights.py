@@ -56,6 +56,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--skills", default="add_multi,mul_1digit", help="A,B: the two skills of the library")
     p.add_argument("--also", default="add_1digit,mul_facts,compare", help="other skills measured for side effects")
     p.add_argument("--budget", type=int, default=256, help="train items per skill adapter")
+    p.add_argument("--compositions", default=",".join(COMPOSITIONS), help="fixed-weight merges of the library to "
+                                                                          "measure")
     p.add_argument("--strengths", default="0.5,1,2", help="negation strengths for removing A")
     p.add_argument("--arrow-top-k", default="1", help="Arrow routers to measure: adapters kept per token (1 = hard "
                                                       "routing; 2 = a softmax mix of both)")
@@ -151,7 +153,10 @@ def main(argv: list[str] | None = None) -> None:
     skills, also = a.skills.split(","), [s for s in a.also.split(",") if s]
     if len(skills) != 2:
         raise SystemExit("--skills: name exactly two skills, A,B")
-    strengths = [float(x) for x in a.strengths.split(",")]
+    strengths = [float(x) for x in a.strengths.split(",") if x]
+    if unknown := {c for c in a.compositions.split(",") if c} - set(COMPOSITIONS):
+        raise SystemExit(f"--compositions: {sorted(unknown)} not among {list(COMPOSITIONS)}")
+    compositions = {c: COMPOSITIONS[c] for c in a.compositions.split(",") if c}
     arrow_k = [int(k) for k in a.arrow_top_k.split(",") if k]
     a.work_dir.mkdir(parents=True, exist_ok=True)
     from skillgap.models.scratch import is_scratch, scratch_model
@@ -166,13 +171,15 @@ def main(argv: list[str] | None = None) -> None:
     runs_dir = a.work_dir / "runs"
     res: dict[str, Any] = json.loads(a.output_path.read_text()) if a.output_path.is_file() else {}
     config = {k: str(v) for k, v in vars(a).items()}
-    keep = ("seeds", "work_dir", "output_path", "report_only", "bootstrap", "arrow_top_k")  # more routers extend a run
+    # which models are measured: more (or fewer) of them extend a run, they do not invalidate it
+    keep = ("seeds", "work_dir", "output_path", "report_only", "bootstrap", "arrow_top_k", "compositions", "strengths")
     if {k: v for k, v in res.get("config", {}).items() if k not in keep} != \
             {k: v for k, v in config.items() if k not in keep} or res.get("groups") != groups:
         res = {}
-    order = ["base", "joint", *[f"{s} adapter" for s in skills], *[f"library {c}" for c in COMPOSITIONS],
+    order = ["base", "joint", *[f"{s} adapter" for s in skills], *[f"library {c}" for c in compositions],
              *[f"library arrow top-{k}" for k in arrow_k], *[f"joint −{x:g}A" for x in strengths],
              *[f"joint ext-sub −{x:g}A" for x in strengths]]
+    order += [m for m in res.get("order", []) if m not in order]  # models measured before, not asked for now
     res.update(config=config, groups=groups, order=order)
     res.setdefault("seeds", {})
     clock = [time.perf_counter()]  # the measuring time of this invocation, added to the saved total
@@ -212,7 +219,7 @@ def main(argv: list[str] | None = None) -> None:
             measure(seed, "joint", replace(base, adapter=str(joint)), w / "joint.json")
             for s in skills:
                 measure(seed, f"{s} adapter", replace(base, adapter=str(lib.adapter(s))), w / f"{s}.json")
-            for c, (weights, density) in COMPOSITIONS.items():
+            for c, (weights, density) in compositions.items():
                 out = w / f"library-{c}"
                 if not (out / "adapter_config.json").is_file():
                     combine(base_folder, {s: lib.adapter(s) for s in skills}, weights, out, c, density)
