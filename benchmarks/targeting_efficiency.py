@@ -1,9 +1,10 @@
 """Does targeting pay? A student with known gaps, every strategy from it at equal budgets (issue 13).
 
-1. **Student.** The embedded model fine-tuned (full) on `arith` items that exercise none of a held-out
-   set G (`--exclude-skills`), so it is competent on the other skills and misses G. It is a model folder
-   (`<work>/student-<G>/model`) that every command accepts; `--student-*` set how it is made. It must
-   reach `--known-floor` macro accuracy on the known skills' single-skill *validation* items.
+1. **Student.** The embedded model trained on `arith` items that exercise none of a held-out set G
+   (`--exclude-skills`), a LoRA merged into the weights, so it is competent on the other skills and misses G.
+   It is a model folder that every command accepts; `--student-*` set how it is made. It must reach
+   `--known-floor` macro accuracy on the known skills' single-skill *validation* items. Its adapters are kept
+   in `--student-store` (committed), so every machine measures the same student.
 2. **Settings** for training a competent student (the learning rate of the LoRA), chosen on validation
    items (the suite's validation split, never test): `uniform` at the largest budget for each candidate
    `--lr`, the one with the best validation accuracy overall wins. Written to `<work>/settings-<G>.json`.
@@ -21,14 +22,15 @@
 
 Resumable at every step: trainings skip when done, profiles live in the work directory's run store, and
 `--output-path` is rewritten after every measured checkpoint. On a new machine (no work directory) the student
-is rebuilt from its seed, and the runs and settings already in `--output-path` are kept if it grades the test
-items exactly as the saved one did (else they start afresh, with a warning).
+is merged again from its committed adapters, and the runs and settings in `--output-path` carry on; rows
+measured from another student (its adapters' hashes differ) start afresh, with a warning.
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/targeting_efficiency.py --g round,unit_convert,order_ops \\
         --seeds 0,1,2 --work-dir /var/tmp/targeting --output-path benchmarks/results/targeting_efficiency.json
 
 A smoke run (a few minutes): --model scratch-tiny --student-budget 64 --budgets 8,16 --train-batch-size 4
     --test-limit 24 --val-limit 24 --diagnose-limit 16 --lr 1e-3 --seeds 0 --replay 0
+    --student-store /tmp/students --work-dir /tmp/targeting --output-path /tmp/targeting.json
 """
 
 from __future__ import annotations
@@ -75,10 +77,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--diagnose-limit", type=int, default=200)
     p.add_argument("--train-batch-size", type=int, default=16)
     p.add_argument("--lr", default="1e-4,3e-4,1e-3", help="LoRA learning rates to choose from on validation items")
-    p.add_argument("--student-budget", type=int, default=1600, help="training examples for the student")
+    p.add_argument("--student-budget", type=int, default=2400, help="training examples for the student")
     p.add_argument("--student-more", type=int, default=800, help="examples of each further stage, until the floor")
     p.add_argument("--student-stages", type=int, default=3, help="further stages at most")
-    p.add_argument("--student-lr", type=float, default=5e-5)
+    p.add_argument("--student-lr", type=float, default=1e-3, help="the student's LoRA learning rate")
+    p.add_argument("--student-lora-r", type=int, default=16, help="the student's LoRA rank (alpha twice it)")
+    p.add_argument("--student-store", type=Path, default=Path("benchmarks/students"),
+                   help="where the student's adapters are kept, one folder per G (commit it)")
     p.add_argument("--known-floor", type=float, default=0.6)
     p.add_argument("--max-new-tokens", type=int, default=128)
     p.add_argument("--backend", default="auto")
@@ -179,33 +184,57 @@ def ratios(rows: list[dict[str, Any]], items: list[dict[str, Any]], g: list[str]
 # ---------------------------------------------------------------- stages
 
 def make_student(a: argparse.Namespace, g: list[str], work: Path, console: Console) -> tuple[ModelConfig, dict]:
-    """Full fine-tuning on the suite without G until it is competent on the rest: `--student-budget` examples,
-    then `--student-more` fresh examples a stage (from the last stage's weights, the same constant learning rate)
-    until the known skills' single-skill validation items reach `--known-floor`, at most `--student-stages`."""
-    out = work / f"student-{'.'.join(g)}"
-    from skillgap.models.scratch import is_scratch, scratch_model
+    """A LoRA on the suite without G, merged into the weights, until it is competent on the rest: `--student-budget`
+    examples, then `--student-more` fresh examples a stage (a new LoRA on the last stage's merged weights) until
+    the known skills' single-skill validation items reach `--known-floor`, at most `--student-stages` more.
 
+    Each stage's adapter is kept in `--student-store/<G>/stage<i>` (bf16, ~10 MB; committed), with the stage's
+    figures in `student.json`: a new machine merges them in seconds instead of training for most of an hour, and
+    every machine measures the same student. (A rebuild from the seed matches only up to floating point, which
+    greedy decoding turns into different answers: the rows measured against one student cannot be continued
+    against another.)"""
+    from skillgap.models.scratch import is_scratch, scratch_model
+    from skillgap.models.sources import adapter_identity, materialize, resolve_source
+    from skillgap.models.vllm import merged_folder
+
+    key = ".".join(g)
+    store = a.student_store / key
+    log_path = store / "student.json"
+    saved = json.loads(log_path.read_text()) if log_path.is_file() else {"stages": []}
     name = str(scratch_model(a.model, a.suite)) if is_scratch(a.model) else a.model  # a smoke run's tiny model
-    student = ModelConfig(name, backend=a.backend, device=a.device)
-    cfg = TrainConfig(method="full", learning_rate=a.student_lr, warmup_steps=5, batch_size=a.train_batch_size,
-                      eval_every=0, save_every=20, seed=0)
+    if saved["stages"] and saved["base"] != name:
+        raise SystemExit(f"{log_path}: a student made from {saved['base']}, not from --model {name}; "
+                         "pass another --student-store")
+    saved = saved["stages"]
+    student = ModelConfig(str(materialize(resolve_source(name))), backend=a.backend, device=a.device)
+    cfg = TrainConfig(method="lora", learning_rate=a.student_lr, lora_r=a.student_lora_r,
+                      lora_alpha=2 * a.student_lora_r, warmup_steps=5, batch_size=a.train_batch_size, eval_every=0,
+                      save_every=20, seed=0)
     ev = EvalConfig(max_new_tokens=a.max_new_tokens)
     known = [s for s in suite_of(DataConfig(suite=a.suite)).skills.ids if s not in g]
     stages: list[dict[str, Any]] = []
     for stage in range(a.student_stages + 1):
-        here = out if stage == 0 else out / f"stage{stage}"
-        n = a.student_budget if stage == 0 else a.student_more
-        data = DataConfig(suite=a.suite, split="train", limit=None, seed=stage, exclude_skills=tuple(g))
-        result = train_recipe(student, data, TargetConfig(strategy="uniform", budget=n, pool_size=n), cfg, ev, here,
-                              runs_dir=work_runs(a), console=console)
-        student = replace(student, model=result.weights)
+        adapter = store / f"stage{stage}"
+        if not (adapter / "adapter_model.safetensors").is_file():
+            n = a.student_budget if stage == 0 else a.student_more
+            data = DataConfig(suite=a.suite, split="train", limit=None, seed=stage, exclude_skills=tuple(g))
+            result = train_recipe(student, data, TargetConfig(strategy="uniform", budget=n, pool_size=n), cfg, ev,
+                                  work / f"student-{key}" / f"stage{stage}", runs_dir=work_runs(a), console=console)
+            keep_adapter(Path(result.weights), adapter)
+            trained = {"examples": result.examples_seen, "steps": result.steps, "seconds": result.seconds}
+        elif stage < len(saved):
+            trained = {k: saved[stage][k] for k in ("examples", "steps", "seconds")}
+        else:
+            raise SystemExit(f"{adapter}: an adapter without its figures in {log_path}; delete it to retrain")
+        student = replace(student, model=str(merged_folder(Path(student.model), str(adapter))))
         val = profile(student, DataConfig(suite=a.suite, split="validation", limit=a.val_limit, seed=0), ev,
-                      work_runs(a), here / "validation.json", console).to_dict()
+                      work_runs(a), work / f"student-{key}" / f"validation{stage}.json", console).to_dict()
         alone = {s["id"]: s["alone"]["accuracy"] for s in val["skills"] if s.get("alone", {}).get("n")}
-        stages.append({"stage": stage, "examples": result.examples_seen, "steps": result.steps,
-                       "seconds": result.seconds, "known_alone_macro": statistics.fmean(alone[s] for s in known
-                                                                                       if s in alone),
+        stages.append({"stage": stage, **trained, "adapter": adapter_identity(adapter),
+                       "known_alone_macro": statistics.fmean(alone[s] for s in known if s in alone),
                        "alone": alone, "g_macro": macro(val, g), "overall": val["overall"]["accuracy"]})
+        write_json({"g": g, "base": name, "train": {k: str(v) for k, v in vars(cfg).items()}, "stages": stages},
+                   log_path)
         console.print(f"student stage {stage}: known skills alone {stages[-1]['known_alone_macro']:.1%} on "
                       f"validation (floor {a.known_floor:.0%}), G {stages[-1]['g_macro']:.1%}")
         if stages[-1]["known_alone_macro"] >= a.known_floor:
@@ -215,8 +244,24 @@ def make_student(a: argparse.Namespace, g: list[str], work: Path, console: Conso
                       f"{a.known_floor:.0%} after {len(stages)} stages; raise --student-budget[/yellow]")
     check = stages[-1] | {"stages": stages, "steps": sum(s["steps"] for s in stages),
                           "examples": sum(s["examples"] for s in stages),
-                          "seconds": sum(s["seconds"] for s in stages)}
+                          "seconds": sum(s["seconds"] for s in stages),
+                          "identity": "+".join(s["adapter"] for s in stages)}
     return student, check
+
+
+def keep_adapter(src: Path, dst: Path) -> None:
+    """The adapter in bf16 (half the bytes; the merge is what is measured, so it is the student either way)."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    tmp = dst.with_name(dst.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    shutil.copy(src / "adapter_config.json", tmp / "adapter_config.json")
+    weights = {k: v.to(torch.bfloat16).contiguous() for k, v in load_file(src / "adapter_model.safetensors").items()}
+    save_file(weights, tmp / "adapter_model.safetensors")
+    shutil.rmtree(dst, ignore_errors=True)
+    tmp.rename(dst)
 
 
 def choose_lr(a: argparse.Namespace, student: ModelConfig, g: list[str], work: Path, base_cfg: TrainConfig,
@@ -348,17 +393,29 @@ def main(argv: list[str] | None = None) -> None:
                 raise SystemExit(f"--g {g_spec}: unknown skills {bad}")
             known = [s for s in active_skills(suite).ids if s not in g]
             student, check = make_student(a, g, a.work_dir, console)
+            if res.get("student", {}).get("identity") != check["identity"] and (res["rows"] or "settings" in res):
+                console.print(f"[yellow]G={key}: the saved rows and settings were measured from another student; "
+                              "they start afresh[/yellow]")
+                res["rows"] = []
+                for k in ("settings", "student_test", "diagnosis", "summary", "student_regrades"):
+                    res.pop(k, None)
             res["student"] = check | {"model": student.model}
             test = DataConfig(suite=a.suite, split="test", limit=a.test_limit, seed=0)
             sprof = profile(student, test, ev, work_runs(a), a.work_dir / f"student-{key}" / "test.json", console,
                             models=models).to_dict()
             now = measures(sprof, sprof, g, known)
-            if res.get("student_test", now)["correct"] != now["correct"]:  # a rebuilt student that differs:
-                console.print(f"[yellow]G={key}: the student grades the test items differently from the saved "
-                              "results; its rows and settings start afresh[/yellow]")
-                res["rows"], _ = [], res.pop("settings", None)
-            res["student_test"] = now
-            res["items"] = [{"id": r["id"], "skills": r["skills"], "k": r["k"]} for r in sprof["records"]]
+            if "student_test" not in res:
+                res["student_test"] = now
+                res["items"] = [{"id": r["id"], "skills": r["skills"], "k": r["k"]} for r in sprof["records"]]
+            elif res["student_test"]["correct"] != now["correct"]:  # the same weights on another machine
+                differ = sum(x != y for x, y in zip(res["student_test"]["correct"], now["correct"]))
+                console.print(f"[yellow]G={key}: on this machine the same student grades {differ} of "
+                              f"{len(now['correct'])} test items differently (floating point); every row keeps "
+                              "the first measurement as its paired baseline[/yellow]")
+                res.setdefault("student_regrades", []).append(differ)
+            # the paired baseline of every row: the student's first measurement, whichever machine this is
+            sprof = {"records": [{"id": it["id"], "correct": c == "1"}
+                                 for it, c in zip(res["items"], res["student_test"]["correct"])]}
             write_json(results, a.output_path)  # the student's figures, before the sweep
 
             def sweep_so_far(rows: list[dict], res: dict = res) -> None:
