@@ -118,11 +118,18 @@ def measures(prof: dict[str, Any], student: dict[str, Any], g: list[str], known:
             "correct": "".join("1" if r["correct"] else "0" for r in prof["records"])}
 
 
-def diagnosis_quality(missing: dict[str, int], g: list[str]) -> dict[str, Any]:
-    """Does the missing-skill profile name G? Its top-|G| skills by count, against G."""
-    top = sorted(missing, key=lambda s: (-missing[s], s))[: len(g)]
-    hit = len(set(top) & set(g))
-    return {"top": top, "precision": hit / len(top) if top else math.nan, "recall": hit / len(g)}
+def diagnosis_quality(missing: dict[str, int], g: list[str], accuracy: dict[str, float] | None = None) -> dict:
+    """Does the missing-skill profile name G? Its top-|G| skills by count (what STAT targets) against G, and,
+    given per-skill accuracy on the same items, its |G| least accurate skills: counts favour the skills that
+    many items exercise, a weak prerequisite of many composed items above a leaf the student never solves."""
+    def against_g(top: list[str]) -> dict[str, Any]:
+        hit = len(set(top) & set(g))
+        return {"top": top, "precision": hit / len(top) if top else math.nan, "recall": hit / len(g)}
+
+    out = against_g(sorted(missing, key=lambda s: (-missing[s], s))[: len(g)])
+    if accuracy:
+        out["by_accuracy"] = against_g(sorted(accuracy, key=lambda s: (accuracy[s], s))[: len(g)])
+    return out
 
 
 def examples_needed(curve: list[tuple[int, float]], target: float) -> float:
@@ -435,8 +442,9 @@ def main(argv: list[str] | None = None) -> None:
                     diag = diagnose(student, DataConfig(suite=a.suite, split="train", limit=None, seed=seed),
                                     TargetConfig(diagnose_limit=a.diagnose_limit), ev, work_runs(a), d_out, console,
                                     models=models)
-                    res.setdefault("diagnosis", {})[str(seed)] = diagnosis_quality(diag["missing"], g) | {
-                        "missing": diag["missing"]}
+                    accuracy = {s["id"]: s["accuracy"] for s in diag["skills"] if s["n"]}
+                    res.setdefault("diagnosis", {})[str(seed)] = diagnosis_quality(diag["missing"], g, accuracy) | {
+                        "missing": diag["missing"], "accuracy": accuracy}
                 for replay in replays:
                     for strategy in strategies:
                         if all((seed, strategy, replay, b) in done for b in [0] + budgets):
@@ -547,8 +555,10 @@ def report(results: dict[str, Any], md_path: Path, png_path: Path) -> None:
     lines = ["# Does targeting pay? A student with known gaps (issue 13)", "",
              ("Written by `benchmarks/targeting_efficiency.py` from `targeting_efficiency.json`; see "
              "`benchmarks/README.md` for the design and the choice of G."), "",
-             (f"Student: `{cfg['model']}` fully fine-tuned on {cfg['student_budget']} `{cfg['suite']}` train items that "
-             f"exercise no skill of G (lr {cfg['student_lr']}). Strategies: LoRA from the student at budgets "
+             (f"Student: `{cfg['model']}` with LoRAs merged into the weights (r {cfg.get('student_lora_r', 16)}, "
+             f"lr {cfg['student_lr']}), trained on `{cfg['suite']}` train items that exercise no skill of G: "
+             f"{cfg['student_budget']} examples, then {cfg['student_more']} a stage until the floor "
+             f"(`benchmarks/students/`). Strategies: LoRA from the student at budgets "
              f"{cfg['budgets']}, seeds {cfg['seeds']}, replay shares {cfg['replay']}; {cfg['test_limit']} test items "
              "shared by every run. Intervals: 95% bootstrap over seeds and test items."), ""]
     for key, res in results.get("g", {}).items():
@@ -577,10 +587,14 @@ def report(results: dict[str, Any], md_path: Path, png_path: Path) -> None:
         diag = res.get("diagnosis", {})
         if diag:
             lines += ["", ("Diagnosis (the student's missing-skill profile on "
-                      f"{cfg['diagnose_limit']} train items; its top |G| skills against G):"), "",
-                      "| seed | top skills | precision | recall |", "|---|---|---|---|"]
-            lines += [f"| {sd} | {', '.join(d['top'])} | {d['precision']:.2f} | {d['recall']:.2f} |"
-                      for sd, d in diag.items()]
+                      f"{cfg['diagnose_limit']} train items): its top |G| skills by missing count, what STAT "
+                      "targets, and its |G| least accurate skills, against G:"), "",
+                      "| seed | top by count | precision | recall | least accurate | precision | recall |",
+                      "|---|---|---|---|---|---|---|"]
+            for sd, d in diag.items():
+                acc = d.get("by_accuracy", {"top": ["-"], "precision": math.nan, "recall": math.nan})
+                lines += [f"| {sd} | {', '.join(d['top'])} | {d['precision']:.2f} | {d['recall']:.2f} | "
+                          f"{', '.join(acc['top'])} | {acc['precision']:.2f} | {acc['recall']:.2f} |"]
         if sm.get("table"):
             budgets = [b for b in next(iter(sm["table"].values()))]
             for metric, title in (("g_macro", "Accuracy on G (macro over its skills)"),
