@@ -671,7 +671,8 @@ def plot(results: dict[str, Any], path: Path) -> None:
         axes[1, col].set_xlabel("training examples")
     axes[0, 0].set_ylabel("accuracy on G (macro)")
     axes[1, 0].set_ylabel("accuracy on the known skills (macro)")
-    axes[0, -1].legend(fontsize=8)
+    busiest = max(range(len(panels)), key=lambda c: len(axes[0, c].get_lines()))  # the panel with every strategy
+    axes[0, busiest].legend(fontsize=8)
     fig.suptitle("From the student (0 examples): mean over seeds, 95% bootstrap over seeds and test items", fontsize=9)
     fig.tight_layout()
     fig.savefig(path)
