@@ -4,7 +4,7 @@
    (`--exclude-skills`), a LoRA merged into the weights, so it is competent on the other skills and misses G.
    It is a model folder that every command accepts; `--student-*` set how it is made. It must reach
    `--known-floor` macro accuracy on the known skills' single-skill *validation* items. Its adapters are kept
-   in `--student-store` (committed), so every machine measures the same student.
+   in `--student-store`: copied to another machine, they give it the same student.
 2. **Settings** for training a competent student (the learning rate of the LoRA), chosen on validation
    items (the suite's validation split, never test): `uniform` at the largest budget for each candidate
    `--lr`, the one with the best validation accuracy overall wins. Written to `<work>/settings-<G>.json`.
@@ -21,9 +21,9 @@
    1 / (uniform's share of examples touching G).
 
 Resumable at every step: trainings skip when done, profiles live in the work directory's run store, and
-`--output-path` is rewritten after every measured checkpoint. On a new machine (no work directory) the student
-is merged again from its committed adapters, and the runs and settings in `--output-path` carry on; rows
-measured from another student (its adapters' hashes differ) start afresh, with a warning.
+`--output-path` is rewritten after every measured checkpoint. Given the student's adapters (`--student-store`),
+a new machine merges them again and the runs and settings in `--output-path` carry on; rows measured from
+another student (its adapters' hashes differ, as a rebuild's do) start afresh, with a warning.
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/targeting_efficiency.py --g round,unit_convert,order_ops \\
         --seeds 0,1,2 --work-dir /var/tmp/targeting --output-path benchmarks/results/targeting_efficiency.json
@@ -82,8 +82,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--student-stages", type=int, default=3, help="further stages at most")
     p.add_argument("--student-lr", type=float, default=1e-3, help="the student's LoRA learning rate")
     p.add_argument("--student-lora-r", type=int, default=16, help="the student's LoRA rank (alpha twice it)")
-    p.add_argument("--student-store", type=Path, default=Path("benchmarks/students"),
-                   help="where the student's adapters are kept, one folder per G (commit it)")
+    p.add_argument("--student-store", type=Path, default=None,
+                   help="where the student's adapters are kept, one folder per G (default: <work-dir>/students); "
+                        "copy it to carry the same student to another machine (model files are not committed)")
     p.add_argument("--known-floor", type=float, default=0.6)
     p.add_argument("--max-new-tokens", type=int, default=128)
     p.add_argument("--backend", default="auto")
@@ -195,9 +196,9 @@ def make_student(a: argparse.Namespace, g: list[str], work: Path, console: Conso
     examples, then `--student-more` fresh examples a stage (a new LoRA on the last stage's merged weights) until
     the known skills' single-skill validation items reach `--known-floor`, at most `--student-stages` more.
 
-    Each stage's adapter is kept in `--student-store/<G>/stage<i>` (bf16, ~10 MB; committed), with the stage's
-    figures in `student.json`: a new machine merges them in seconds instead of training for most of an hour, and
-    every machine measures the same student. (A rebuild from the seed matches only up to floating point, which
+    Each stage's adapter is kept in `--student-store/<G>/stage<i>` (bf16, ~10 MB), with the stage's figures in
+    `student.json`: a machine given that folder merges them in seconds instead of training for most of an hour,
+    and measures the same student. (A rebuild from the seed matches only up to floating point, which
     greedy decoding turns into different answers: the rows measured against one student cannot be continued
     against another.)"""
     from skillgap.models.scratch import is_scratch, scratch_model
@@ -205,7 +206,7 @@ def make_student(a: argparse.Namespace, g: list[str], work: Path, console: Conso
     from skillgap.models.vllm import merged_folder
 
     key = ".".join(g)
-    store = a.student_store / key
+    store = (a.student_store or work / "students") / key
     log_path = store / "student.json"
     saved = json.loads(log_path.read_text()) if log_path.is_file() else {"stages": []}
     name = str(scratch_model(a.model, a.suite)) if is_scratch(a.model) else a.model  # a smoke run's tiny model
@@ -558,7 +559,7 @@ def report(results: dict[str, Any], md_path: Path, png_path: Path) -> None:
              (f"Student: `{cfg['model']}` with LoRAs merged into the weights (r {cfg.get('student_lora_r', 16)}, "
              f"lr {cfg['student_lr']}), trained on `{cfg['suite']}` train items that exercise no skill of G: "
              f"{cfg['student_budget']} examples, then {cfg['student_more']} a stage until the floor "
-             f"(`benchmarks/students/`). Strategies: LoRA from the student at budgets "
+             f"(`--student-store`). Strategies: LoRA from the student at budgets "
              f"{cfg['budgets']}, seeds {cfg['seeds']}, replay shares {cfg['replay']}; {cfg['test_limit']} test items "
              "shared by every run. Intervals: 95% bootstrap over seeds and test items."), ""]
     for key, res in results.get("g", {}).items():
