@@ -3,11 +3,14 @@
 1. **Student.** The embedded model trained on `arith` items that exercise none of a held-out set G
    (`--exclude-skills`), a LoRA merged into the weights, so it is competent on the other skills and misses G.
    It is a model folder that every command accepts; `--student-*` set how it is made. It must reach
-   `--known-floor` macro accuracy on the known skills' single-skill *validation* items. Its adapters are kept
-   in `--student-store`: copied to another machine, they give it the same student.
+   `--known-floor` macro accuracy on the known skills' single-skill *validation* items. Every seed makes its
+   own student (its items and LoRA drawn from the seed), and every run of that seed starts from it and is
+   paired against it. Its adapters are kept in `--student-store`: copied to another machine, they give it the
+   same student.
 2. **Settings** for training a competent student (the learning rate of the LoRA), chosen on validation
    items (the suite's validation split, never test): `uniform` at the largest budget for each candidate
-   `--lr`, the one with the best validation accuracy overall wins. Written to `<work>/settings-<G>.json`.
+   `--lr` from the first seed's student, the one with the best validation accuracy overall wins, and every
+   seed keeps it. Written to `<work>/settings-<G>.json` and to `--output-path`.
 3. **Strategies** from the student, at the same budgets, for every seed and replay share: the fixed sets
    (`uniform`, `stat-sel`, `stat-syn`, `curriculum`) built at the largest budget, and Skill-it's online
    mixture (`skill-it`, the stream `skillgap run --mixture skill-it` trains on), each trained once with a
@@ -21,9 +24,10 @@
    1 / (uniform's share of examples touching G).
 
 Resumable at every step: trainings skip when done, profiles live in the work directory's run store, and
-`--output-path` is rewritten after every measured checkpoint. Given the student's adapters (`--student-store`),
-a new machine merges them again and the runs and settings in `--output-path` carry on; rows measured from
-another student (its adapters' hashes differ, as a rebuild's do) start afresh, with a warning.
+`--output-path` is rewritten after every measured checkpoint. Given a seed's student adapters
+(`--student-store`), a new machine merges them again and that seed's runs carry on. Without them, a seed
+whose runs are all measured is skipped, one partly measured is left as it is, with a warning (a rebuilt
+student is another student: its runs would not pair with the seed's others), and a new seed builds its own.
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/targeting_efficiency.py --g round,unit_convert,order_ops \\
         --seeds 0,1,2 --work-dir /var/tmp/targeting --output-path benchmarks/results/targeting_efficiency.json
@@ -191,22 +195,26 @@ def ratios(rows: list[dict[str, Any]], items: list[dict[str, Any]], g: list[str]
 
 # ---------------------------------------------------------------- stages
 
-def make_student(a: argparse.Namespace, g: list[str], work: Path, console: Console) -> tuple[ModelConfig, dict]:
+def make_student(a: argparse.Namespace, g: list[str], seed: int, work: Path,
+                 console: Console) -> tuple[ModelConfig, dict]:
     """A LoRA on the suite without G, merged into the weights, until it is competent on the rest: `--student-budget`
     examples, then `--student-more` fresh examples a stage (a new LoRA on the last stage's merged weights) until
     the known skills' single-skill validation items reach `--known-floor`, at most `--student-stages` more.
 
-    Each stage's adapter is kept in `--student-store/<G>/stage<i>` (bf16, ~10 MB), with the stage's figures in
-    `student.json`: a machine given that folder merges them in seconds instead of training for most of an hour,
-    and measures the same student. (A rebuild from the seed matches only up to floating point, which
-    greedy decoding turns into different answers: the rows measured against one student cannot be continued
+    Every seed has its own student (its items and LoRA initialisation drawn from the seed), so the spread over
+    seeds includes the student's: a result that holds for one student only does not pass for a general one.
+    Each stage's adapter is kept in `--student-store/<G>/seed<s>/stage<i>` (bf16, ~10 MB), with the stage's
+    figures in `student.json`: a machine given that folder merges them in seconds instead of training for most
+    of an hour, and measures the same student. (A rebuild from the seed matches only up to floating point,
+    which greedy decoding turns into different answers: rows measured against one student cannot be continued
     against another.)"""
     from skillgap.models.scratch import is_scratch, scratch_model
     from skillgap.models.sources import adapter_identity, materialize, resolve_source
     from skillgap.models.vllm import merged_folder
 
     key = ".".join(g)
-    store = (a.student_store or work / "students") / key
+    store = student_store(a, g, seed)
+    out = work / f"student-{key}" / f"seed{seed}"
     log_path = store / "student.json"
     saved = json.loads(log_path.read_text()) if log_path.is_file() else {"stages": []}
     name = str(scratch_model(a.model, a.suite)) if is_scratch(a.model) else a.model  # a smoke run's tiny model
@@ -217,7 +225,7 @@ def make_student(a: argparse.Namespace, g: list[str], work: Path, console: Conso
     student = ModelConfig(str(materialize(resolve_source(name))), backend=a.backend, device=a.device)
     cfg = TrainConfig(method="lora", learning_rate=a.student_lr, lora_r=a.student_lora_r,
                       lora_alpha=2 * a.student_lora_r, warmup_steps=5, batch_size=a.train_batch_size, eval_every=0,
-                      save_every=20, seed=0)
+                      save_every=20, seed=seed)
     ev = EvalConfig(max_new_tokens=a.max_new_tokens)
     known = [s for s in suite_of(DataConfig(suite=a.suite)).skills.ids if s not in g]
     stages: list[dict[str, Any]] = []
@@ -225,9 +233,10 @@ def make_student(a: argparse.Namespace, g: list[str], work: Path, console: Conso
         adapter = store / f"stage{stage}"
         if not (adapter / "adapter_model.safetensors").is_file():
             n = a.student_budget if stage == 0 else a.student_more
-            data = DataConfig(suite=a.suite, split="train", limit=None, seed=stage, exclude_skills=tuple(g))
+            data = DataConfig(suite=a.suite, split="train", limit=None, seed=1000 * seed + stage,
+                              exclude_skills=tuple(g))
             result = train_recipe(student, data, TargetConfig(strategy="uniform", budget=n, pool_size=n), cfg, ev,
-                                  work / f"student-{key}" / f"stage{stage}", runs_dir=work_runs(a), console=console)
+                                  out / f"stage{stage}", runs_dir=work_runs(a), console=console)
             keep_adapter(Path(result.weights), adapter)
             trained = {"examples": result.examples_seen, "steps": result.steps, "seconds": result.seconds}
         elif stage < len(saved):
@@ -236,14 +245,14 @@ def make_student(a: argparse.Namespace, g: list[str], work: Path, console: Conso
             raise SystemExit(f"{adapter}: an adapter without its figures in {log_path}; delete it to retrain")
         student = replace(student, model=str(merged_folder(Path(student.model), str(adapter))))
         val = profile(student, DataConfig(suite=a.suite, split="validation", limit=a.val_limit, seed=0), ev,
-                      work_runs(a), work / f"student-{key}" / f"validation{stage}.json", console).to_dict()
+                      work_runs(a), out / f"validation{stage}.json", console).to_dict()
         alone = {s["id"]: s["alone"]["accuracy"] for s in val["skills"] if s.get("alone", {}).get("n")}
         stages.append({"stage": stage, **trained, "adapter": adapter_identity(adapter),
                        "known_alone_macro": statistics.fmean(alone[s] for s in known if s in alone),
                        "alone": alone, "g_macro": macro(val, g), "overall": val["overall"]["accuracy"]})
-        write_json({"g": g, "base": name, "train": {k: str(v) for k, v in vars(cfg).items()}, "stages": stages},
+        write_json({"g": g, "seed": seed, "base": name, "train": {k: str(v) for k, v in vars(cfg).items()}, "stages": stages},
                    log_path)
-        console.print(f"student stage {stage}: known skills alone {stages[-1]['known_alone_macro']:.1%} on "
+        console.print(f"student {seed} stage {stage}: known skills alone {stages[-1]['known_alone_macro']:.1%} on "
                       f"validation (floor {a.known_floor:.0%}), G {stages[-1]['g_macro']:.1%}")
         if stages[-1]["known_alone_macro"] >= a.known_floor:
             break
@@ -255,6 +264,10 @@ def make_student(a: argparse.Namespace, g: list[str], work: Path, console: Conso
                           "seconds": sum(s["seconds"] for s in stages),
                           "identity": "+".join(s["adapter"] for s in stages)}
     return student, check
+
+
+def student_store(a: argparse.Namespace, g: list[str], seed: int) -> Path:
+    return (a.student_store or a.work_dir / "students") / ".".join(g) / f"seed{seed}"
 
 
 def keep_adapter(src: Path, dst: Path) -> None:
@@ -272,12 +285,13 @@ def keep_adapter(src: Path, dst: Path) -> None:
     tmp.rename(dst)
 
 
-def choose_lr(a: argparse.Namespace, student: ModelConfig, g: list[str], work: Path, base_cfg: TrainConfig,
-              models: ModelPool, console: Console, on_row: Any = None,
+def choose_lr(a: argparse.Namespace, student: ModelConfig, g: list[str], seed: int, work: Path,
+              base_cfg: TrainConfig, models: ModelPool, console: Console, on_row: Any = None,
               measured: list[dict] | None = None) -> tuple[float, list[dict]]:
-    """The LoRA learning rate with the best validation accuracy after uniform at the largest budget.
+    """The LoRA learning rate with the best validation accuracy after uniform at the largest budget, chosen once
+    per G on the first seed's student and kept for the other seeds.
 
-    Each candidate is exactly the seed-0 `uniform` run (same items, seed and steps), so the chosen one is reused
+    Each candidate is exactly that seed's `uniform` run (same items, seed and steps), so the chosen one is reused
     as that run: the sweep costs len(--lr) - 1 trainings. Candidates already `measured` (from the saved results,
     the same student) are not trained again: a new machine without the work directory resumes the sweep."""
     path = work / f"settings-{'.'.join(g)}.json"
@@ -292,7 +306,7 @@ def choose_lr(a: argparse.Namespace, student: ModelConfig, g: list[str], work: P
             rows.append(seen[0])
             continue
         out = sweep_dir(work, g, lr)
-        adapters = run_strategy(a, student, "uniform", 0, 0.0, replace(base_cfg, learning_rate=lr), None, out,
+        adapters = run_strategy(a, student, "uniform", seed, 0.0, replace(base_cfg, learning_rate=lr), None, out,
                                 models, console)
         prof = profile(replace(student, adapter=adapters[max(adapters)]), val_data, ev, work_runs(a),
                        out / "validation.json", console, models=models).to_dict()
@@ -354,6 +368,16 @@ def work_runs(a: argparse.Namespace) -> Path:
     return a.work_dir / "runs"
 
 
+def per_seed(res: dict[str, Any]) -> None:
+    """Results from before every seed had its own student: theirs was seed 0's."""
+    if "student" in res:
+        res["students"] = {"0": res.pop("student")}
+        res["student_tests"] = {"0": res.pop("student_test")}
+        res["settings"]["seed"] = 0
+    if res.get("student_regrades") and isinstance(res["student_regrades"][0], int):
+        res["student_regrades"] = [{"seed": 0, "items": n} for n in res["student_regrades"]]
+
+
 def share_touching(path: Path, g: list[str], n: int) -> float:
     """The share of the first `n` training examples (what a checkpoint after n examples read) touching G."""
     rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()][:n]
@@ -368,9 +392,9 @@ def main(argv: list[str] | None = None) -> None:
         results = json.loads(a.output_path.read_text())
         old = argparse.Namespace(**{k: results["config"].get(k, v) for k, v in vars(a).items()})
         for res in results.get("g", {}).values():
+            per_seed(res)
             if res.get("rows"):
-                res["summary"] = summarize(res, res["g"], old.strategies.split(","),
-                                           [int(x) for x in old.seeds.split(",")], budgets_of(old),
+                res["summary"] = summarize(res, res["g"], old.strategies.split(","), budgets_of(old),
                                            [float(x) for x in old.replay.split(",")], a.bootstrap)
         write_json(results, a.output_path)
         report(results, a.output_path.with_suffix(".md"), a.output_path.with_suffix(".png"))
@@ -400,42 +424,57 @@ def main(argv: list[str] | None = None) -> None:
             if bad:
                 raise SystemExit(f"--g {g_spec}: unknown skills {bad}")
             known = [s for s in active_skills(suite).ids if s not in g]
-            student, check = make_student(a, g, a.work_dir, console)
-            if res.get("student", {}).get("identity") != check["identity"] and (res["rows"] or "settings" in res):
-                console.print(f"[yellow]G={key}: the saved rows and settings were measured from another student; "
-                              "they start afresh[/yellow]")
-                res["rows"] = []
-                for k in ("settings", "student_test", "diagnosis", "summary", "student_regrades"):
-                    res.pop(k, None)
-            res["student"] = check | {"model": student.model}
+            per_seed(res)
+            students, tests = res.setdefault("students", {}), res.setdefault("student_tests", {})
             test = DataConfig(suite=a.suite, split="test", limit=a.test_limit, seed=0)
-            sprof = profile(student, test, ev, work_runs(a), a.work_dir / f"student-{key}" / "test.json", console,
-                            models=models).to_dict()
-            now = measures(sprof, sprof, g, known)
-            if "student_test" not in res:
-                res["student_test"] = now
-                res["items"] = [{"id": r["id"], "skills": r["skills"], "k": r["k"]} for r in sprof["records"]]
-            elif res["student_test"]["correct"] != now["correct"]:  # the same weights on another machine
-                differ = sum(x != y for x, y in zip(res["student_test"]["correct"], now["correct"]))
-                console.print(f"[yellow]G={key}: on this machine the same student grades {differ} of "
-                              f"{len(now['correct'])} test items differently (floating point); every row keeps "
-                              "the first measurement as its paired baseline[/yellow]")
-                res.setdefault("student_regrades", []).append(differ)
-            # the paired baseline of every row: the student's first measurement, whichever machine this is
-            sprof = {"records": [{"id": it["id"], "correct": c == "1"}
-                                 for it, c in zip(res["items"], res["student_test"]["correct"])]}
-            write_json(results, a.output_path)  # the student's figures, before the sweep
-
-            def sweep_so_far(rows: list[dict], res: dict = res) -> None:
-                res["settings"] = {"lr": None, "candidates": rows}
-                write_json(results, a.output_path)
-
-            lr, cands = choose_lr(a, student, g, a.work_dir, cfg, models, console, sweep_so_far,
-                                  res.get("settings", {}).get("candidates", []))
-            res["settings"] = {"lr": lr, "candidates": cands}
-            write_json(results, a.output_path)
-            done = {(r["seed"], r["strategy"], r["replay"], r["budget"]) for r in res["rows"]}
             for seed in seeds:
+                runs = [(strategy, replay) for replay in replays for strategy in strategies]
+                done = {(r["strategy"], r["replay"], r["budget"]) for r in res["rows"] if r["seed"] == seed}
+                todo = [r for r in runs if not all((*r, b) in done for b in [0] + budgets)]
+                if not todo:
+                    continue
+                if done and not (student_store(a, g, seed) / "stage0" / "adapter_model.safetensors").is_file():
+                    console.print(f"[yellow]G={key} seed {seed}: its student's adapters are not in "
+                                  f"{student_store(a, g, seed)}, and a rebuild is another student: the runs "
+                                  f"{todo} are left unmeasured (they would not pair with its other runs)[/yellow]")
+                    continue
+                student, check = make_student(a, g, seed, a.work_dir, console)
+                if done and students[str(seed)]["identity"] != check["identity"]:
+                    console.print(f"[yellow]G={key} seed {seed}: the rows were measured from another student "
+                                  f"than the one in {student_store(a, g, seed)}; its runs {todo} are left "
+                                  "unmeasured[/yellow]")
+                    continue
+                students[str(seed)] = check | {"model": student.model}
+                sprof = profile(student, test, ev, work_runs(a), a.work_dir / f"student-{key}" / f"seed{seed}" /
+                                "test.json", console, models=models).to_dict()
+                now = measures(sprof, sprof, g, known)
+                items = [{"id": r["id"], "skills": r["skills"], "k": r["k"]} for r in sprof["records"]]
+                if res.setdefault("items", items) != items:
+                    raise SystemExit(f"{a.output_path}: G={key} was measured on other test items; "
+                                     "pass the --test-limit it was run with, or another --output-path")
+                if str(seed) not in tests:
+                    tests[str(seed)] = now
+                elif tests[str(seed)]["correct"] != now["correct"]:  # the same weights on another machine
+                    differ = sum(x != y for x, y in zip(tests[str(seed)]["correct"], now["correct"]))
+                    console.print(f"[yellow]G={key} seed {seed}: on this machine the same student grades {differ} "
+                                  f"of {len(now['correct'])} test items differently (floating point); every row "
+                                  "keeps the first measurement as its paired baseline[/yellow]")
+                    res.setdefault("student_regrades", []).append({"seed": seed, "items": differ})
+                # the paired baseline of every row: the student's first measurement, whichever machine this is
+                sprof = {"records": [{"id": it["id"], "correct": c == "1"}
+                                     for it, c in zip(res["items"], tests[str(seed)]["correct"])]}
+                write_json(results, a.output_path)  # the student's figures, before the sweep
+
+                if res.get("settings", {}).get("lr") is None:
+                    def sweep_so_far(rows: list[dict], res: dict = res, seed: int = seed) -> None:
+                        res["settings"] = {"lr": None, "seed": seed, "candidates": rows}
+                        write_json(results, a.output_path)
+
+                    lr, cands = choose_lr(a, student, g, seed, a.work_dir, cfg, models, console, sweep_so_far,
+                                          res.get("settings", {}).get("candidates", []))
+                    res["settings"] = {"lr": lr, "seed": seed, "candidates": cands}
+                    write_json(results, a.output_path)
+                lr = res["settings"]["lr"]
                 diag = None
                 if {"stat-sel", "stat-syn", "curriculum"} & set(strategies):
                     d_out = a.work_dir / f"g-{key}" / f"seed{seed}"
@@ -446,42 +485,39 @@ def main(argv: list[str] | None = None) -> None:
                     accuracy = {s["id"]: s["accuracy"] for s in diag["skills"] if s["n"]}
                     res.setdefault("diagnosis", {})[str(seed)] = diagnosis_quality(diag["missing"], g, accuracy) | {
                         "missing": diag["missing"], "accuracy": accuracy}
-                for replay in replays:
-                    for strategy in strategies:
-                        if all((seed, strategy, replay, b) in done for b in [0] + budgets):
-                            continue
-                        if strategy == "uniform" and replay != replays[0]:  # uniform has no replay share:
-                            same = [r for r in res["rows"]  # its run at the first share is this one
-                                    if (r["seed"], r["strategy"], r["replay"]) == (seed, strategy, replays[0])]
-                            if len(same) == len(budgets) + 1:
-                                res["rows"] += [r | {"replay": replay, "same_run_as_replay": replays[0]} for r in same]
-                                write_json(results, a.output_path)
-                                continue
-                        out = a.work_dir / f"g-{key}" / f"seed{seed}" / f"{strategy}-r{replay:g}"
-                        if strategy == "uniform" and seed == 0 and replay == 0:
-                            out = sweep_dir(a.work_dir, g, lr)  # the settings sweep trained it already
-                        adapters = run_strategy(a, student, strategy, seed, replay, replace(cfg, learning_rate=lr),
-                                                diag, out, models, console)
-                        served = out / ("served.jsonl" if strategy in ONLINE else "train.jsonl")
-                        run_key = (seed, strategy, replay)  # a run killed while measuring is measured again
-                        res["rows"] = [r for r in res["rows"] if (r["seed"], r["strategy"], r["replay"]) != run_key]
-                        row0 = {"seed": seed, "strategy": strategy, "replay": replay, "budget": 0}
-                        res["rows"].append(row0 | res["student_test"])
-                        for b, adapter in adapters.items():
-                            prof = profile(replace(student, adapter=adapter), test, ev, work_runs(a),
-                                           out / f"test-{b}.json", console, models=models).to_dict()
-                            res["rows"].append({"seed": seed, "strategy": strategy, "replay": replay, "budget": b,
-                                                "share_g": share_touching(served, g, b)} | measures(prof, sprof, g, known))
-                            console.print(f"G={key} seed {seed} {strategy} replay {replay:g} @{b}: "
-                                          f"G {res['rows'][-1]['g_macro']:.1%}, known "
-                                          f"{res['rows'][-1]['known_macro']:.1%}")
+                for strategy, replay in todo:
+                    if strategy == "uniform" and replay != replays[0]:  # uniform has no replay share:
+                        same = [r for r in res["rows"]  # its run at the first share is this one
+                                if (r["seed"], r["strategy"], r["replay"]) == (seed, strategy, replays[0])]
+                        if len(same) == len(budgets) + 1:
+                            res["rows"] += [r | {"replay": replay, "same_run_as_replay": replays[0]} for r in same]
                             write_json(results, a.output_path)
-                            drop_merged(student, adapter)
-                        keep = {Path(p).name for p in adapters.values()}  # measured: the other checkpoints go
-                        for ckpt in (out / "checkpoints").glob("checkpoint-*"):
-                            if ckpt.name not in keep:
-                                shutil.rmtree(ckpt)
-                res["summary"] = summarize(res, g, strategies, seeds, budgets, replays, a.bootstrap)
+                            continue
+                    out = a.work_dir / f"g-{key}" / f"seed{seed}" / f"{strategy}-r{replay:g}"
+                    if strategy == "uniform" and seed == res["settings"]["seed"] and replay == 0:
+                        out = sweep_dir(a.work_dir, g, lr)  # the settings sweep trained it already
+                    adapters = run_strategy(a, student, strategy, seed, replay, replace(cfg, learning_rate=lr),
+                                            diag, out, models, console)
+                    served = out / ("served.jsonl" if strategy in ONLINE else "train.jsonl")
+                    run_key = (seed, strategy, replay)  # a run killed while measuring is measured again
+                    res["rows"] = [r for r in res["rows"] if (r["seed"], r["strategy"], r["replay"]) != run_key]
+                    row0 = {"seed": seed, "strategy": strategy, "replay": replay, "budget": 0}
+                    res["rows"].append(row0 | tests[str(seed)])
+                    for b, adapter in adapters.items():
+                        prof = profile(replace(student, adapter=adapter), test, ev, work_runs(a),
+                                       out / f"test-{b}.json", console, models=models).to_dict()
+                        res["rows"].append({"seed": seed, "strategy": strategy, "replay": replay, "budget": b,
+                                            "share_g": share_touching(served, g, b)} | measures(prof, sprof, g, known))
+                        console.print(f"G={key} seed {seed} {strategy} replay {replay:g} @{b}: "
+                                      f"G {res['rows'][-1]['g_macro']:.1%}, known "
+                                      f"{res['rows'][-1]['known_macro']:.1%}")
+                        write_json(results, a.output_path)
+                        drop_merged(student, adapter)
+                    keep = {Path(p).name for p in adapters.values()}  # measured: the other checkpoints go
+                    for ckpt in (out / "checkpoints").glob("checkpoint-*"):
+                        if ckpt.name not in keep:
+                            shutil.rmtree(ckpt)
+                res["summary"] = summarize(res, g, strategies, budgets, replays, a.bootstrap)
                 write_json(results, a.output_path)
                 report(results, a.output_path.with_suffix(".md"), a.output_path.with_suffix(".png"))
     finally:
@@ -515,12 +551,14 @@ def boot_means(rows: list[dict[str, Any]], items: list[dict[str, Any]], skills: 
     return [point, float(np.nanpercentile(draws, 2.5)), float(np.nanpercentile(draws, 97.5))]
 
 
-def summarize(res: dict[str, Any], g: list[str], strategies: list[str], seeds: list[int], budgets: list[int],
+def summarize(res: dict[str, Any], g: list[str], strategies: list[str], budgets: list[int],
               replays: list[float], n_boot: int) -> dict[str, Any]:
     """Per strategy, replay share and budget: G, known and overall accuracy (mean over the seeds measured, with
-    a seeds x items bootstrap interval), and the examples-needed ratios over the seeds that have every run."""
+    a seeds x items bootstrap interval), and, per replay share, the examples-needed ratios over the seeds that
+    have every strategy's run at that share (each seed's runs are from its own student)."""
     rows, items = res["rows"], res["items"]
     known = [s for s in {x for it in items for x in it["skills"]} if s not in g]
+    seeds = sorted({r["seed"] for r in rows})
     table: dict[str, Any] = {}
     for replay in replays:
         for s in strategies:
@@ -533,14 +571,15 @@ def summarize(res: dict[str, Any], g: list[str], strategies: list[str], seeds: l
                         "overall": boot_means(sel, items, None, n_boot), "seeds": [r["seed"] for r in sel],
                         "unparsed": sum(r["unparsed"] for r in sel),
                         "share_g": statistics.fmean(r.get("share_g", 0.0) for r in sel) if b else None}
-    complete = [sd for sd in seeds if all(any(r["seed"] == sd and r["strategy"] == s and r["budget"] == b
-                                              for r in rows) for s in strategies for b in budgets)]
+    complete = {rp: [sd for sd in seeds if all(any((r["seed"], r["strategy"], r["replay"], r["budget"]) == (sd, s, rp, b)
+                                                   for r in rows) for s in strategies for b in budgets)]
+                for rp in replays}
     uniform_share = [r["share_g"] for r in rows if r["strategy"] == "uniform" and r["budget"] == budgets[-1]]
     ideal = 1 / statistics.fmean(uniform_share) if uniform_share else math.nan
     return {"table": table, "ideal_ratio": ideal, "uniform_share_g": statistics.fmean(uniform_share)
-            if uniform_share else math.nan, "ratio_seeds": complete,
-            "ratios": {f"r{rp:g}": ratios(rows, items, g, strategies, complete, budgets, rp, n_boot)
-                       for rp in replays} if complete else {}}
+            if uniform_share else math.nan, "ratio_seeds": {f"r{rp:g}": sd for rp, sd in complete.items()},
+            "ratios": {f"r{rp:g}": ratios(rows, items, g, strategies, sd, budgets, rp, n_boot)
+                       for rp, sd in complete.items() if sd}}
 
 
 # ---------------------------------------------------------------- report
@@ -556,31 +595,37 @@ def report(results: dict[str, Any], md_path: Path, png_path: Path) -> None:
     lines = ["# Does targeting pay? A student with known gaps (issue 13)", "",
              ("Written by `benchmarks/targeting_efficiency.py` from `targeting_efficiency.json`; see "
              "`benchmarks/README.md` for the design and the choice of G."), "",
-             (f"Student: `{cfg['model']}` with LoRAs merged into the weights (r {cfg.get('student_lora_r', 16)}, "
-             f"lr {cfg['student_lr']}), trained on `{cfg['suite']}` train items that exercise no skill of G: "
-             f"{cfg['student_budget']} examples, then {cfg['student_more']} a stage until the floor "
-             f"(`--student-store`). Strategies: LoRA from the student at budgets "
-             f"{cfg['budgets']}, seeds {cfg['seeds']}, replay shares {cfg['replay']}; {cfg['test_limit']} test items "
-             "shared by every run. Intervals: 95% bootstrap over seeds and test items."), ""]
+             (f"Students, one a seed: `{cfg['model']}` with LoRAs merged into the weights (r "
+             f"{cfg.get('student_lora_r', 16)}, lr {cfg['student_lr']}), trained on `{cfg['suite']}` train items that "
+             f"exercise no skill of G, drawn with the seed: {cfg['student_budget']} examples, then "
+             f"{cfg['student_more']} a stage until the floor (`--student-store`). Strategies: LoRA from the seed's "
+             f"student at budgets {cfg['budgets']}, replay shares {cfg['replay']}; {cfg['test_limit']} test items "
+             "shared by every run, each paired against its own seed's student. Intervals: 95% bootstrap over seeds "
+             "and test items."), ""]
     for key, res in results.get("g", {}).items():
         g = key.split(".")
-        st, sm = res.get("student", {}), res.get("summary", {})
+        sm = res.get("summary", {})
         lines += [f"## G = {{{', '.join(g)}}}", ""]
-        if st:
-            lines += [(f"- **Student** (validation, {cfg['val_limit']} items): known skills on single-skill items "
-                      f"{st['known_alone_macro']:.1%} (floor {float(cfg['known_floor']):.0%}), G {st['g_macro']:.1%}, "
-                      f"overall {st['overall']:.1%}; {st['steps']} steps, {st['seconds'] / 60:.0f} min.")]
-        if "student_test" in res:
-            t = res["student_test"]
-            lines += [f"- **Student on test** ({len(res['items'])} items): G {t['g_macro']:.1%}, known "
-                      f"{t['known_macro']:.1%}, overall {t['overall']:.1%}; by k "
-                      + ", ".join(f"k={k} {v:.1%}" for k, v in t["by_k"].items()) + "."]
+        if res.get("students"):
+            lines += [("Students, one a seed (validation: known skills on their single-skill items, floor "
+                       f"{float(cfg['known_floor']):.0%}; test: the {len(res.get('items', []))} items every run is "
+                       "measured on):"), "",
+                      "| seed | examples | steps | min | validation: known alone | G | overall | "
+                      "test: G | known | overall | by k |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+            for sd, st in sorted(res["students"].items(), key=lambda x: int(x[0])):
+                t = res.get("student_tests", {}).get(sd)
+                test = (f"{t['g_macro']:.1%} | {t['known_macro']:.1%} | {t['overall']:.1%} | "
+                        + ", ".join(f"k={k} {v:.0%}" for k, v in t["by_k"].items()) if t else "- | - | - | -")
+                lines.append(f"| {sd} | {st['examples']} | {st['steps']} | {st['seconds'] / 60:.0f} | "
+                             f"{st['known_alone_macro']:.1%} | {st['g_macro']:.1%} | {st['overall']:.1%} | {test} |")
+            lines.append("")
         if "settings" in res:
             cands = ", ".join(f"{c['lr']:g}: {c['overall']:.1%} (G {c['g_macro']:.1%}, known {c['known_macro']:.1%})"
                               for c in res["settings"]["candidates"])
             chosen = res["settings"]["lr"]
             lines += [(f"- **LoRA learning rate** {'(sweep unfinished)' if chosen is None else f'{chosen:g}'}, the "
-                       f"best validation accuracy overall after `uniform` at the largest budget: {cands}.")]
+                       f"best validation accuracy overall after `uniform` at the largest budget from seed "
+                       f"{res['settings'].get('seed', 0)}'s student, kept for every seed: {cands}.")]
         if sm:
             lines += [(f"- **Design ceiling**: {sm['uniform_share_g']:.1%} of uniform's examples touch G, so if only "
                       f"G's share mattered a targeted set would need 1/{sm['uniform_share_g']:.2f} = "
@@ -612,8 +657,9 @@ def report(results: dict[str, Any], md_path: Path, png_path: Path) -> None:
                       + ", ".join(f"{n} {row[budgets[-1]]['share_g']:.0%}" for n, row in sm["table"].items()
                                   if budgets[-1] in row and row[budgets[-1]]["share_g"] is not None) + "."]
         if sm.get("ratios"):
-            lines += ["", (f"### Examples needed to reach uniform's G accuracy at the largest budget, relative to "
-                      f"uniform (seeds {sm['ratio_seeds']}; >1: fewer examples; 0: never reached)"), "",
+            lines += ["", ("### Examples needed to reach uniform's G accuracy at the largest budget, relative to "
+                      "uniform (>1: fewer examples; 0: never reached; seeds with every strategy's run: "
+                      + "; ".join(f"replay {rk[1:]}: {sd}" for rk, sd in sm["ratio_seeds"].items()) + ")"), "",
                       "| strategy | " + " | ".join(f"replay {rk[1:]}" for rk in sm["ratios"]) + " |",
                       "|---|" + "---|" * len(sm["ratios"])]
             for s in next(iter(sm["ratios"].values())):
