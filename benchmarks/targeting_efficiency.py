@@ -571,15 +571,19 @@ def summarize(res: dict[str, Any], g: list[str], strategies: list[str], budgets:
                         "overall": boot_means(sel, items, None, n_boot), "seeds": [r["seed"] for r in sel],
                         "unparsed": sum(r["unparsed"] for r in sel),
                         "share_g": statistics.fmean(r.get("share_g", 0.0) for r in sel) if b else None}
-    complete = {rp: [sd for sd in seeds if all(any((r["seed"], r["strategy"], r["replay"], r["budget"]) == (sd, s, rp, b)
-                                                   for r in rows) for s in strategies for b in budgets)]
-                for rp in replays}
+    measured = {(r["seed"], r["strategy"], r["replay"], r["budget"]) for r in rows}
     uniform_share = [r["share_g"] for r in rows if r["strategy"] == "uniform" and r["budget"] == budgets[-1]]
     ideal = 1 / statistics.fmean(uniform_share) if uniform_share else math.nan
-    return {"table": table, "ideal_ratio": ideal, "uniform_share_g": statistics.fmean(uniform_share)
-            if uniform_share else math.nan, "ratio_seeds": {f"r{rp:g}": sd for rp, sd in complete.items()},
-            "ratios": {f"r{rp:g}": ratios(rows, items, g, strategies, sd, budgets, rp, n_boot)
-                       for rp, sd in complete.items() if sd}}
+    out = {"table": table, "ideal_ratio": ideal, "uniform_share_g": statistics.fmean(uniform_share)
+           if uniform_share else math.nan, "ratio_seeds": {}, "ratios": {}}
+    for rp in replays:  # each strategy against uniform over the seeds that have both runs whole
+        for s in strategies:
+            sd = [x for x in seeds if all((x, y, rp, b) in measured for y in ("uniform", s) for b in budgets)]
+            out["ratio_seeds"].setdefault(f"r{rp:g}", {})[s] = sd
+            out["ratios"].setdefault(f"r{rp:g}", {})[s] = (
+                ratios(rows, items, g, ["uniform", s], sd, budgets, rp, n_boot)[s] if sd
+                else {"ratio": math.nan, "ci": (math.nan, math.nan)})
+    return out
 
 
 # ---------------------------------------------------------------- report
@@ -658,16 +662,17 @@ def report(results: dict[str, Any], md_path: Path, png_path: Path) -> None:
                                   if budgets[-1] in row and row[budgets[-1]]["share_g"] is not None) + "."]
         if sm.get("ratios"):
             lines += ["", ("### Examples needed to reach uniform's G accuracy at the largest budget, relative to "
-                      "uniform (>1: fewer examples; 0: never reached; seeds with every strategy's run: "
-                      + "; ".join(f"replay {rk[1:]}: {sd}" for rk, sd in sm["ratio_seeds"].items()) + ")"), "",
+                      "uniform (>1: fewer examples; 0: never reached; over the seeds that have both runs whole, "
+                      "in brackets)"), "",
                       "| strategy | " + " | ".join(f"replay {rk[1:]}" for rk in sm["ratios"]) + " |",
                       "|---|" + "---|" * len(sm["ratios"])]
             for s in next(iter(sm["ratios"].values())):
                 cells = []
-                for rs in sm["ratios"].values():
-                    r = rs[s]
+                for rk, rs in sm["ratios"].items():
+                    r, sd = rs[s], sm["ratio_seeds"][rk][s]
                     cells.append("-" if math.isnan(r["ratio"]) else
-                                 f"{r['ratio']:.2f}x [{r['ci'][0]:.2f}, {r['ci'][1]:.2f}]")
+                                 f"{r['ratio']:.2f}x [{r['ci'][0]:.2f}, {r['ci'][1]:.2f}] (seeds "
+                                 f"{', '.join(map(str, sd))})")
                 lines.append(f"| {s} | " + " | ".join(cells) + " |")
             lines += ["", f"Ideal if only G's share mattered: {sm['ideal_ratio']:.2f}x."]
         paired = [r for r in res.get("rows", []) if r["budget"] == max(int(b) for b in cfg["budgets"].split(","))]
