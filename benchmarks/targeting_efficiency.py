@@ -250,8 +250,8 @@ def make_student(a: argparse.Namespace, g: list[str], seed: int, work: Path,
         stages.append({"stage": stage, **trained, "adapter": adapter_identity(adapter),
                        "known_alone_macro": statistics.fmean(alone[s] for s in known if s in alone),
                        "alone": alone, "g_macro": macro(val, g), "overall": val["overall"]["accuracy"]})
-        write_json({"g": g, "seed": seed, "base": name, "train": {k: str(v) for k, v in vars(cfg).items()}, "stages": stages},
-                   log_path)
+        write_json({"g": g, "seed": seed, "base": name, "train": {k: str(v) for k, v in vars(cfg).items()},
+                    "stages": stages}, log_path)
         console.print(f"student {seed} stage {stage}: known skills alone {stages[-1]['known_alone_macro']:.1%} on "
                       f"validation (floor {a.known_floor:.0%}), G {stages[-1]['g_macro']:.1%}")
         if stages[-1]["known_alone_macro"] >= a.known_floor:
@@ -554,8 +554,8 @@ def boot_means(rows: list[dict[str, Any]], items: list[dict[str, Any]], skills: 
 def summarize(res: dict[str, Any], g: list[str], strategies: list[str], budgets: list[int],
               replays: list[float], n_boot: int) -> dict[str, Any]:
     """Per strategy, replay share and budget: G, known and overall accuracy (mean over the seeds measured, with
-    a seeds x items bootstrap interval), and, per replay share, the examples-needed ratios over the seeds that
-    have every strategy's run at that share (each seed's runs are from its own student)."""
+    a seeds x items bootstrap interval), and, per replay share, each strategy's examples-needed ratio over the
+    seeds where it and uniform have whole runs at that share (each seed's runs are from its own student)."""
     rows, items = res["rows"], res["items"]
     known = [s for s in {x for it in items for x in it["skills"]} if s not in g]
     seeds = sorted({r["seed"] for r in rows})
