@@ -28,6 +28,10 @@ Resumable at every step: trainings skip when done, profiles live in the work dir
 (`--student-store`), a new machine merges them again and that seed's runs carry on. Without them, a seed
 whose runs are all measured is skipped, one partly measured is left as it is, with a warning (a rebuilt
 student is another student: its runs would not pair with the seed's others), and a new seed builds its own.
+`--rebuild-students` carries a partly measured seed on instead: its student is built again from the seed
+(a "build" of the same recipe), measured on the test items, and every later run of the seed starts from that
+build and is paired with its measurement; rows and students record their build, and the report shows how
+many test items the builds grade differently.
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/targeting_efficiency.py --g round,unit_convert,order_ops \\
         --seeds 0,1,2 --work-dir /var/tmp/targeting --output-path benchmarks/results/targeting_efficiency.json
@@ -89,6 +93,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--student-store", type=Path, default=None,
                    help="where the student's adapters are kept, one folder per G (default: <work-dir>/students); "
                         "copy it to carry the same student to another machine (model files are not committed)")
+    p.add_argument("--rebuild-students", action="store_true",
+                   help="when a seed's student adapters are gone (a new machine), build it again from its seed and "
+                        "measure the seed's remaining runs from that build, each paired with the build's own test "
+                        "measurement (a rebuild matches only up to floating point)")
     p.add_argument("--known-floor", type=float, default=0.6)
     p.add_argument("--max-new-tokens", type=int, default=128)
     p.add_argument("--backend", default="auto")
@@ -433,18 +441,33 @@ def main(argv: list[str] | None = None) -> None:
                 todo = [r for r in runs if not all((*r, b) in done for b in [0] + budgets)]
                 if not todo:
                     continue
-                if done and not (student_store(a, g, seed) / "stage0" / "adapter_model.safetensors").is_file():
+                if (done and not a.rebuild_students
+                        and not (student_store(a, g, seed) / "stage0" / "adapter_model.safetensors").is_file()):
                     console.print(f"[yellow]G={key} seed {seed}: its student's adapters are not in "
                                   f"{student_store(a, g, seed)}, and a rebuild is another student: the runs "
-                                  f"{todo} are left unmeasured (they would not pair with its other runs)[/yellow]")
+                                  f"{todo} are left unmeasured (--rebuild-students builds it again and measures "
+                                  "them from that build, each row paired with its own build)[/yellow]")
                     continue
                 student, check = make_student(a, g, seed, a.work_dir, console)
-                if done and students[str(seed)]["identity"] != check["identity"]:
+                first = students.setdefault(str(seed), check | {"model": student.model})
+                builds = [first] + first.get("rebuilds", [])
+                build = next((i for i, b in enumerate(builds) if b["identity"] == check["identity"]), None)
+                if build is None and not done:  # no rows yet (an earlier build was lost unused): this one is it
+                    students[str(seed)] = first = check | {"model": student.model}
+                    tests.pop(str(seed), None)
+                    build = 0
+                if build is None and not a.rebuild_students:
                     console.print(f"[yellow]G={key} seed {seed}: the rows were measured from another student "
                                   f"than the one in {student_store(a, g, seed)}; its runs {todo} are left "
-                                  "unmeasured[/yellow]")
+                                  "unmeasured (or pass --rebuild-students)[/yellow]")
                     continue
-                students[str(seed)] = check | {"model": student.model}
+                if build is None:  # the same recipe and seed, another build: its runs pair with it alone
+                    first.setdefault("rebuilds", []).append(check | {"model": student.model})
+                    build = len(builds)
+                    console.print(f"[yellow]G={key} seed {seed}: a rebuild of its student (build {build}); "
+                                  "its runs are paired with this build's own test measurement[/yellow]")
+                elif build == 0:
+                    first.update(check | {"model": student.model})
                 sprof = profile(student, test, ev, work_runs(a), a.work_dir / f"student-{key}" / f"seed{seed}" /
                                 "test.json", console, models=models).to_dict()
                 now = measures(sprof, sprof, g, known)
@@ -452,17 +475,24 @@ def main(argv: list[str] | None = None) -> None:
                 if res.setdefault("items", items) != items:
                     raise SystemExit(f"{a.output_path}: G={key} was measured on other test items; "
                                      "pass the --test-limit it was run with, or another --output-path")
-                if str(seed) not in tests:
-                    tests[str(seed)] = now
-                elif tests[str(seed)]["correct"] != now["correct"]:  # the same weights on another machine
-                    differ = sum(x != y for x, y in zip(tests[str(seed)]["correct"], now["correct"]))
+                tkey = str(seed) if build == 0 else f"{seed}/build{build}"
+                if tkey not in tests:
+                    tests[tkey] = now
+                    if build:
+                        differ = sum(x != y for x, y in zip(tests[str(seed)]["correct"], now["correct"]))
+                        first["rebuilds"][build - 1]["test_items_graded_otherwise"] = differ
+                        console.print(f"G={key} seed {seed} build {build}: G {now['g_macro']:.1%}, known "
+                                      f"{now['known_macro']:.1%}, overall {now['overall']:.1%}; grades {differ} "
+                                      f"of {len(now['correct'])} test items otherwise than build 0")
+                elif tests[tkey]["correct"] != now["correct"]:  # the same weights on another machine
+                    differ = sum(x != y for x, y in zip(tests[tkey]["correct"], now["correct"]))
                     console.print(f"[yellow]G={key} seed {seed}: on this machine the same student grades {differ} "
                                   f"of {len(now['correct'])} test items differently (floating point); every row "
                                   "keeps the first measurement as its paired baseline[/yellow]")
-                    res.setdefault("student_regrades", []).append({"seed": seed, "items": differ})
-                # the paired baseline of every row: the student's first measurement, whichever machine this is
+                    res.setdefault("student_regrades", []).append({"seed": seed, "build": build, "items": differ})
+                # the paired baseline of every row: its build's first measurement, whichever machine this is
                 sprof = {"records": [{"id": it["id"], "correct": c == "1"}
-                                     for it, c in zip(res["items"], tests[str(seed)]["correct"])]}
+                                     for it, c in zip(res["items"], tests[tkey]["correct"])]}
                 write_json(results, a.output_path)  # the student's figures, before the sweep
 
                 if res.get("settings", {}).get("lr") is None:
@@ -483,7 +513,7 @@ def main(argv: list[str] | None = None) -> None:
                                     TargetConfig(diagnose_limit=a.diagnose_limit), ev, work_runs(a), d_out, console,
                                     models=models)
                     accuracy = {s["id"]: s["accuracy"] for s in diag["skills"] if s["n"]}
-                    res.setdefault("diagnosis", {})[str(seed)] = diagnosis_quality(diag["missing"], g, accuracy) | {
+                    res.setdefault("diagnosis", {})[tkey] = diagnosis_quality(diag["missing"], g, accuracy) | {
                         "missing": diag["missing"], "accuracy": accuracy}
                 for strategy, replay in todo:
                     if strategy == "uniform" and replay != replays[0]:  # uniform has no replay share:
@@ -501,13 +531,13 @@ def main(argv: list[str] | None = None) -> None:
                     served = out / ("served.jsonl" if strategy in ONLINE else "train.jsonl")
                     run_key = (seed, strategy, replay)  # a run killed while measuring is measured again
                     res["rows"] = [r for r in res["rows"] if (r["seed"], r["strategy"], r["replay"]) != run_key]
-                    row0 = {"seed": seed, "strategy": strategy, "replay": replay, "budget": 0}
-                    res["rows"].append(row0 | tests[str(seed)])
+                    row0 = {"seed": seed, "strategy": strategy, "replay": replay, "budget": 0, "build": build}
+                    res["rows"].append(row0 | tests[tkey])
                     for b, adapter in adapters.items():
                         prof = profile(replace(student, adapter=adapter), test, ev, work_runs(a),
                                        out / f"test-{b}.json", console, models=models).to_dict()
                         res["rows"].append({"seed": seed, "strategy": strategy, "replay": replay, "budget": b,
-                                            "share_g": share_touching(served, g, b)} | measures(prof, sprof, g, known))
+                                            "build": build, "share_g": share_touching(served, g, b)} | measures(prof, sprof, g, known))
                         console.print(f"G={key} seed {seed} {strategy} replay {replay:g} @{b}: "
                                       f"G {res['rows'][-1]['g_macro']:.1%}, known "
                                       f"{res['rows'][-1]['known_macro']:.1%}")
@@ -616,12 +646,19 @@ def report(results: dict[str, Any], md_path: Path, png_path: Path) -> None:
                        "measured on):"), "",
                       "| seed | examples | steps | min | validation: known alone | G | overall | "
                       "test: G | known | overall | by k |", "|---|---|---|---|---|---|---|---|---|---|---|"]
-            for sd, st in sorted(res["students"].items(), key=lambda x: int(x[0])):
+            builds = [(sd, st) for sd, first in sorted(res["students"].items(), key=lambda x: int(x[0]))
+                      for sd, st in [(sd, first)] + [(f"{sd}/build{i}", b)
+                                                     for i, b in enumerate(first.get("rebuilds", []), 1)]]
+            for sd, st in builds:
                 t = res.get("student_tests", {}).get(sd)
                 test = (f"{t['g_macro']:.1%} | {t['known_macro']:.1%} | {t['overall']:.1%} | "
                         + ", ".join(f"k={k} {v:.0%}" for k, v in t["by_k"].items()) if t else "- | - | - | -")
                 lines.append(f"| {sd} | {st['examples']} | {st['steps']} | {st['seconds'] / 60:.0f} | "
                              f"{st['known_alone_macro']:.1%} | {st['g_macro']:.1%} | {st['overall']:.1%} | {test} |")
+            lines += [f"\nSeed {sd.replace('/build', ', build ')} is a rebuild of the seed's student on another "
+                      f"machine (`--rebuild-students`): it grades {st['test_items_graded_otherwise']} of the test "
+                      "items otherwise than the first build, and the runs made from it are paired with it."
+                      for sd, st in builds if "test_items_graded_otherwise" in st]
             lines.append("")
         if "settings" in res:
             cands = ", ".join(f"{c['lr']:g}: {c['overall']:.1%} (G {c['g_macro']:.1%}, known {c['known_macro']:.1%})"
