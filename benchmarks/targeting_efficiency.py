@@ -18,10 +18,11 @@
    run gives). Every checkpoint is measured on the same `--test-limit` test items.
 4. **Measures** per run and budget: macro accuracy over G, over the known skills, overall and by k, with
    exact McNemar tests against the student on the items touching G and on the others; the diagnosis of the
-   student (precision and recall of its top-|G| missing skills against G); and the examples each strategy
-   needs to reach uniform's G accuracy at the largest budget, as a ratio to uniform's, with a bootstrap
-   interval over seeds and items. The ideal ratio if only G's share of the data mattered is
-   1 / (uniform's share of examples touching G).
+   student (precision and recall of its top-|G| missing skills against G); each strategy against `uniform`
+   at the largest budget on the seeds that measured both (paired differences, McNemar on the G items); and
+   the examples each strategy needs to reach uniform's G accuracy at the largest budget, as a ratio to
+   uniform's, with a bootstrap interval over seeds and items. The ideal ratio if only G's share of the data
+   mattered is 1 / (uniform's share of examples touching G).
 
 Resumable at every step: trainings skip when done, profiles live in the work directory's run store, and
 `--output-path` is rewritten after every measured checkpoint. Given a seed's student adapters
@@ -557,20 +558,29 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def boot_means(rows: list[dict[str, Any]], items: list[dict[str, Any]], skills: list[str] | None,
-               n_boot: int) -> list[float]:
+               n_boot: int, minus: list[dict[str, Any]] | None = None) -> list[float]:
     """Mean over seeds of a macro accuracy over `skills` (None: accuracy over all items), with a 95% bootstrap
-    interval that resamples seeds and test items together (the items are shared by every run)."""
+    interval that resamples seeds and test items together (the items are shared by every run). Given `minus`,
+    the same seeds' rows of another run, the mean paired difference rows - minus: each draw takes the same
+    items and seeds for both."""
     import numpy as np
 
-    c = np.array([[ch == "1" for ch in r["correct"]] for r in rows], dtype=float)  # seeds x items
+    def bits(rs: list[dict[str, Any]]) -> np.ndarray:  # seeds x items
+        return np.array([[ch == "1" for ch in r["correct"]] for r in rs], dtype=float)
+
+    c, c0 = bits(rows), bits(minus) if minus is not None else None
     masks = (np.array([[s in it["skills"] for it in items] for s in skills], dtype=float) if skills
              else np.ones((1, len(items))))
     masks = masks[masks.sum(1) > 0]
 
     def stat(w: np.ndarray) -> np.ndarray:  # w: draws x items -> draws x seeds
-        num = np.einsum("bn,kn,sn->bsk", w, masks, c)
         den = np.einsum("bn,kn->bk", w, masks)[:, None, :]
-        return np.nanmean(np.where(den > 0, num / np.maximum(den, 1e-12), np.nan), axis=2)
+
+        def acc(c: np.ndarray) -> np.ndarray:
+            num = np.einsum("bn,kn,sn->bsk", w, masks, c)
+            return np.nanmean(np.where(den > 0, num / np.maximum(den, 1e-12), np.nan), axis=2)
+
+        return acc(c) if c0 is None else acc(c) - acc(c0)
 
     point = float(stat(np.ones((1, len(items))))[0].mean())
     rng = np.random.default_rng(0)
@@ -579,6 +589,40 @@ def boot_means(rows: list[dict[str, Any]], items: list[dict[str, Any]], skills: 
     pick = rng.integers(0, len(rows), size=(n_boot, len(rows)))
     draws = np.take_along_axis(per_seed, pick, axis=1).mean(1)
     return [point, float(np.nanpercentile(draws, 2.5)), float(np.nanpercentile(draws, 97.5))]
+
+
+def versus_uniform(res: dict[str, Any], g: list[str], strategies: list[str], budget: int, replays: list[float],
+                   n_boot: int) -> dict[str, Any]:
+    """Each strategy against `uniform` at `budget`, on the seeds that measured both, on the same test items: the
+    paired difference of G, known and overall accuracy (seeds x items bootstrap), and the exact McNemar test on
+    the items touching G, per seed and pooled over seeds. The accuracy table averages each strategy over the
+    seeds it has; this compares like with like, which is the verdict "targeting beats uniform" needs."""
+    from skillgap.verify import mcnemar_p
+
+    rows, items = res["rows"], res["items"]
+    known = [s for s in {x for it in items for x in it["skills"]} if s not in g]
+    touch = [bool(set(it["skills"]) & set(g)) for it in items]
+    at = {(r["seed"], r["strategy"], r["replay"]): r for r in rows if r["budget"] == budget}
+    out: dict[str, Any] = {}
+    for rp in replays:
+        for s in strategies:
+            seeds = sorted(x for (x, y, r) in at if y == s and r == rp and (x, "uniform", rp) in at)
+            if s == "uniform" or not seeds:
+                continue
+            mine, base = [at[(x, s, rp)] for x in seeds], [at[(x, "uniform", rp)] for x in seeds]
+            per_seed = []
+            for x, m, u in zip(seeds, mine, base):
+                pairs = [(cu == "1", cm == "1") for cu, cm, t in zip(u["correct"], m["correct"], touch) if t]
+                gained = sum(a and not b for b, a in pairs)
+                lost = sum(b and not a for b, a in pairs)
+                per_seed.append({"seed": x, "gained": gained, "lost": lost, "p_value": mcnemar_p(gained, lost)})
+            gained, lost = sum(d["gained"] for d in per_seed), sum(d["lost"] for d in per_seed)
+            out.setdefault(f"r{rp:g}", {})[s] = {
+                "seeds": seeds, "g_macro": boot_means(mine, items, g, n_boot, minus=base),
+                "known_macro": boot_means(mine, items, known, n_boot, minus=base),
+                "overall": boot_means(mine, items, None, n_boot, minus=base), "per_seed": per_seed,
+                "pooled": {"gained": gained, "lost": lost, "p_value": mcnemar_p(gained, lost)}}
+    return out
 
 
 def summarize(res: dict[str, Any], g: list[str], strategies: list[str], budgets: list[int],
@@ -613,6 +657,7 @@ def summarize(res: dict[str, Any], g: list[str], strategies: list[str], budgets:
             out["ratios"].setdefault(f"r{rp:g}", {})[s] = (
                 ratios(rows, items, g, ["uniform", s], sd, budgets, rp, n_boot)[s] if sd
                 else {"ratio": math.nan, "ci": (math.nan, math.nan)})
+    out["versus_uniform"] = versus_uniform(res, g, strategies, budgets[-1], replays, n_boot)
     return out
 
 
@@ -621,6 +666,11 @@ def summarize(res: dict[str, Any], g: list[str], strategies: list[str], budgets:
 def fmt(m: list[float]) -> str:
     """A mean with its interval, in percent."""
     return "-" if math.isnan(m[0]) else f"{m[0]:.1%}" + ("" if math.isnan(m[1]) else f" [{m[1]:.1%}, {m[2]:.1%}]")
+
+
+def fmt_delta(m: list[float]) -> str:
+    """A paired difference with its interval, in points."""
+    return f"{100 * m[0]:+.1f} [{100 * m[1]:+.1f}, {100 * m[2]:+.1f}]"
 
 
 def report(results: dict[str, Any], md_path: Path, png_path: Path) -> None:
@@ -712,6 +762,19 @@ def report(results: dict[str, Any], md_path: Path, png_path: Path) -> None:
                                  f"{', '.join(map(str, sd))})")
                 lines.append(f"| {s} | " + " | ".join(cells) + " |")
             lines += ["", f"Ideal if only G's share mattered: {sm['ideal_ratio']:.2f}x."]
+        if sm.get("versus_uniform"):
+            lines += ["", ("### Against uniform at the largest budget (the same seeds and test items, paired; points, "
+                      "95% bootstrap over seeds and items; G items won and lost against uniform, exact McNemar)"),
+                      "", "| strategy | replay | seeds | G | known | overall | G items, per seed | pooled |",
+                      "|---|---|---|---|---|---|---|---|"]
+            for rk, vs in sm["versus_uniform"].items():
+                for s, v in vs.items():
+                    per = ", ".join(f"s{d['seed']} +{d['gained']}/−{d['lost']} (p={d['p_value']:.2g})"
+                                    for d in v["per_seed"])
+                    pooled = f"+{v['pooled']['gained']}/−{v['pooled']['lost']} (p={v['pooled']['p_value']:.2g})"
+                    lines.append(f"| {s} | {rk[1:]} | {', '.join(map(str, v['seeds']))} | "
+                                 + " | ".join(fmt_delta(v[m]) for m in ("g_macro", "known_macro", "overall"))
+                                 + f" | {per} | {pooled} |")
         paired = [r for r in res.get("rows", []) if r["budget"] == max(int(b) for b in cfg["budgets"].split(","))]
         if paired:
             lines += ["", "### Paired against the student at the largest budget (same test items, exact McNemar)",
