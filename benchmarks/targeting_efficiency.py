@@ -403,8 +403,7 @@ def main(argv: list[str] | None = None) -> None:
         for res in results.get("g", {}).values():
             per_seed(res)
             if res.get("rows"):
-                res["summary"] = summarize(res, res["g"], old.strategies.split(","), budgets_of(old),
-                                           [float(x) for x in old.replay.split(",")], a.bootstrap)
+                res["summary"] = summarize(res, res["g"], budgets_of(old), a.bootstrap)
         write_json(results, a.output_path)
         report(results, a.output_path.with_suffix(".md"), a.output_path.with_suffix(".png"))
         return
@@ -548,7 +547,7 @@ def main(argv: list[str] | None = None) -> None:
                     for ckpt in (out / "checkpoints").glob("checkpoint-*"):
                         if ckpt.name not in keep:
                             shutil.rmtree(ckpt)
-                res["summary"] = summarize(res, g, strategies, budgets, replays, a.bootstrap)
+                res["summary"] = summarize(res, g, budgets, a.bootstrap)
                 write_json(results, a.output_path)
                 report(results, a.output_path.with_suffix(".md"), a.output_path.with_suffix(".png"))
     finally:
@@ -625,12 +624,14 @@ def versus_uniform(res: dict[str, Any], g: list[str], strategies: list[str], bud
     return out
 
 
-def summarize(res: dict[str, Any], g: list[str], strategies: list[str], budgets: list[int],
-              replays: list[float], n_boot: int) -> dict[str, Any]:
+def summarize(res: dict[str, Any], g: list[str], budgets: list[int], n_boot: int) -> dict[str, Any]:
     """Per strategy, replay share and budget: G, known and overall accuracy (mean over the seeds measured, with
     a seeds x items bootstrap interval), and, per replay share, each strategy's examples-needed ratio over the
-    seeds where it and uniform have whole runs at that share (each seed's runs are from its own student)."""
+    seeds where it and uniform have whole runs at that share (each seed's runs are from its own student).
+    Strategies and shares are those the rows hold, whichever invocation measured them."""
     rows, items = res["rows"], res["items"]
+    strategies = [s for s in FIXED + ONLINE if any(r["strategy"] == s for r in rows)]
+    replays = sorted({r["replay"] for r in rows})
     known = [s for s in {x for it in items for x in it["skills"]} if s not in g]
     seeds = sorted({r["seed"] for r in rows})
     table: dict[str, Any] = {}
