@@ -611,10 +611,8 @@ def versus_uniform(res: dict[str, Any], g: list[str], strategies: list[str], bud
             mine, base = [at[(x, s, rp)] for x in seeds], [at[(x, "uniform", rp)] for x in seeds]
             per_seed = []
             for x, m, u in zip(seeds, mine, base):
-                pairs = [(cu == "1", cm == "1") for cu, cm, t in zip(u["correct"], m["correct"], touch) if t]
-                gained = sum(a and not b for b, a in pairs)
-                lost = sum(b and not a for b, a in pairs)
-                per_seed.append({"seed": x, "gained": gained, "lost": lost, "p_value": mcnemar_p(gained, lost)})
+                d = paired_delta([(cu == "1", cm == "1") for cu, cm, t in zip(u["correct"], m["correct"], touch) if t])
+                per_seed.append({"seed": x, "gained": d["gained"], "lost": d["lost"], "p_value": d["p_value"]})
             gained, lost = sum(d["gained"] for d in per_seed), sum(d["lost"] for d in per_seed)
             out.setdefault(f"r{rp:g}", {})[s] = {
                 "seeds": seeds, "g_macro": boot_means(mine, items, g, n_boot, minus=base),
