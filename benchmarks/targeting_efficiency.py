@@ -674,7 +674,9 @@ def fmt_delta(m: list[float]) -> str:
 
 def report(results: dict[str, Any], md_path: Path, png_path: Path) -> None:
     """The markdown a user reads, and the plot: G accuracy against examples, one line per strategy."""
-    cfg = results["config"]
+    cfg = results["config"]  # the last invocation's; the replay shares are those the rows hold, over every run
+    replays = ",".join(f"{r:g}" for r in sorted({r["replay"] for res in results.get("g", {}).values()
+                                                  for r in res.get("rows", [])})) or cfg["replay"]
     lines = ["# Does targeting pay? A student with known gaps (issue 13)", "",
              ("Written by `benchmarks/targeting_efficiency.py` from `targeting_efficiency.json`; see "
              "`benchmarks/README.md` for the design and the choice of G."), "",
@@ -682,7 +684,7 @@ def report(results: dict[str, Any], md_path: Path, png_path: Path) -> None:
              f"{cfg.get('student_lora_r', 16)}, lr {cfg['student_lr']}), trained on `{cfg['suite']}` train items that "
              f"exercise no skill of G, drawn with the seed: {cfg['student_budget']} examples, then "
              f"{cfg['student_more']} a stage until the floor (`--student-store`). Strategies: LoRA from the seed's "
-             f"student at budgets {cfg['budgets']}, replay shares {cfg['replay']}; {cfg['test_limit']} test items "
+             f"student at budgets {cfg['budgets']}, replay shares {replays}; {cfg['test_limit']} test items "
              "shared by every run, each paired against its own seed's student. Intervals: 95% bootstrap over seeds "
              "and test items."), ""]
     for key, res in results.get("g", {}).items():
