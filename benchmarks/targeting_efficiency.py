@@ -19,13 +19,18 @@
 4. **Measures** per run and budget: macro accuracy over G, over the known skills, overall and by k, with
    exact McNemar tests against the student on the items touching G and on the others; the diagnosis of the
    student (precision and recall of its top-|G| missing skills against G); each strategy against `uniform`
-   at the largest budget on the seeds that measured both (paired differences, McNemar on the G items); and
-   the examples each strategy needs to reach uniform's G accuracy at the largest budget, as a ratio to
-   uniform's, with a bootstrap interval over seeds and items. The ideal ratio if only G's share of the data
-   mattered is 1 / (uniform's share of examples touching G).
+   at the largest budget on the seeds that measured both (paired differences with a seeds x items bootstrap;
+   on the G items an exact McNemar test per seed, and over the seeds the exact clustered McNemar test, which
+   keeps an item's seeds together since every seed measures the same items, with Holm over all comparisons
+   with uniform); and the examples each strategy needs to reach uniform's G accuracy at the largest budget,
+   as a ratio to uniform's, read off the learning curves averaged over seeds, with a bootstrap interval over
+   seeds and items. The ideal ratio if only G's share of the data mattered is 1 / (uniform's share of
+   examples touching G).
 
 Resumable at every step: trainings skip when done, profiles live in the work directory's run store, and
-`--output-path` is rewritten after every measured checkpoint. Given a seed's student adapters
+`--output-path` is rewritten after every measured checkpoint. Each row records its settings (`ROW_SETTINGS`,
+the learning rate and its student's identity); an invocation whose settings differ from a G's rows is refused
+before any work, since the tables average and pair every row of a G. Given a seed's student adapters
 (`--student-store`), a new machine merges them again and that seed's runs carry on. Without them, a seed
 whose runs are all measured is skipped, one partly measured is left as it is, with a warning (a rebuilt
 student is another student: its runs would not pair with the seed's others), and a new seed builds its own.
@@ -52,6 +57,7 @@ import random
 import shutil
 import statistics
 import time
+import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -65,10 +71,52 @@ from skillgap.recipes.profile import EvalConfig, profile, write_json
 from skillgap.recipes.train import TargetConfig, diagnose, prepare, train_recipe
 from skillgap.suites import active_skills
 from skillgap.train import TrainConfig, train
-from skillgap.verify import paired_delta
+from skillgap.verify import adjust, cluster_bootstrap, cluster_mcnemar_p, paired_delta
 
 FIXED = ("uniform", "stat-sel", "stat-syn", "curriculum")
 ONLINE = ("skill-it", "stratified", "random")
+# What the arms are, where they differ from the method they are named after: tables and plots use these names.
+SHOWN = {"stat-syn": "stat-syn (generator)", "skill-it": "Skill-it (4 rounds, prerequisite graph)"}
+ARMS = {
+    "stat-syn": ("the suite's own generator makes items of the diagnosed missing skills: no teacher writes "
+                 "them and no agreement filter checks them, so this measures the item quotas of STAT-Syn, not "
+                 "its synthesis"),
+    "skill-it": ("Skill-it's online mixture as `skillgap run --mixture skill-it` runs it here: re-weighted every "
+                 "quarter of the run (4 rounds; 8 steps each at the largest budget), over the suite's "
+                 "prerequisite graph as it is (not halved), from 16 validation items a skill, its items drawn "
+                 "per skill from the suite's generator rather than from the fixed strategies' training pool: "
+                 "not the paper's cadence or item source"),
+}
+
+
+# What a row's figures depend on besides its seed, strategy, replay share and student (the build's identity, kept
+# beside them): every row of a G is compared with or averaged with the others, so all must share these.
+ROW_SETTINGS = ("model", "suite", "budgets", "train_batch_size", "max_new_tokens", "test_limit", "val_limit",
+                "diagnose_limit", "student_budget", "student_more", "student_stages", "student_lr", "student_lora_r",
+                "known_floor", "backend", "device")
+
+
+def shown(strategy: str) -> str:
+    return SHOWN.get(strategy, strategy)
+
+
+def row_settings(a: argparse.Namespace) -> dict[str, str]:
+    return {k: ",".join(map(str, budgets_of(a))) if k == "budgets" else str(getattr(a, k)) for k in ROW_SETTINGS}
+
+
+def check_rows(rows: list[dict[str, Any]], key: str, settings: dict[str, str], path: Path) -> None:
+    """Refuse, before any work, to add rows to a G whose rows were made with other settings: the tables average
+    and pair every row of a G, so rows of two settings would mix unnoticed."""
+    for r in rows:
+        old = r.get("settings")
+        if old is None:
+            raise SystemExit(f"{path}: G={key} has a row (seed {r['seed']}, {r['strategy']}) without recorded "
+                             "settings, so new rows cannot be checked against it; pass another --output-path")
+        for k, v in settings.items():
+            if old.get(k) != v:
+                flag = "--" + k.replace("_", "-")
+                raise SystemExit(f"{path}: G={key} rows were made with {flag} {old.get(k)}, not {v}; new rows would "
+                                 f"not compare with them: pass {flag} {old.get(k)} or another --output-path")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -148,58 +196,49 @@ def diagnosis_quality(missing: dict[str, int], g: list[str], accuracy: dict[str,
 
 def examples_needed(curve: list[tuple[int, float]], target: float) -> float:
     """The first budget where the curve reaches `target`, linear between measured budgets; inf if never."""
+    if curve and curve[0][1] >= target:
+        return float(curve[0][0])
     for (b0, a0), (b1, a1) in itertools.pairwise(curve):
-        if a1 >= target:
-            return float(b0) if a0 >= target else b0 + (b1 - b0) * (target - a0) / (a1 - a0)
+        if a1 >= target:  # and a0 < target: every earlier point is below it
+            return b0 + (b1 - b0) * (target - a0) / (a1 - a0)
     return math.inf
 
 
-def ratios(rows: list[dict[str, Any]], items: list[dict[str, Any]], g: list[str], strategies: list[str],
-           seeds: list[int], budgets: list[int], replay: float, n_boot: int) -> dict[str, Any]:
-    """Examples each strategy needs to reach uniform's G accuracy at the largest budget, relative to uniform
-    (uniform's examples / the strategy's: above 1 means fewer examples; 0: never reached), with a bootstrap
-    that resamples the seeds and the test items (the same items for every run: they are shared)."""
+def ratio_on(uniform: list[tuple[int, float]], curve: list[tuple[int, float]]) -> float:
+    """uniform's examples to reach its own accuracy at the largest budget / the examples `curve` needs to reach
+    it: above 1, fewer. 0 when `curve` never reaches it within the budgets (its true ratio is then below
+    uniform's examples / the largest budget); nan when uniform needs none (it never rose above the student)."""
+    need_u = examples_needed(uniform, uniform[-1][1])
+    need = examples_needed(curve, uniform[-1][1])
+    if not need_u or not need:
+        return math.nan
+    return 0.0 if need == math.inf else need_u / need
+
+
+def ratios(rows: list[dict[str, Any]], items: list[dict[str, Any]], g: list[str], strategy: str, seeds: list[int],
+           budgets: list[int], replay: float, n_boot: int) -> dict[str, Any]:
+    """Examples `strategy` needs to reach uniform's G accuracy at the largest budget, relative to uniform's, read
+    off the two learning curves of G accuracy averaged over `seeds` (`ratio_on`), with a 95% bootstrap over
+    seeds and items (the same items for every run), and the same ratio on each seed's own curves. A ratio of
+    the mean curves, not a mean of per-seed ratios: those mix finite ratios with "never reached"."""
     import numpy as np
 
-    bits = {(r["seed"], r["strategy"], r["budget"]): np.array([c == "1" for c in r["correct"]], dtype=float)
-            for r in rows if r["replay"] == replay}
-    masks = [np.array([s in it["skills"] for it in items], dtype=float) for s in g]
+    at = {(r["seed"], r["strategy"], r["budget"]): r["correct"] for r in rows if r["replay"] == replay}
+    points = [0] + budgets
+    bits = np.array([[[[c == "1" for c in at[(seed, s, b)]] for b in points] for s in ("uniform", strategy)]
+                     for seed in seeds], dtype=float)  # seeds x 2 x budgets x items
+    masks = np.array([[s in it["skills"] for it in items] for s in g], dtype=float)
+    masks = masks[masks.sum(1) > 0]
 
-    def g_macro(correct: np.ndarray, w: np.ndarray) -> float:
-        accs = [(w * m * correct).sum() / (w * m).sum() for m in masks if (w * m).sum()]
-        return float(np.mean(accs)) if accs else math.nan
+    def by_seed(w: np.ndarray) -> np.ndarray:  # draws x seeds x 2 x budgets: G accuracy, macro over G's skills
+        return weighted_macro(w, masks, bits)
 
-    def ratio_once(seed_draw: list[int], w: np.ndarray) -> dict[str, float]:
-        out: dict[str, list[float]] = {}
-        for seed in seed_draw:
-            curves = {}
-            for s in strategies:
-                pts = [(b, g_macro(bits[(seed, s, b)], w)) for b in [0] + budgets if (seed, s, b) in bits]
-                curves[s] = pts
-            if len(curves.get("uniform", [])) != len(budgets) + 1:
-                continue
-            target = curves["uniform"][-1][1]
-            need_u = examples_needed(curves["uniform"], target)
-            for s, pts in curves.items():
-                need = examples_needed(pts, target) if len(pts) == len(budgets) + 1 else math.nan
-                out.setdefault(s, []).append(need_u / need if need and math.isfinite(need) else 0.0
-                                             if need == math.inf else math.nan)
-        return {s: statistics.fmean(v) for s, v in out.items() if v and not any(math.isnan(x) for x in v)}
+    def combine(v: np.ndarray) -> np.ndarray:  # the drawn seeds' curves, averaged -> one ratio a draw
+        return np.array([ratio_on(list(zip(points, u)), list(zip(points, c))) for u, c in v.mean(axis=1)])
 
-    point = ratio_once(seeds, np.ones(len(items)))
-    rng = random.Random(0)
-    draws: dict[str, list[float]] = {}
-    for _ in range(n_boot):
-        w = np.bincount([rng.randrange(len(items)) for _ in items], minlength=len(items)).astype(float)
-        got = ratio_once([rng.choice(seeds) for _ in seeds], w)
-        for s, v in got.items():
-            draws.setdefault(s, []).append(v)
-
-    def ci(v: list[float]) -> tuple[float, float]:
-        v = sorted(v)
-        return (v[int(0.025 * len(v))], v[min(len(v) - 1, int(0.975 * len(v)))]) if v else (math.nan, math.nan)
-
-    return {s: {"ratio": point.get(s, math.nan), "ci": ci(draws.get(s, []))} for s in strategies}
+    est, lo, hi = cluster_bootstrap(by_seed, len(seeds), len(items), n_boot, combine=combine)
+    return {"ratio": est, "ci": [lo, hi], "per_seed": [float(ratio_on(list(zip(points, u)), list(zip(points, c))))
+                                                       for u, c in by_seed(np.ones((1, len(items))))[0]]}
 
 
 # ---------------------------------------------------------------- stages
@@ -404,6 +443,7 @@ def main(argv: list[str] | None = None) -> None:
             per_seed(res)
             if res.get("rows"):
                 res["summary"] = summarize(res, res["g"], budgets_of(old), a.bootstrap)
+        holm_over_family(results)
         write_json(results, a.output_path)
         report(results, a.output_path.with_suffix(".md"), a.output_path.with_suffix(".png"))
         return
@@ -414,7 +454,11 @@ def main(argv: list[str] | None = None) -> None:
     strategies = a.strategies.split(",")
     a.work_dir.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = json.loads(a.output_path.read_text()) if a.output_path.is_file() else {}
-    results["config"] = {k: str(v) for k, v in vars(a).items()}
+    settings = row_settings(a)
+    for g_spec in a.g:
+        key = g_spec.replace(",", ".")
+        check_rows(results.get("g", {}).get(key, {}).get("rows", []), key, settings, a.output_path)
+    results["config"] = {k: str(v) for k, v in vars(a).items()}  # this invocation's; each row keeps its own
     t0 = time.perf_counter()
     ev = EvalConfig(max_new_tokens=a.max_new_tokens)
     cfg = TrainConfig(method="lora", lr_scheduler="constant_with_warmup", warmup_steps=2,
@@ -531,13 +575,15 @@ def main(argv: list[str] | None = None) -> None:
                     served = out / ("served.jsonl" if strategy in ONLINE else "train.jsonl")
                     run_key = (seed, strategy, replay)  # a run killed while measuring is measured again
                     res["rows"] = [r for r in res["rows"] if (r["seed"], r["strategy"], r["replay"]) != run_key]
-                    row0 = {"seed": seed, "strategy": strategy, "replay": replay, "budget": 0, "build": build}
+                    row0 = {"seed": seed, "strategy": strategy, "replay": replay, "budget": 0, "build": build,
+                            "student": check["identity"],
+                            "settings": settings | {"lr": str(lr)}}
                     res["rows"].append(row0 | tests[tkey])
                     for b, adapter in adapters.items():
                         prof = profile(replace(student, adapter=adapter), test, ev, work_runs(a),
                                        out / f"test-{b}.json", console, models=models).to_dict()
-                        res["rows"].append({"seed": seed, "strategy": strategy, "replay": replay, "budget": b,
-                                            "build": build, "share_g": share_touching(served, g, b)} | measures(prof, sprof, g, known))
+                        res["rows"].append(row0 | {"budget": b, "share_g": share_touching(served, g, b)}
+                                           | measures(prof, sprof, g, known))
                         console.print(f"G={key} seed {seed} {strategy} replay {replay:g} @{b}: "
                                       f"G {res['rows'][-1]['g_macro']:.1%}, known "
                                       f"{res['rows'][-1]['known_macro']:.1%}")
@@ -548,12 +594,27 @@ def main(argv: list[str] | None = None) -> None:
                         if ckpt.name not in keep:
                             shutil.rmtree(ckpt)
                 res["summary"] = summarize(res, g, budgets, a.bootstrap)
+                holm_over_family(results)
                 write_json(results, a.output_path)
                 report(results, a.output_path.with_suffix(".md"), a.output_path.with_suffix(".png"))
     finally:
         models.close()
     results["seconds"] = round(time.perf_counter() - t0 + results.get("seconds", 0), 1)
     write_json(results, a.output_path)
+
+
+def weighted_macro(w: Any, masks: Any, bits: Any) -> Any:
+    """Macro accuracy over skills when item i counts w[d, i] times in draw d: the mean over the skills (rows of
+    `masks`, skills x items) of each one's weighted accuracy. w: draws x items, bits: ... x items (1 right);
+    returns draws x ... (nan where no drawn item has any of the skills)."""
+    import numpy as np
+
+    den = w @ masks.T  # draws x skills
+    num = np.einsum("dn,kn,...n->d...k", w, masks, bits, optimize=True)
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a draw without any item of a skill: that skill is nan
+        return np.nanmean(num / np.where(den > 0, den, np.nan).reshape(den.shape[:1] + (1,) * (bits.ndim - 1)
+                                                                       + den.shape[1:]), axis=-1)
 
 
 def boot_means(rows: list[dict[str, Any]], items: list[dict[str, Any]], skills: list[str] | None,
@@ -572,32 +633,21 @@ def boot_means(rows: list[dict[str, Any]], items: list[dict[str, Any]], skills: 
              else np.ones((1, len(items))))
     masks = masks[masks.sum(1) > 0]
 
-    def stat(w: np.ndarray) -> np.ndarray:  # w: draws x items -> draws x seeds
-        den = np.einsum("bn,kn->bk", w, masks)[:, None, :]
+    def by_seed(w: np.ndarray) -> np.ndarray:  # w: draws x items -> draws x seeds
+        acc = weighted_macro(w, masks, c)
+        return acc if c0 is None else acc - weighted_macro(w, masks, c0)
 
-        def acc(c: np.ndarray) -> np.ndarray:
-            num = np.einsum("bn,kn,sn->bsk", w, masks, c)
-            return np.nanmean(np.where(den > 0, num / np.maximum(den, 1e-12), np.nan), axis=2)
-
-        return acc(c) if c0 is None else acc(c) - acc(c0)
-
-    point = float(stat(np.ones((1, len(items))))[0].mean())
-    rng = np.random.default_rng(0)
-    w = rng.multinomial(len(items), np.full(len(items), 1 / len(items)), size=n_boot).astype(float)
-    per_seed = stat(w)
-    pick = rng.integers(0, len(rows), size=(n_boot, len(rows)))
-    draws = np.take_along_axis(per_seed, pick, axis=1).mean(1)
-    return [point, float(np.nanpercentile(draws, 2.5)), float(np.nanpercentile(draws, 97.5))]
+    return cluster_bootstrap(by_seed, len(rows), len(items), n_boot)
 
 
 def versus_uniform(res: dict[str, Any], g: list[str], strategies: list[str], budget: int, replays: list[float],
                    n_boot: int) -> dict[str, Any]:
     """Each strategy against `uniform` at `budget`, on the seeds that measured both, on the same test items: the
-    paired difference of G, known and overall accuracy (seeds x items bootstrap), and the exact McNemar test on
-    the items touching G, per seed and pooled over seeds. The accuracy table averages each strategy over the
-    seeds it has; this compares like with like, which is the verdict "targeting beats uniform" needs."""
-    from skillgap.verify import mcnemar_p
-
+    paired difference of G, known and overall accuracy (seeds x items bootstrap), and on the items touching G
+    an exact McNemar test per seed and one over the seeds with each item's changes kept together
+    (`cluster_mcnemar_p`: the seeds share the items, so pooling their discordant pairs would count an item up
+    to once per seed). The accuracy table averages each strategy over the seeds it has; this compares like with
+    like, which is the verdict "targeting beats uniform" needs."""
     rows, items = res["rows"], res["items"]
     known = [s for s in {x for it in items for x in it["skills"]} if s not in g]
     touch = [bool(set(it["skills"]) & set(g)) for it in items]
@@ -609,17 +659,28 @@ def versus_uniform(res: dict[str, Any], g: list[str], strategies: list[str], bud
             if s == "uniform" or not seeds:
                 continue
             mine, base = [at[(x, s, rp)] for x in seeds], [at[(x, "uniform", rp)] for x in seeds]
-            per_seed = []
+            seed_tests, changes = [], [0] * sum(touch)
             for x, m, u in zip(seeds, mine, base):
-                d = paired_delta([(cu == "1", cm == "1") for cu, cm, t in zip(u["correct"], m["correct"], touch) if t])
-                per_seed.append({"seed": x, "gained": d["gained"], "lost": d["lost"], "p_value": d["p_value"]})
-            gained, lost = sum(d["gained"] for d in per_seed), sum(d["lost"] for d in per_seed)
+                pairs = [(cu == "1", cm == "1") for cu, cm, t in zip(u["correct"], m["correct"], touch) if t]
+                d = paired_delta(pairs)
+                seed_tests.append({"seed": x, "gained": d["gained"], "lost": d["lost"], "p_value": d["p_value"]})
+                changes = [c + after - before for c, (before, after) in zip(changes, pairs)]
             out.setdefault(f"r{rp:g}", {})[s] = {
                 "seeds": seeds, "g_macro": boot_means(mine, items, g, n_boot, minus=base),
                 "known_macro": boot_means(mine, items, known, n_boot, minus=base),
-                "overall": boot_means(mine, items, None, n_boot, minus=base), "per_seed": per_seed,
-                "pooled": {"gained": gained, "lost": lost, "p_value": mcnemar_p(gained, lost)}}
+                "overall": boot_means(mine, items, None, n_boot, minus=base), "per_seed": seed_tests,
+                "clustered": {"items_up": sum(c > 0 for c in changes), "items_down": sum(c < 0 for c in changes),
+                              "p_value": cluster_mcnemar_p(changes)}}
     return out
+
+
+def holm_over_family(results: dict[str, Any]) -> None:
+    """Holm's adjustment over every comparison with uniform in the results (each strategy, G and replay share),
+    the family the verdict "targeting beats uniform" is drawn from, written beside each clustered p."""
+    family = [v["clustered"] for res in results.get("g", {}).values()
+              for vs in res.get("summary", {}).get("versus_uniform", {}).values() for v in vs.values()]
+    for c, p in zip(family, adjust([c["p_value"] for c in family], "holm")):
+        c.update(p_holm=p, family=len(family))
 
 
 def summarize(res: dict[str, Any], g: list[str], budgets: list[int], n_boot: int) -> dict[str, Any]:
@@ -654,8 +715,8 @@ def summarize(res: dict[str, Any], g: list[str], budgets: list[int], n_boot: int
             sd = [x for x in seeds if all((x, y, rp, b) in measured for y in ("uniform", s) for b in budgets)]
             out["ratio_seeds"].setdefault(f"r{rp:g}", {})[s] = sd
             out["ratios"].setdefault(f"r{rp:g}", {})[s] = (
-                ratios(rows, items, g, ["uniform", s], sd, budgets, rp, n_boot)[s] if sd
-                else {"ratio": math.nan, "ci": (math.nan, math.nan)})
+                ratios(rows, items, g, s, sd, budgets, rp, n_boot) if sd
+                else {"ratio": math.nan, "ci": [math.nan, math.nan], "per_seed": []})
     out["versus_uniform"] = versus_uniform(res, g, strategies, budgets[-1], replays, n_boot)
     return out
 
@@ -665,6 +726,11 @@ def summarize(res: dict[str, Any], g: list[str], budgets: list[int], n_boot: int
 def fmt(m: list[float]) -> str:
     """A mean with its interval, in percent."""
     return "-" if math.isnan(m[0]) else f"{m[0]:.1%}" + ("" if math.isnan(m[1]) else f" [{m[1]:.1%}, {m[2]:.1%}]")
+
+
+def fmt_ratio(r: float) -> str:
+    """An examples-needed ratio; 0 is a strategy that never reached the target within the budgets."""
+    return "-" if math.isnan(r) else "never" if r == 0 else f"{r:.2f}x"
 
 
 def fmt_delta(m: list[float]) -> str:
@@ -686,7 +752,8 @@ def report(results: dict[str, Any], md_path: Path, png_path: Path) -> None:
              f"{cfg['student_more']} a stage until the floor (`--student-store`). Strategies: LoRA from the seed's "
              f"student at budgets {cfg['budgets']}, replay shares {replays}; {cfg['test_limit']} test items "
              "shared by every run, each paired against its own seed's student. Intervals: 95% bootstrap over seeds "
-             "and test items."), ""]
+             "and test items."), "", "What two of the arms are:", ""]
+    lines += [f"- **{shown(s)}**: {text}." for s, text in ARMS.items()] + [""]
     for key, res in results.get("g", {}).items():
         g = key.split(".")
         sm = res.get("summary", {})
@@ -742,49 +809,60 @@ def report(results: dict[str, Any], md_path: Path, png_path: Path) -> None:
                           + " | seeds |", "|---|---|" + "---|" * len(budgets) + "---|"]
                 for name, row in sm["table"].items():
                     strat, rp = name.rsplit("@r", 1)
-                    lines.append(f"| {strat} | {rp} | " + " | ".join(fmt(row[b][metric]) if b in row else "-"
+                    lines.append(f"| {shown(strat)} | {rp} | " + " | ".join(fmt(row[b][metric]) if b in row else "-"
                                                                      for b in budgets)
                                  + f" | {len(row[budgets[-1]]['seeds']) if budgets[-1] in row else 0} |")
             lines += ["", "Share of the examples read that touch G, at the largest budget: "
-                      + ", ".join(f"{n} {row[budgets[-1]]['share_g']:.0%}" for n, row in sm["table"].items()
+                      + ", ".join(f"{shown(n.rsplit('@r', 1)[0])} at replay {n.rsplit('@r', 1)[1]} "
+                                  f"{row[budgets[-1]]['share_g']:.0%}" for n, row in sm["table"].items()
                                   if budgets[-1] in row and row[budgets[-1]]["share_g"] is not None) + "."]
         if sm.get("ratios"):
             lines += ["", ("### Examples needed to reach uniform's G accuracy at the largest budget, relative to "
-                      "uniform (>1: fewer examples; 0: never reached; over the seeds that have both runs whole, "
-                      "in brackets)"), "",
+                      "uniform (>1: fewer examples), on the learning curves averaged over the seeds that have "
+                      "both runs whole [95% bootstrap over seeds and items]; then each seed's own ratio. "
+                      "\"never\": not reached within the budgets (an interval bound of 0 means the same)"), "",
                       "| strategy | " + " | ".join(f"replay {rk[1:]}" for rk in sm["ratios"]) + " |",
                       "|---|" + "---|" * len(sm["ratios"])]
             for s in next(iter(sm["ratios"].values())):
                 cells = []
                 for rk, rs in sm["ratios"].items():
                     r, sd = rs[s], sm["ratio_seeds"][rk][s]
-                    cells.append("-" if math.isnan(r["ratio"]) else
-                                 f"{r['ratio']:.2f}x [{r['ci'][0]:.2f}, {r['ci'][1]:.2f}] (seeds "
-                                 f"{', '.join(map(str, sd))})")
-                lines.append(f"| {s} | " + " | ".join(cells) + " |")
+                    cells.append("-" if not sd else
+                                 f"{fmt_ratio(r['ratio'])} [{r['ci'][0]:.2f}, {r['ci'][1]:.2f}]; "
+                                 + ", ".join(f"s{x} {fmt_ratio(v)}" for x, v in zip(sd, r.get("per_seed", []))))
+                lines.append(f"| {shown(s)} | " + " | ".join(cells) + " |")
             lines += ["", f"Ideal if only G's share mattered: {sm['ideal_ratio']:.2f}x."]
         if sm.get("versus_uniform"):
+            family = next(iter(next(iter(sm["versus_uniform"].values())).values()))["clustered"].get("family")
             lines += ["", ("### Against uniform at the largest budget (the same seeds and test items, paired; points, "
-                      "95% bootstrap over seeds and items; G items won and lost against uniform, exact McNemar)"),
-                      "", "| strategy | replay | seeds | G | known | overall | G items, per seed | pooled |",
-                      "|---|---|---|---|---|---|---|---|"]
+                      "95% bootstrap over seeds and items). G items won and lost against uniform: per seed, exact "
+                      "McNemar; over the seeds, the items whose summed change is up or down and the exact clustered "
+                      "McNemar test (items as clusters: the seeds share the items, so their discordant pairs are "
+                      f"not pooled), with Holm's adjustment over the {family} comparisons with uniform of every G and "
+                      "replay share"), "",
+                      "| strategy | replay | seeds | G | known | overall | G items, per seed | over seeds | Holm |",
+                      "|---|---|---|---|---|---|---|---|---|"]
             for rk, vs in sm["versus_uniform"].items():
                 for s, v in vs.items():
                     per = ", ".join(f"s{d['seed']} +{d['gained']}/−{d['lost']} (p={d['p_value']:.2g})"
                                     for d in v["per_seed"])
-                    pooled = f"+{v['pooled']['gained']}/−{v['pooled']['lost']} (p={v['pooled']['p_value']:.2g})"
-                    lines.append(f"| {s} | {rk[1:]} | {', '.join(map(str, v['seeds']))} | "
+                    c = v["clustered"]
+                    lines.append(f"| {shown(s)} | {rk[1:]} | {', '.join(map(str, v['seeds']))} | "
                                  + " | ".join(fmt_delta(v[m]) for m in ("g_macro", "known_macro", "overall"))
-                                 + f" | {per} | {pooled} |")
+                                 + f" | {per} | {c['items_up']} up, {c['items_down']} down (p={c['p_value']:.2g}) | "
+                                 f"{c['p_holm']:.2g} |")
         paired = [r for r in res.get("rows", []) if r["budget"] == max(int(b) for b in cfg["budgets"].split(","))]
         if paired:
-            lines += ["", "### Paired against the student at the largest budget (same test items, exact McNemar)",
-                      "", ("| strategy | replay | seed | G items: before → after (gained/lost, p) | "
-                      "other items: before → after (gained/lost, p) |"), "|---|---|---|---|---|"]
-            for r in sorted(paired, key=lambda r: (r["replay"], r["strategy"], r["seed"])):
-                cell = [f"{d['before']:.1%} → {d['after']:.1%} (+{d['gained']}/−{d['lost']}, p={d['p_value']:.2g})"
-                        for d in (r["items_g"], r["items_known"])]
-                lines.append(f"| {r['strategy']} | {r['replay']:g} | {r['seed']} | {cell[0]} | {cell[1]} |")
+            paired = sorted(paired, key=lambda r: (r["replay"], r["strategy"], r["seed"]))
+            holm = iter(adjust([r[k]["p_value"] for r in paired for k in ("items_g", "items_known")], "holm"))
+            lines += ["", ("### Paired against the student at the largest budget (same test items, exact McNemar per "
+                      f"seed; Holm: adjusted over the {2 * len(paired)} tests of this table)"),
+                      "", ("| strategy | replay | seed | G items: before → after (gained/lost, p, Holm) | "
+                      "other items: before → after (gained/lost, p, Holm) |"), "|---|---|---|---|---|"]
+            for r in paired:
+                cell = [f"{d['before']:.1%} → {d['after']:.1%} (+{d['gained']}/−{d['lost']}, p={d['p_value']:.2g}, "
+                        f"{next(holm):.2g})" for d in (r["items_g"], r["items_known"])]
+                lines.append(f"| {shown(r['strategy'])} | {r['replay']:g} | {r['seed']} | {cell[0]} | {cell[1]} |")
         lines.append("")
     md_path.write_text("\n".join(lines) + "\n")
     plot(results, png_path)
@@ -815,7 +893,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
             xs = [int(b) for b in row]
             for ax, metric in zip(axes[:, col], ("g_macro", "known_macro")):
                 m = [row[b][metric] for b in row]
-                ax.plot(xs, [v[0] for v in m], marker="o", ms=3, label=strat, color=colors.get(strat))
+                ax.plot(xs, [v[0] for v in m], marker="o", ms=3, label=shown(strat), color=colors.get(strat))
                 ax.fill_between(xs, [v[1] for v in m], [v[2] for v in m], color=colors.get(strat), alpha=0.12, lw=0)
                 ax.set_xticks(xs)
                 ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
