@@ -13,11 +13,18 @@
    every other measured skill moves.
 5. **Measures** on one fixed set of test items shared by every model: single-skill items of A, of B, items
    composing exactly A and B, and single-skill items of `--also` skills (those the base model has, for
-   collateral damage; all their test items where there are fewer than `--test-limit`). Accuracy per group, paired (exact McNemar) against the joint adapter and the base
-   model, means over seeds with a 95% bootstrap over seeds and items.
+   collateral damage; all their test items where there are fewer than `--test-limit`). Accuracy per group,
+   means over seeds with a 95% bootstrap over seeds and items; each model against the joint adapter and the
+   base model: the paired difference (same bootstrap), an exact McNemar test per seed, and over the seeds the
+   exact clustered McNemar test (every seed measures the same items, so an item's seeds are kept together),
+   with Holm's adjustment over each table.
+
+Settings the outputs state: Ext-Sub's anti-expert is A's own library adapter, trained on clean A items (the
+paper's is trained on deficient data), and `linear` is measured at weights 1, 1 only.
 
 Resumable: the library and trainings skip when done, profiles live in the work directory's run store, and
-results already in `--output-path` are not measured again.
+results already in `--output-path` are not measured again. Both remember the settings they were made with: an
+invocation with other settings is refused before any work, rather than mixing or discarding them.
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/weights.py --seeds 0,1,2 \\
         --work-dir /var/tmp/skillgap-weights --output-path benchmarks/results/weights.json
@@ -30,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -37,14 +45,13 @@ from typing import Any
 
 from rich.console import Console
 
-from composition import _cell  # the same cell format as the composition benchmark's tables
 from skillgap.data import DataConfig, load_items
 from skillgap.items import write_jsonl
 from skillgap.library import build_library, combine, ext_sub, router
 from skillgap.models import ModelConfig, ModelPool
 from skillgap.recipes.profile import EvalConfig, profile, write_json
 from skillgap.train import TrainConfig, train
-from skillgap.verify import paired_delta
+from skillgap.verify import adjust, cluster_bootstrap, cluster_mcnemar_p, paired_delta
 
 COMPOSITIONS = {"cat": ([1.0, 1.0], None), "linear": ([1.0, 1.0], None), "ties": ([1.0, 1.0], 0.5),
                 "dare_linear": ([1.0, 1.0], 0.5)}
@@ -72,6 +79,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--output-path", type=Path, default=Path("benchmarks/results/weights.json"))
     p.add_argument("--report-only", action="store_true")
     return p.parse_args(argv)
+
+
+# Which models are measured and how results are shown: more (or fewer) of them extend a run, they do not change
+# what is measured; every other option does.
+EXTEND = ("seeds", "work_dir", "output_path", "report_only", "bootstrap", "arrow_top_k", "compositions", "strengths")
+SETTINGS_NOTE = ("Ext-Sub's anti-expert is A's own library adapter, trained on clean A items (the paper's is an "
+                 "adapter trained on deficient data); PEFT's `linear` is measured at weights 1, 1 only.")
+
+
+def refuse_other_settings(old: dict[str, str], new: dict[str, str], where: Path, option: str) -> None:
+    """Results or trainings made with other settings are neither mixed with new ones nor silently dropped."""
+    for k, v in new.items():
+        if k not in EXTEND and k in old and old[k] != v:
+            raise SystemExit(f"{where}: made with --{k.replace('_', '-')} {old[k]}, not {v}; pass that, or "
+                             f"another {option}")
 
 
 def test_items(a: argparse.Namespace, skills: list[str], also: list[str]) -> tuple[Path, dict[str, list[str]]]:
@@ -105,42 +127,88 @@ def bits_of(prof: dict[str, Any]) -> dict[str, bool]:
     return {r["id"]: bool(r["correct"]) for r in prof["records"]}
 
 
-def boot(runs: list[dict[str, bool]], ids: list[str], n_boot: int) -> list[float]:
-    """Mean accuracy over seeds on `ids`, 95% bootstrap over seeds and items (composition.py's)."""
-    from composition import boot as boot_bits
+def boot(runs: list[dict[str, bool]], ids: list[str], n_boot: int,
+         ref: list[dict[str, bool]] | None = None) -> list[float]:
+    """Mean accuracy over seeds on `ids` (or, given `ref`, the same seeds' paired difference runs - ref), with
+    a 95% bootstrap over seeds and items."""
+    import numpy as np
 
-    return boot_bits(["".join("1" if r[i] else "0" for i in ids) for r in runs], list(range(len(ids))), n_boot)
+    bits = np.array([[r[i] for i in ids] for r in runs], dtype=float)
+    if ref is not None:
+        bits -= np.array([[r[i] for i in ids] for r in ref], dtype=float)
+    if bits.size == 0:
+        return [math.nan] * 3
+    return cluster_bootstrap(lambda w: (w @ bits.T) / len(ids), len(runs), len(ids), n_boot)
 
 
-def report(res: dict[str, Any], path: Path, n_boot: int) -> None:
-    groups = res["groups"]
-    names = list(groups)
+def versus(res: dict[str, Any], ref: str, n_boot: int) -> list[dict[str, Any]]:
+    """Each model against `ref` on each group, over the seeds that measured both: the paired difference with
+    its bootstrap, exact McNemar per seed, the clustered test over seeds, Holm over the comparisons in which
+    some item changed (the others have p = 1 in any family)."""
+    out = []
+    for m in res["order"]:
+        seeds = [x for x, r in res["seeds"].items() if m in r and ref in r]
+        if m in ("joint", "base") or not seeds:
+            continue
+        for n, ids in res["groups"].items():
+            runs, refs = [res["seeds"][x][m] for x in seeds], [res["seeds"][x][ref] for x in seeds]
+            tests = [paired_delta([(q[i], r[i]) for i in ids]) for r, q in zip(runs, refs)]
+            changes = [sum(r[i] - q[i] for r, q in zip(runs, refs)) for i in ids]
+            out.append({"model": m, "group": n, "seeds": seeds, "delta": boot(runs, ids, n_boot, ref=refs),
+                        "per_seed": [{"seed": x, "gained": d["gained"], "lost": d["lost"], "p_value": d["p_value"]}
+                                     for x, d in zip(seeds, tests)],
+                        "items_up": sum(c > 0 for c in changes), "items_down": sum(c < 0 for c in changes),
+                        "p_value": cluster_mcnemar_p(changes)})
+    family = [v for v in out if any(d["gained"] or d["lost"] for d in v["per_seed"])]
+    for v, p in zip(family, adjust([v["p_value"] for v in family], "holm")):
+        v.update(p_holm=p, family=len(family))
+    return out
+
+
+def summarize(res: dict[str, Any], n_boot: int) -> dict[str, Any]:
+    """What the tables and the README show, from the per-item grades."""
     models = [m for m in res["order"] if any(m in r for r in res["seeds"].values())]
+    return {"accuracy": {m: {"seeds": sum(m in r for r in res["seeds"].values()),
+                             **{n: boot([r[m] for r in res["seeds"].values() if m in r], ids, n_boot)
+                                for n, ids in res["groups"].items()}} for m in models},
+            "versus": {ref: versus(res, ref, n_boot) for ref in ("joint", "base")}}
+
+
+def _cell(m: list[float]) -> str:
+    return "-" if math.isnan(m[0]) else f"{m[0]:.1%} [{m[1]:.1%}, {m[2]:.1%}]"
+
+
+def report(res: dict[str, Any], path: Path) -> None:
+    """The markdown, from the summary in the results."""
+    groups, sm = res["groups"], res["summary"]
+    names = list(groups)
     lines = ["# Skills in the weights: a library of skill adapters (issue 15)", "",
              f"`{res['config']['model']}`; library skills `{res['config']['skills']}`, {res['config']['budget']} "
              "single-skill train items per adapter; the joint adapter trains on the union of the same examples. "
              "Accuracy on shared test items, mean over seeds [95% bootstrap over seeds and items]. `−λA` rows: the "
              "joint adapter with A's library adapter subtracted at strength λ; `ext-sub −λA`: the same after "
-             "extracting what the two adapters share (Ext-Sub).", "",
+             "extracting what the two adapters share (Ext-Sub).", "", f"Settings: {SETTINGS_NOTE}", "",
              "| model | seeds | " + " | ".join(f"{n} (n={len(groups[n])})" for n in names) + " |",
              "|---|---|" + "---|" * len(names)]
-    for m in models:
-        runs = [r[m] for r in res["seeds"].values() if m in r]
-        lines.append(f"| {m} | {len(runs)} | " + " | ".join(_cell(boot(runs, groups[n], n_boot)) for n in names) + " |")
-    for ref in ("joint", "base"):
-        lines += ["", f"Paired against the {ref} {'adapter' if ref == 'joint' else 'model'}, seeds pooled (items × "
-                  "seeds; points, +gained/−lost, exact McNemar):", "",
-                  "| model | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-        for m in models:
-            if m in ("joint", "base"):
+    for m, row in sm["accuracy"].items():
+        lines.append(f"| {m} | {row['seeds']} | " + " | ".join(_cell(row[n]) for n in names) + " |")
+    for ref, rows in sm["versus"].items():
+        family = next((v["family"] for v in rows if "family" in v), 0)
+        lines += ["", (f"Paired against the {ref} {'adapter' if ref == 'joint' else 'model'} on the same items "
+                       "(points [95% bootstrap over seeds and items]; items won and lost and exact McNemar p per "
+                       "seed; over the seeds, the items whose summed change is up or down and the exact clustered "
+                       f"McNemar test, items as clusters; Holm over the {family} comparisons of this table in which "
+                       "some item changed; the others are left out):"), "",
+                  "| model | group | difference | per seed | over seeds | Holm |", "|---|---|---|---|---|---|"]
+        for v in rows:
+            if "family" not in v:
                 continue
-            cells = []
-            for n in names:
-                pairs = [(r[ref][i], r[m][i]) for r in res["seeds"].values() if m in r and ref in r
-                         for i in groups[n]]
-                d = paired_delta(pairs)
-                cells.append(f"{100 * d['delta']:+.1f} (+{d['gained']}/−{d['lost']}, p={d['p_value']:.2g})")
-            lines.append(f"| {m} | " + " | ".join(cells) + " |")
+            d = v["delta"]
+            lines.append(f"| {v['model']} | {v['group']} | {100 * d[0]:+.1f} [{100 * d[1]:+.1f}, {100 * d[2]:+.1f}] | "
+                         + ", ".join(f"s{x['seed']} +{x['gained']}/−{x['lost']} (p={x['p_value']:.2g})"
+                                     for x in v["per_seed"])
+                         + f" | {v['items_up']} up, {v['items_down']} down (p={v['p_value']:.2g}) | "
+                         f"{v['p_holm']:.2g} |")
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -148,7 +216,10 @@ def main(argv: list[str] | None = None) -> None:
     a = parse_args(argv)
     console = Console(stderr=True)
     if a.report_only:
-        report(json.loads(a.output_path.read_text()), a.output_path.with_suffix(".md"), a.bootstrap)
+        res = json.loads(a.output_path.read_text())
+        res["summary"] = summarize(res, a.bootstrap)
+        write_json(res, a.output_path)
+        report(res, a.output_path.with_suffix(".md"))
         return
     skills, also = a.skills.split(","), [s for s in a.also.split(",") if s]
     if len(skills) != 2:
@@ -159,23 +230,24 @@ def main(argv: list[str] | None = None) -> None:
     compositions = {c: COMPOSITIONS[c] for c in a.compositions.split(",") if c}
     arrow_k = [int(k) for k in a.arrow_top_k.split(",") if k]
     a.work_dir.mkdir(parents=True, exist_ok=True)
+    res: dict[str, Any] = json.loads(a.output_path.read_text()) if a.output_path.is_file() else {}
+    config = {k: str(v) for k, v in vars(a).items()}
+    made = a.work_dir / "settings.json"  # the work directory's trainings skip when done: made with what?
+    refuse_other_settings(res.get("config", {}), config, a.output_path, "--output-path")
+    refuse_other_settings(json.loads(made.read_text()) if made.is_file() else {}, config, made, "--work-dir")
+    made.write_text(json.dumps(config, indent=2) + "\n")
+    items_path, groups = test_items(a, skills, also)
+    if res.get("groups", groups) != groups:
+        raise SystemExit(f"{a.output_path}: measured on other test items; pass another --output-path")
     from skillgap.models.scratch import is_scratch, scratch_model
     from skillgap.models.sources import materialize, resolve_source
 
     name = str(scratch_model(a.model, "arith")) if is_scratch(a.model) else a.model
     base = ModelConfig(name, backend=a.backend)
     base_folder = materialize(resolve_source(name))
-    items_path, groups = test_items(a, skills, also)
     data = DataConfig(data=str(items_path), split="test", limit=None)
     ev = EvalConfig(max_new_tokens=a.max_new_tokens)
     runs_dir = a.work_dir / "runs"
-    res: dict[str, Any] = json.loads(a.output_path.read_text()) if a.output_path.is_file() else {}
-    config = {k: str(v) for k, v in vars(a).items()}
-    # which models are measured: more (or fewer) of them extend a run, they do not invalidate it
-    keep = ("seeds", "work_dir", "output_path", "report_only", "bootstrap", "arrow_top_k", "compositions", "strengths")
-    if {k: v for k, v in res.get("config", {}).items() if k not in keep} != \
-            {k: v for k, v in config.items() if k not in keep} or res.get("groups") != groups:
-        res = {}
     order = ["base", "joint", *[f"{s} adapter" for s in skills], *[f"library {c}" for c in compositions],
              *[f"library arrow top-{k}" for k in arrow_k], *[f"joint −{x:g}A" for x in strengths],
              *[f"joint ext-sub −{x:g}A" for x in strengths]]
@@ -196,8 +268,9 @@ def main(argv: list[str] | None = None) -> None:
             now = time.perf_counter()
             res["seconds"] = round(res.get("seconds", 0) + now - clock[0], 1)
             clock[0] = now
+            res["summary"] = summarize(res, a.bootstrap)
             write_json(res, a.output_path)
-            report(res, a.output_path.with_suffix(".md"), a.bootstrap)
+            report(res, a.output_path.with_suffix(".md"))
 
         for seed in [int(s) for s in a.seeds.split(",")]:
             w = a.work_dir / f"seed{seed}"
@@ -239,8 +312,9 @@ def main(argv: list[str] | None = None) -> None:
                 out = router({s: lib.adapter(s) for s in skills}, w / f"library-arrow-top{k}", top_k=k)
                 measure(seed, f"library arrow top-{k}", replace(base, backend="hf", adapter=str(out)),
                         w / f"library-arrow-top{k}.json")
+    res["summary"] = summarize(res, a.bootstrap)
     write_json(res, a.output_path)
-    report(res, a.output_path.with_suffix(".md"), a.bootstrap)
+    report(res, a.output_path.with_suffix(".md"))
 
 
 if __name__ == "__main__":
