@@ -1,0 +1,174 @@
+"""The README's benchmark figures, generated from the committed results: never typed by hand.
+
+Rewrites each block of README.md between `<!-- begin: NAME -->` and `<!-- end: NAME -->` from the JSON in
+benchmarks/results (the summaries `--report-only` writes there). A test fails when README.md differs from it.
+
+    python benchmarks/readme.py           # rewrite README.md
+    python benchmarks/readme.py --check   # exit 1 if README.md is not what the results give
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+# What the targeting arms are (benchmarks/targeting_efficiency.py SHOWN); kept here so this reads JSON only.
+SHOWN = {"stat-syn": "stat-syn (generator)", "skill-it": "Skill-it (4 rounds, prerequisite graph)"}
+ALPHA = 0.05
+
+
+def pts(x: float) -> str:
+    return f"{100 * x:+.1f}"
+
+
+def interval(m: list[float]) -> str:
+    """A paired difference in points with its interval."""
+    return f"{pts(m[0])} [{pts(m[1])}, {pts(m[2])}]"
+
+
+def ratio(r: dict[str, Any]) -> str:
+    if math.isnan(r["ratio"]):
+        return "-"
+    est = "never" if r["ratio"] == 0 else f"{r['ratio']:.2f}x"
+    return f"{est} [{r['ci'][0]:.2f}, {r['ci'][1]:.2f}]"
+
+
+def targeting(results: dict[str, Any]) -> str:
+    """A table of every strategy against uniform at the largest budget, and what it supports."""
+    gs = results["g"]
+    names = {key: f"G{i}" for i, key in enumerate(gs, 1)}
+    lines = ["| G | replay | strategy | G accuracy | against uniform, points | G items up/down | p | Holm | "
+             "examples needed, vs uniform | examples on G |", "|---|---|---|---|---|---|---|---|---|---|"]
+    cleared, above_one, family, budget = [], [], 0, ""
+    for key, res in gs.items():
+        sm = res["summary"]
+        budget = max(next(iter(sm["table"].values())), key=int)
+        for name, row in sm["table"].items():
+            s, rp = name.rsplit("@r", 1)
+            cell = row[budget]
+            if s == "uniform":
+                vs = "-"
+            else:
+                v = sm["versus_uniform"][f"r{rp}"][s]
+                c = v["clustered"]
+                family = c["family"]
+                vs = f"{interval(v['g_macro'])} | {c['items_up']}/{c['items_down']} | {c['p_value']:.2g} | {c['p_holm']:.2g}"
+                if c["p_holm"] <= ALPHA:
+                    cleared.append(f"`{SHOWN.get(s, s)}` on {names[key]} at replay {rp} ({pts(v['g_macro'][0])} "
+                                   f"points, Holm p = {c['p_holm']:.2g})")
+            r = sm["ratios"][f"r{rp}"][s]
+            if s != "uniform" and r["ci"][0] > 1:
+                above_one.append(f"`{SHOWN.get(s, s)}` on {names[key]} at replay {rp}")
+            lines.append(f"| {names[key]} | {rp} | {SHOWN.get(s, s)} | {cell['g_macro'][0]:.1%} | "
+                         + (vs if s != "uniform" else "- | - | - | -")
+                         + f" | {ratio(r) if s != 'uniform' else '-'} | {cell['share_g']:.0%} |")
+    g1 = next(iter(gs.values()))["summary"]["table"]
+    ceilings = " and ".join(f"{gs[k]['summary']['ideal_ratio']:.2f}x on {names[k]}" for k in gs)
+    text = [
+        "",
+        ", ".join(f"{names[k]} = {{{', '.join(gs[k]['g'])}}}" for k in gs) + f"; {budget} examples; "
+        + ", ".join(f"{len({r['seed'] for r in gs[k]['rows']})} seeds on {names[k]}" for k in gs)
+        + f"; the same {len(next(iter(gs.values()))['items'])} test items. Points: paired difference in G accuracy [95% bootstrap over seeds and items]; "
+        "G items up/down: items whose change summed over the seeds is up or down; p: exact McNemar test over "
+        f"the seeds with an item's seeds kept together; Holm: adjusted over the {family} comparisons with "
+        "uniform. Examples needed: to reach uniform's G accuracy at the largest budget, on the seed-mean "
+        "learning curves (\"never\": not within the budgets).",
+        "",
+        (f"- Against uniform, after Holm's adjustment at {ALPHA:g}, " + (
+            "only " + ", ".join(cleared[:-1]) + (" and " if len(cleared) > 1 else "") + cleared[-1] + " differ"
+            + ("s" if len(cleared) == 1 else "") if cleared else "no strategy differs") + "."),
+        ("- " + ("No strategy's examples-needed interval lies wholly above 1x" if not above_one else
+                 "Only " + ", ".join(above_one) + " need(s) fewer examples with an interval wholly above 1x")
+         + f" (ceilings if only G's share mattered: {ceilings})."),
+        (f"- `{SHOWN['stat-syn']}` is the suite's generator with no teacher and no filter, and "
+         f"`{SHOWN['skill-it']}` reads {g1['skill-it@r0'][budget]['share_g']:.0%} of its examples on G against "
+         f"uniform's {g1['uniform@r0'][budget]['share_g']:.0%} ({names[next(iter(gs))]}, replay 0): neither row "
+         "is a verdict on STAT-Syn or Skill-it as published."),
+    ]
+    return "\n".join(lines + text)
+
+
+def weights(results: dict[str, Any], second: dict[str, Any]) -> str:
+    """The library's compositions and removals against the joint adapter, and the second pair's composed items."""
+    vs = {(v["model"], v["group"]): v for v in results["summary"]["versus"]["joint"]}
+    a, b = results["config"]["skills"].split(",")
+    groups = [f"{a} alone", "add_1digit alone", "mul_facts alone"]
+    models = ["library ties", "library arrow top-1", "library cat", "library linear", "library dare_linear",
+              "joint −0.5A", "joint −2A", "joint ext-sub −2A"]
+
+    def cell(m: str, g: str) -> str:
+        v = vs.get((m, g))
+        return "-" if v is None else interval(v["delta"]) + (f" (Holm {v['p_holm']:.2g})" if "p_holm" in v else "")
+
+    def d(m: str, g: str) -> str:
+        return f"{abs(100 * vs[(m, g)]['delta'][0]):.1f}"
+
+    lines = ["| against the joint adapter | " + " | ".join(groups) + " |", "|---|" + "---|" * len(groups)]
+    lines += [f"| {m} | " + " | ".join(cell(m, g) for g in groups) + " |" for m in models]
+    acc = second["summary"]["accuracy"]["joint"]
+    a2, b2 = second["config"]["skills"].split(",")
+    both = f"{a2}+{b2}"
+    family = next(v["family"] for v in vs.values() if "family" in v)
+    n = results["groups"]
+    text = [
+        "",
+        f"Library of {a} and {b} adapters, {results['config']['budget']} items each, "
+        f"{results['summary']['accuracy']['joint']['seeds']} seeds; test items: "
+        + ", ".join(f"{len(n[g])} {g}" for g in groups) + ". Points against one joint LoRA on the union of the same "
+        f"examples [95% bootstrap over seeds and items], Holm over the {family} comparisons of the "
+        "[table](benchmarks/results/weights.md). Ext-Sub's anti-expert here is A's own library adapter, trained "
+        "on clean items (the paper's is trained on deficient data); PEFT's `linear` was judged only at weights 1, 1.",
+        "",
+        f"- `ties` and Arrow stay within {max(float(d('library ties', groups[0])), float(d('library arrow top-1', groups[0]))):.1f} "
+        f"points of the joint adapter on {a}; `cat` loses {d('library cat', groups[0])}, and `linear` and "
+        f"`dare_linear` at weights 1, 1 lose {d('library linear', groups[0])}.",
+        f"- Removal is not selective: negating {a} at λ = 0.5 costs it {d('joint −0.5A', groups[0])} points and "
+        f"add_1digit {d('joint −0.5A', groups[1])}; Ext-Sub at λ = 2 costs mul_facts {d('joint ext-sub −2A', groups[2])} "
+        f"(negation: {d('joint −2A', groups[2])}) but add_1digit {d('joint ext-sub −2A', groups[1])} and {a} "
+        f"{d('joint ext-sub −2A', groups[0])}.",
+        f"- On a second pair, {a2} and {b2} ({acc['seeds']} seeds), the joint adapter reaches "
+        f"{acc[f'{a2} alone'][0]:.1%} and {acc[f'{b2} alone'][0]:.1%} on them alone and {acc[both][0]:.1%} of the "
+        f"{len(second['groups'][both])} items that need both ([table](benchmarks/results/weights-{a2}-{b2}.md)).",
+    ]
+    return "\n".join(lines + text)
+
+
+def blocks() -> dict[str, str]:
+    load = lambda name: json.loads((RESULTS / name).read_text())  # noqa: E731
+    return {"targeting": targeting(load("targeting_efficiency.json")),
+            "weights": weights(load("weights.json"), load("weights-add_multi-fraction_of.json"))}
+
+
+def rewrite(text: str, new: dict[str, str]) -> str:
+    """`text` with each named block's body replaced; an error if a block's markers are missing."""
+    for name, body in new.items():
+        pattern = re.compile(rf"(<!-- begin: {name} -->\n).*?(<!-- end: {name} -->)", re.S)
+        if not pattern.search(text):
+            raise SystemExit(f"README.md: no '<!-- begin: {name} -->' ... '<!-- end: {name} -->' block")
+        text = pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
+    return text
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--check", action="store_true", help="exit 1 if README.md differs from what the results give")
+    a = p.parse_args(argv)
+    path = ROOT / "README.md"
+    old = path.read_text()
+    new = rewrite(old, blocks())
+    if a.check:
+        if new != old:
+            sys.exit("README.md: a generated block differs from the results; run python benchmarks/readme.py")
+        return
+    path.write_text(new)
+
+
+if __name__ == "__main__":
+    main()
