@@ -33,7 +33,7 @@ BY_K = {1: ((200, 130, 4), (200, 160, 1)), 2: ((150, 70, 6), (150, 95, 2)), 3: (
 def _score(n: int, correct: int, unparsed: int) -> dict[str, Any]:
     lo, hi = wilson(correct, n)
     return {"n": n, "correct": correct, "accuracy": correct / n if n else 0.0, "ci_low": lo, "ci_high": hi,
-            "unparsed": unparsed}
+            "unparsed": unparsed, "unparsed_rate": unparsed / n if n else 0.0}
 
 
 def _profile(run_id: str, side: int) -> dict[str, Any]:

@@ -113,6 +113,23 @@ def test_different_items_are_refused_unless_unpaired():
         compare(old, after)
 
 
+def test_unpaired_compare_counts_every_item_of_an_older_profile_too():
+    # The worked case above, with "before" as an older skillgap wrote it: n and accuracy over the 20 parsed
+    # items (0.75), the 80 unparsed beside them. Read as 0.75 it would be a regression to 0.50; counted over
+    # every item it is 15% -> 50%.
+    old = {"n": 20, "correct": 15, "accuracy": 0.75, "ci_low": 0.53, "ci_high": 0.89, "unparsed": 80}
+    before = {"run_id": "old", "overall": old, "skills": [old | {"id": "s", "name": "s"}],
+              "by_k": [old | {"k": 1}], "missing": {}}
+    v = compare(before, _profile(["r"] * 50 + ["w"] * 50, prefix="y"), VerifyConfig(paired=False))
+    for d in (v["overall"], v["skills"][0], v["by_k"][0]):
+        assert (d["before"], d["n_before"], d["unparsed_before"]) == (0.15, 100, 80)
+        assert d["delta"] == pytest.approx(0.35) and d["p_value"] == pytest.approx(two_proportion_p(15, 100, 50, 100))
+    assert v["improved"] == ["s"] and v["regressions"] == []
+    no_count = {k: v for k, v in old.items() if k != "unparsed"}
+    with pytest.raises(ConfigError, match=r"before profile \(old\) was written by an older skillgap.*re-run"):
+        compare(before | {"overall": no_count}, _profile(["r"] * 10), VerifyConfig(paired=False))
+
+
 def test_holm_and_benjamini_hochberg_adjusted_p_values():
     p = [0.01, 0.04, 0.03, 0.005]
     # Holm: sorted .005 .01 .03 .04 times 4, 3, 2, 1 = .02 .03 .06 .04 -> running max .02 .03 .06 .06

@@ -190,6 +190,26 @@ def _records(profile: dict[str, Any], which: str) -> dict[str, dict[str, Any]]:
     return {r["id"]: r for r in recs}
 
 
+def every_item(profile: dict[str, Any], which: str) -> dict[str, Any]:
+    """`profile` with accuracy over every item, as today's profiles count it. Profiles written before
+    `unparsed_rate` existed left unparsed outputs out of `n` and of the accuracy: recomputed from their counts,
+    so two profiles are never compared under two definitions of accuracy."""
+
+    def score(d: dict[str, Any]) -> dict[str, Any]:
+        if "unparsed_rate" in d:
+            return d
+        if not isinstance(d.get("unparsed"), int):
+            raise ConfigError(f"The {which} profile ({profile.get('run_id') or '?'}) was written by an older "
+                              "skillgap (accuracy over parsed items only, no 'unparsed' count to correct it with): "
+                              "re-run its command to rebuild it.")
+        n = d["n"] + d["unparsed"]
+        return d | {"n": n, "accuracy": d["correct"] / n if n else 0.0,
+                    "unparsed_rate": d["unparsed"] / n if n else 0.0}
+
+    return profile | {"overall": score(profile["overall"]), "skills": [score(s) for s in profile["skills"]],
+                      "by_k": [score(k) for k in profile["by_k"]]}
+
+
 def pair_up(before: dict[str, Any], after: dict[str, Any]) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
     """item id -> (before record, after record); an error unless both profiles graded the same items."""
     b, a = _records(before, "before"), _records(after, "after")
@@ -213,6 +233,8 @@ def compare(before: dict[str, Any], after: dict[str, Any], cfg: VerifyConfig | N
     """Per-skill, per-k and overall deltas, with improvements and regressions named."""
     cfg = cfg or VerifyConfig()
     cfg.check()
+    if not cfg.paired:  # paired tests read the per-item records, which only today's profiles have
+        before, after = every_item(before, "before"), every_item(after, "after")
     b_skills = {s["id"]: s for s in before["skills"]}
     a_skills = {s["id"]: s for s in after["skills"]}
     ids = [s for s in b_skills if s in a_skills]
