@@ -133,3 +133,17 @@ def test_a_data_file_not_in_utf8_is_a_one_line_error_naming_line_and_byte(tmp_pa
                       (["profile", "--data", "latin1.csv", "--field", "prompt=question"], "latin1.csv:3: not UTF-8 text"),
                       (RUN + ["--train-data", "latin1.jsonl"], where)], tmp_path, capsys)
 
+
+def test_an_output_path_of_the_wrong_kind_is_a_one_line_error_before_any_work(tmp_path, untouchable, monkeypatch,
+                                                                              capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("a file, not a folder")
+    (tmp_path / "afolder").mkdir()
+    _one_line_errors([
+        (RUN[:-4] + ["--output-path", "afile", "--runs-dir", "runs"], "--output-path afile is a file; `skillgap run` "
+                                                                        "writes a folder there"),
+        (["train", "--suite", "arith", "--output-path", "afile"], "--output-path afile is a file"),
+        (["library", "--suite", "arith", "--skills", "round", "--output-path", "afile"], "--output-path afile is a file"),
+        (["profile", "--suite", "arith", "--output-path", "afile/p.json"], "afile is a file, not a folder"),
+        (["profile", "--suite", "arith", "--output-path", "afolder"], "--output-path afolder is a folder"),
+    ], tmp_path, capsys)

@@ -51,10 +51,27 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                    help="where the run store (skillgap.db) lives (default: ./runs or $SKILLGAP_RUNS)")
 
 
-def _output_args(p: argparse.ArgumentParser, help: str, required: bool) -> None:
+def _output_args(p: argparse.ArgumentParser, help: str, required: bool, folder: bool = False) -> None:
     o = p.add_argument_group("output")
     o.add_argument("--output-path", default=None, required=required, help=help)
+    p.set_defaults(output_is_folder=folder)
     _add_common(o)
+
+
+def _check_output_path(a: argparse.Namespace) -> None:
+    """An --output-path that cannot be written is a one-line error before any work, not a traceback at the end."""
+    if not getattr(a, "output_path", None):
+        return
+    path = Path(a.output_path)
+    if a.output_is_folder and path.exists() and not path.is_dir():
+        raise SkillgapError(f"--output-path {a.output_path} is a file; `skillgap {a.command}` writes a folder there: "
+                            "give a new or existing folder.")
+    if not a.output_is_folder and path.is_dir():
+        raise SkillgapError(f"--output-path {a.output_path} is a folder; `skillgap {a.command}` writes a file there: "
+                            f"give a file path, e.g. {path / (a.command + '.json')}.")
+    blocker = next((q for q in path.parents if q.exists() and not q.is_dir()), None)
+    if blocker is not None:
+        raise SkillgapError(f"--output-path {a.output_path}: {blocker} is a file, not a folder.")
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
@@ -273,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     _train_args(p)
     _eval_args(p)
     _verify_args(p)
-    _output_args(p, "output directory (report.html, report.json, adapter, ...)", required=True)
+    _output_args(p, "output directory (report.html, report.json, adapter, ...)", required=True, folder=True)
 
     p = sub.add_parser("train", help="build a targeted training set and fine-tune on it", epilog=EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -288,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     _mixture_args(p)
     _train_args(p)
     _eval_args(p)
-    _output_args(p, "output directory (adapter, train.jsonl, train_result.json)", required=True)
+    _output_args(p, "output directory (adapter, train.jsonl, train_result.json)", required=True, folder=True)
 
     p = sub.add_parser("graph", help="estimate a skills graph (Skill-it), or draw a given one", epilog=EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -377,7 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--test-data", default=None, help="with --data: held-out items the recovery is measured on")
     g.add_argument("--seed", type=int, default=0, help="items, score initialisation, random baseline (default: 0)")
     _eval_args(p)
-    _output_args(p, "output directory (localize.json, localize.md, overlap-*.png, masks/)", required=True)
+    _output_args(p, "output directory (localize.json, localize.md, overlap-*.png, masks/)", required=True, folder=True)
 
     p = sub.add_parser("library", help="one LoRA per skill into a folder with an index (compose and remove them "
                                        "with skillgap compose)", epilog=EXAMPLES,
@@ -391,7 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="held-out items of its skill each adapter is measured on, into the index (default: 50; 0: none)")
     _train_args(p)
     _eval_args(p)
-    _output_args(p, "the library folder (index.json, one adapter folder per skill)", required=True)
+    _output_args(p, "the library folder (index.json, one adapter folder per skill)", required=True, folder=True)
 
     p = sub.add_parser("compose", help="merge or route a library's skill adapters into one adapter folder (PEFT)",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -410,7 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--expert", default=None, metavar="ADAPTER",
                    help="ext-sub: the adapter to remove the skill from (e.g. one trained on several skills); "
                         "--weights -λ sets the strength (default: -1)")
-    _output_args(p, "the composed adapter folder: `skillgap profile --adapter` takes it", required=True)
+    _output_args(p, "the composed adapter folder: `skillgap profile --adapter` takes it", required=True, folder=True)
 
     p = sub.add_parser("label", help="label a dataset with skills from an inventory (embed or teacher)",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -1001,6 +1018,7 @@ def main(argv: list[str] | None = None) -> int:
                     "discover": cmd_discover, "diagnose": cmd_diagnose, "skillmix": cmd_skillmix, "localize": cmd_localize,
                     "library": cmd_library, "compose": cmd_compose,
                     "compare": cmd_compare, "runs": cmd_runs, "show": cmd_show}
+        _check_output_path(args)
         return commands[args.command](args)
     except SkillgapError as e:
         print(f"skillgap: error: {e}", file=sys.stderr)
