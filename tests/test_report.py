@@ -116,6 +116,12 @@ def test_write_report(tmp_path: Path) -> None:
     assert "&#34;lr&#34;: 0.0005" in html or "&quot;lr&quot;: 0.0005" in html  # the config, escaped
 
 
+def test_the_verdict_states_overall_and_k_before_the_skills() -> None:
+    verdict = render_html(make_report()).split('id="verdict"')[1].split("</p>")[0]
+    assert verdict.index("overall +15.6 pp") < verdict.index("k=1 +15.0 pp") < verdict.index("per skill after Holm:")
+    assert "mul_table regressed" in verdict and "(significant)" in verdict
+
+
 def test_render_is_deterministic() -> None:
     report = make_report()
     assert render_html(report) == render_html(report)

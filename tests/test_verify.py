@@ -1,5 +1,7 @@
 """Verification statistics against independently computed references, and the worked cases of docs/run.md."""
 
+import re
+
 import pytest
 from scipy.stats import binomtest
 
@@ -128,6 +130,22 @@ def test_unpaired_compare_counts_every_item_of_an_older_profile_too():
     no_count = {k: v for k, v in old.items() if k != "unparsed"}
     with pytest.raises(ConfigError, match=r"before profile \(old\) was written by an older skillgap.*re-run"):
         compare(before | {"overall": no_count}, _profile(["r"] * 10), VerifyConfig(paired=False))
+
+
+def test_the_verdict_line_states_overall_and_k_before_the_skills(capsys):
+    # 4 skills x 25 items, 5 wrong -> right in each: no skill clears Holm (each p = 2/2^5), overall p = 2/2^20.
+    # The last line must not read "improved: none" as if nothing happened.
+    from skillgap.cli import print_comparison
+
+    before = build_profile([r for s in "abcd" for r in _records(["w"] * 5 + ["r"] * 20, (s,), s)]).to_dict()
+    after = build_profile([r for s in "abcd" for r in _records(["r"] * 25, (s,), s)]).to_dict()
+    v = compare(before, after)
+    assert v["improved"] == [] and v["overall"]["significant"] and v["overall"]["p_value"] == 2 / 2 ** 20
+    print_comparison(before, after, v)
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    ci = r"\[\+\d+\.\d, \+\d+\.\d\]"
+    assert re.fullmatch(rf"overall \+20\.0 pp {ci}, p = 2e-6 \(significant\); k=1 \+20\.0 pp {ci}, p = 2e-6, "
+                        r"Holm 2e-6 \(significant\); per skill after Holm: none improved, none regressed", last), last
 
 
 def test_holm_and_benjamini_hochberg_adjusted_p_values():

@@ -760,8 +760,9 @@ def print_comparison(before: dict[str, Any], after: dict[str, Any], verdict: dic
     console = _console()
     console.print(t)
     console.print(k)
-    console.print(f"improved: {', '.join(verdict['improved']) or 'none'}; "
-                  f"regressions: {', '.join(verdict['regressions']) or 'none'}")
+    from skillgap.verify import verdict_line
+
+    console.print(verdict_line(verdict), markup=False, highlight=False, soft_wrap=True)
 
 
 def cmd_runs(a: argparse.Namespace) -> int:

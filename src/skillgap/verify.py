@@ -264,6 +264,35 @@ def compare(before: dict[str, Any], after: dict[str, Any], cfg: VerifyConfig | N
             "only_before": sorted(set(b_skills) - set(a_skills)), "only_after": sorted(set(a_skills) - set(b_skills))}
 
 
+def p_text(p: float) -> str:
+    """A p-value as people write it: 0.016, 4e-7."""
+    if p >= 0.001:
+        return f"{p:.2g}"
+    mantissa, exponent = f"{p:.0e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def verdict_line(verdict: dict[str, Any]) -> str:
+    """The verdict in one line: overall and per k first, then the skills that clear the correction.
+
+    "improved: none" alone, under +25 points overall at p = 4e-7, reads as "nothing happened"; it only says
+    that no single skill's few items clear the corrected bar."""
+    correction = {"holm": "Holm", "bh": "Benjamini-Hochberg", "none": "no correction"}[verdict["correction"]]
+
+    def change(d: dict[str, Any], adjusted: bool) -> str:
+        p = f"p = {p_text(d['p_value'])}"
+        if adjusted and verdict["correction"] != "none":
+            p += f", {correction} {p_text(d['p_adjusted'])}"
+        return (f"{100 * d['delta']:+.1f} pp [{100 * d['delta_ci_low']:+.1f}, {100 * d['delta_ci_high']:+.1f}], {p} "
+                f"({'significant' if d['significant'] else 'not significant'})")
+
+    skills = [f"{', '.join(verdict['improved'])} improved" if verdict["improved"] else "none improved",
+              f"{', '.join(verdict['regressions'])} regressed" if verdict["regressions"] else "none regressed"]
+    return "; ".join([f"overall {change(verdict['overall'], False)}",
+                      *(f"k={d['k']} {change(d, True)}" for d in verdict["by_k"]),
+                      f"per skill after {correction}: {', '.join(skills)}"])
+
+
 # ---------------------------------------------------------------- leakage
 
 
