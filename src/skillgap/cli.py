@@ -905,7 +905,9 @@ def cmd_library(a: argparse.Namespace) -> int:
 
     if a.budget < 1 or a.test_limit < 0:
         raise SkillgapError("--budget must be at least 1 and --test-limit at least 0.")
-    c = _configs(a)
+    if a.method == "full":
+        raise SkillgapError("--method full: a library holds one LoRA adapter per skill; leave --method out.")
+    c = _configs(argparse.Namespace(**vars(a) | {"method": "lora"}))  # LoRA's learning rate, for scratch models too
     skills = [x.strip() for x in a.skills.split(",") if x.strip()]
     c["data"].check()
     if c["data"].suite:
