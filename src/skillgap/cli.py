@@ -607,7 +607,8 @@ def print_profile(p: dict[str, Any]) -> None:
         return f"{100 * x:5.1f}"
 
     t = Table(title=f"run {p['run_id']}", caption=f"{p['model']} on {p['data']}; accuracy counts every item, an "
-                                                 "unparsed output (no gradable answer) as wrong", title_justify="left")
+                                                 "unparsed output (no gradable answer, or cut off at "
+                                                 "--max-new-tokens) as wrong", title_justify="left")
     for col in ("skill", "n", "acc %", "95% CI", "alone %", "missing", "unparsed (rate)"):
         t.add_column(col, justify="left" if col == "skill" else "right", no_wrap=True)
     for s in sorted(p["skills"], key=lambda s: s["accuracy"]):
@@ -638,8 +639,9 @@ def _p(p: float) -> str:
 
 
 def _unparsed(score: dict[str, Any]) -> str:
-    """Format failures beside the accuracy they count against: '3 (5%)'."""
-    return f"{score['unparsed']} ({100 * score['unparsed'] / score['n']:.0f}%)" if score["n"] else "0"
+    """Format failures beside the accuracy they count against: '3 (5%)', '3 (5%), 2 cut off'."""
+    cut = f", {score['truncated']} cut off" if score.get("truncated") else ""
+    return f"{score['unparsed']} ({100 * score['unparsed'] / score['n']:.0f}%){cut}" if score["n"] else "0"
 
 
 def _console() -> Any:
