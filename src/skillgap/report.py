@@ -97,7 +97,8 @@ def _verdict(report: dict[str, Any]) -> str | None:
     deltas = report.get("deltas") or {}
     if "significant" not in (deltas.get("overall") or {}):
         return None
-    return verdict_line(deltas | {"improved": report.get("improved") or [], "regressions": report.get("regressions") or []})
+    flags = {k: report.get(k) or [] for k in ("improved", "regressions")}
+    return verdict_line(deltas | flags)
 
 
 def _score(d: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -41,7 +41,7 @@ def stat_sel(req: Request, per_pair: int | None = None) -> Mixture:
     notes: dict[str, Any] = {"pairs": pairs, "per_pair": per_pair, "selected": len(picked),
                              "skills_without_items": short}
     if short:
-        notes["warning"] = (f"stat-sel: no pool item is labelled {', '.join(f'{s} ({n} failed)' for s, n in short.items())}"
-                            f"; {'its' if len(short) == 1 else 'their'} share of the budget went to the other missing "
-                            "skills, in proportion to their counts.")
+        named = ", ".join(f"{s} ({n} failed)" for s, n in short.items())
+        notes["warning"] = (f"stat-sel: no pool item is labelled {named}; {'its' if len(short) == 1 else 'their'} "
+                            "share of the budget went to the other missing skills, in proportion to their counts.")
     return Mixture("stat-sel", items, notes=notes)
