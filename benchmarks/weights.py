@@ -46,6 +46,7 @@ from typing import Any
 from rich.console import Console
 
 from skillgap.data import DataConfig, load_items
+from skillgap.errors import ConfigError
 from skillgap.items import write_jsonl
 from skillgap.library import build_library, combine, ext_sub, router
 from skillgap.models import ModelConfig, ModelPool
@@ -118,7 +119,7 @@ def all_up_to(cfg: DataConfig) -> list:
     for n in range(cfg.limit, 0, -1):
         try:
             return load_items(replace(cfg, limit=n))[0]
-        except RuntimeError:  # arith: cannot make n distinct items of this split
+        except ConfigError:  # arith: fewer than n distinct items of this split
             continue
     raise SystemExit(f"no {cfg.split} items of {cfg.skills}")
 

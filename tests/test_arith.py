@@ -119,3 +119,25 @@ def test_validation_items_share_no_problem_with_training_or_test():
         assert not {sig(it) for it in val} & {sig(it) for it in other}
         assert_disjoint(other, val)
     assert {it.split for it in training} == {"train"}
+
+
+def test_a_suite_restricted_to_fewer_distinct_items_than_asked_says_how_many_there_are(tmp_path, monkeypatch, capsys):
+    import re
+
+    import pytest
+
+    from skillgap.cli import main
+    from skillgap.errors import ConfigError
+
+    mul = load_suite("arith", ("mul_facts",))
+    with pytest.raises(ConfigError, match=r"arith restricted to skill mul_facts has only (\d+) distinct test items, "
+                                          r"and 500 were asked for: ask for at most \1 \(--limit") as e:
+        mul.generate("test", 500, 0)
+    exist = int(re.search(r"only (\d+)", str(e.value))[1])
+    assert len({it.prompt for it in mul.generate("test", exist, 0)}) == exist  # the advice works
+    with pytest.raises(ConfigError, match=r"only \d+ distinct new train items for mul_facts, and 5000 were asked"):
+        mul.synthesize("mul_facts", 5000, 0)
+    monkeypatch.chdir(tmp_path)
+    assert main(["profile", "--suite", "arith", "--skills", "mul_facts", "--limit", "500", "--runs-dir", "runs"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("skillgap: error: arith restricted to skill mul_facts has only") and err.count("\n") == 1

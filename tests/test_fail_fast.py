@@ -99,3 +99,51 @@ def test_bad_options_from_the_command_line(tmp_path):
         p = run_cli(*args, cwd=tmp_path, check=False)
         assert p.returncode == 2 and message in p.stderr, (args, p.stderr)
         assert not (tmp_path / "runs").exists() and not (tmp_path / "out").exists(), args
+
+
+def _one_line_errors(cases, tmp_path, capsys):
+    """Each command exits 2 with its message on one line, and starts nothing."""
+    from skillgap.cli import main
+
+    for args, message in cases:
+        assert main(args) == 2, args
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, (args, err)
+        assert not (tmp_path / "runs").exists(), args
+
+
+def test_a_data_file_not_in_utf8_is_a_one_line_error_naming_line_and_byte(tmp_path, untouchable, monkeypatch, capsys):
+    from skillgap.errors import DataError
+    from skillgap.items import read_jsonl
+    from skillgap.skills import load_inventory
+
+    monkeypatch.chdir(tmp_path)
+    first = '{"id": "a", "prompt": "1+1?", "answer": "2", "skills": ["x"]}\n'
+    second = '{"id": "b", "prompt": "caf\u00e9?", "answer": "2", "skills": ["x"]}\n'
+    (tmp_path / "latin1.jsonl").write_bytes((first + second).encode("latin-1"))
+    (tmp_path / "latin1.csv").write_bytes("question,answer\n1+1?,2\ncaf\u00e9?,3\n".encode("latin-1"))
+    (tmp_path / "skills.yaml").write_bytes("- id: caf\u00e9\n".encode("latin-1"))
+    offset = len(first) + second.index("\u00e9")  # bytes: the first line and the second's ASCII before the é
+    where = f"latin1.jsonl:2: not UTF-8 text (byte 0xe9 at byte offset {offset})"
+    with pytest.raises(DataError, match=r"latin1.jsonl:2: not UTF-8 text \(byte 0xe9 at byte offset \d+\); .*UTF-8"):
+        read_jsonl(tmp_path / "latin1.jsonl")
+    with pytest.raises(DataError, match=r"skills.yaml:1: not UTF-8 text \(byte 0xe9 at byte offset 9\)"):
+        load_inventory(tmp_path / "skills.yaml")
+    _one_line_errors([(["profile", "--data", "latin1.jsonl"], where),
+                      (["profile", "--data", "latin1.csv", "--field", "prompt=question"], "latin1.csv:3: not UTF-8 text"),
+                      (RUN + ["--train-data", "latin1.jsonl"], where)], tmp_path, capsys)
+
+
+def test_an_output_path_of_the_wrong_kind_is_a_one_line_error_before_any_work(tmp_path, untouchable, monkeypatch,
+                                                                              capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("a file, not a folder")
+    (tmp_path / "afolder").mkdir()
+    _one_line_errors([
+        (RUN[:-4] + ["--output-path", "afile", "--runs-dir", "runs"], "--output-path afile is a file; `skillgap run` "
+                                                                        "writes a folder there"),
+        (["train", "--suite", "arith", "--output-path", "afile"], "--output-path afile is a file"),
+        (["library", "--suite", "arith", "--skills", "round", "--output-path", "afile"], "--output-path afile is a file"),
+        (["profile", "--suite", "arith", "--output-path", "afile/p.json"], "afile is a file, not a folder"),
+        (["profile", "--suite", "arith", "--output-path", "afolder"], "--output-path afolder is a folder"),
+    ], tmp_path, capsys)

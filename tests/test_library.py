@@ -235,3 +235,18 @@ def test_a_router_over_one_adapter_is_that_adapter_and_runs_on_the_hf_backend_on
                                                     .replace(str(b.resolve()), str(tmp_path / "gone")))
     with pytest.raises(ConfigError, match="adapter 'b'.*not a PEFT adapter folder"):
         ModelConfig(str(tiny_model_dir), backend="hf", adapter=str(tmp_path / "moved")).check()
+
+
+def test_a_library_trains_lora_at_loras_learning_rate_on_a_from_scratch_model_too(tmp_path, monkeypatch, capsys):
+    # `--method auto` means full fine-tuning for scratch-* models, with its own rate (3e-4); a library trains LoRA.
+    from skillgap.cli import main
+    from skillgap.train import TrainConfig
+
+    monkeypatch.chdir(tmp_path)
+    args = ["library", "--model", "scratch-tiny", "--suite", "arith", "--skills", "add_1digit", "--budget", "8",
+            "--train-batch-size", "8", "--test-limit", "0", "--output-path", "lib", "--runs-dir", "runs"]
+    assert main(args) == 0
+    used = json.loads((tmp_path / "lib" / "index.json").read_text())["skills"]["add_1digit"]["train"]
+    assert used["method"] == "lora" and used["learning_rate"] == TrainConfig.learning_rate
+    assert main(args + ["--method", "full", "--output-path", "lib2"]) == 2
+    assert "a library holds one LoRA adapter per skill" in capsys.readouterr().err

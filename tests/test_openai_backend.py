@@ -33,3 +33,19 @@ def test_unreachable_endpoint_is_a_clear_error():
                                      timeout=5))
     with pytest.raises(BackendError, match=r"APIConnectionError after 2 tries.*Is the server up"):
         backend.generate([[{"role": "user", "content": "hi"}]], max_new_tokens=4)
+
+
+def test_a_reply_cut_off_by_the_token_limit_is_marked_and_counted_not_graded(server, tmp_path):
+    backend = load_model(ModelConfig(model="smollm2", base_url=server))
+    chat = [{"role": "user", "content": "Count from 1 to 100, separated by commas."}]
+    cut, = backend.generate([chat], max_new_tokens=3)
+    assert cut.truncated and cut.n_tokens == 3
+    whole = backend.generate([[{"role": "user", "content": "Say OK."}]], max_new_tokens=64)[0]
+    assert whole.n_tokens < 64 and not whole.truncated  # ended by the model, not by the limit
+    p = run_cli("profile", "--model", "smollm2", "--base-url", server, "--suite", "arith", "--limit", "4",
+                "--max-new-tokens", "2", "--output-path", "p.json", "--runs-dir", "runs", cwd=tmp_path)
+    prof = json.loads((tmp_path / "p.json").read_text())
+    assert [r["status"] for r in prof["records"]] == ["truncated"] * 4
+    o = prof["overall"]
+    assert (o["n"], o["correct"], o["unparsed"], o["truncated"]) == (4, 0, 4, 4)
+    assert "4 (100%), 4 cut off" in p.stdout

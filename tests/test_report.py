@@ -33,7 +33,7 @@ BY_K = {1: ((200, 130, 4), (200, 160, 1)), 2: ((150, 70, 6), (150, 95, 2)), 3: (
 def _score(n: int, correct: int, unparsed: int) -> dict[str, Any]:
     lo, hi = wilson(correct, n)
     return {"n": n, "correct": correct, "accuracy": correct / n if n else 0.0, "ci_low": lo, "ci_high": hi,
-            "unparsed": unparsed}
+            "unparsed": unparsed, "unparsed_rate": unparsed / n if n else 0.0}
 
 
 def _profile(run_id: str, side: int) -> dict[str, Any]:
@@ -114,6 +114,12 @@ def test_write_report(tmp_path: Path) -> None:
     assert ">3 unparsed (2.5%)<" in html and "counted in n, as wrong" in html  # format failures beside n
     assert "Unpaired: two-proportion z-tests" in html and "(Holm)" in html
     assert "&#34;lr&#34;: 0.0005" in html or "&quot;lr&quot;: 0.0005" in html  # the config, escaped
+
+
+def test_the_verdict_states_overall_and_k_before_the_skills() -> None:
+    verdict = render_html(make_report()).split('id="verdict"')[1].split("</p>")[0]
+    assert verdict.index("overall +15.6 pp") < verdict.index("k=1 +15.0 pp") < verdict.index("per skill after Holm:")
+    assert "mul_table regressed" in verdict and "(significant)" in verdict
 
 
 def test_render_is_deterministic() -> None:

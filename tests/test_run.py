@@ -22,7 +22,8 @@ def test_run_real_model_profile_target_train_verify_report(tmp_path, smollm_dir)
     out = tmp_path / "out"
     report = json.loads((out / "report.json").read_text())
     assert {"before", "after", "deltas", "mixture", "training", "diagnosis"} <= set(report)
-    assert (out / "report.html").is_file() and "regressions:" in first.stdout
+    assert (out / "report.html").is_file() and report["verdict"] in first.stdout \
+        and report["verdict"].startswith("overall ")
 
     # Targeting followed the diagnosis: every training item exercises a skill it named missing.
     missing = set(report["diagnosis"]["missing"])
@@ -55,7 +56,7 @@ def test_run_real_model_profile_target_train_verify_report(tmp_path, smollm_dir)
     assert (out / "train_result.json").stat().st_mtime_ns == stamp
 
     cmp = run_cli("compare", "out/before.json", "out/after.json", cwd=tmp_path)
-    assert "overall" in cmp.stdout and "regressions:" in cmp.stdout and "exact McNemar" in cmp.stdout
+    assert "overall" in cmp.stdout and "per skill after Holm:" in cmp.stdout and "exact McNemar" in cmp.stdout
     unpaired = run_cli("compare", "out/before.json", "out/after.json", "--unpaired", "--correction", "bh",
                        cwd=tmp_path)
     assert "two-proportion z-test (unpaired)" in unpaired.stdout and "Benjamini-Hochberg" in unpaired.stdout

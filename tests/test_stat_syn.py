@@ -126,6 +126,24 @@ def test_budget_counts_examples_with_every_agreeing_solution(tmp_path):
     assert again.notes["teacher_calls"] == 0 and again.notes["cache_hits"] == 13
 
 
+def test_the_teacher_sees_the_reference_questions_not_their_solutions(tmp_path):
+    # `messages` items end with the assistant's worked solution: the teacher must be shown the user turn.
+    class Recording(Scripted):
+        def generate(self, chats, *args, **kwargs):
+            asked.extend(c[-1]["content"] for c in chats)
+            return super().generate(chats, *args, **kwargs)
+
+    asked: list[str] = []
+    pool = [Item(f"m{i}", "5", ("add",), messages=({"role": "user", "content": f"What is {i} + {5 - i}?"},
+                                                   {"role": "assistant", "content": f"SOLUTION {i}: 5"}),
+                 split="train") for i in range(3)]
+    teacher = Teacher(ModelConfig(), Cache(tmp_path / "t.db"), backend=Recording())
+    build_mixture("stat-syn", Request({"add": 1}, pool, budget=2, seed=0, skills=ADD, teacher=teacher))
+    prompts = [a for a in asked if a.startswith("Here are math problems")]
+    assert prompts and all("SOLUTION" not in a for a in prompts)
+    assert all(f"Problem: What is {i} + {5 - i}?" in prompts[0] for i in range(3))
+
+
 def test_the_quota_is_never_exceeded_and_shortfalls_are_reported(tmp_path):
     teacher = Teacher(ModelConfig(), Cache(tmp_path / "t.db"), backend=Scripted())
     m = stat_syn(Request({"add": 1}, POOL, budget=2, seed=1, skills=ADD, teacher=teacher))

@@ -44,6 +44,19 @@ def test_stat_sel_subsamples_to_the_budget():
     assert all(set(it.skills) & {"b", "c"} for it in m.items)
 
 
+def test_stat_sel_fills_the_budget_when_a_missing_skill_has_no_pool_items():
+    # Missing: a 4 pairs (no pool item carries a), b 3, c 1. a's share goes to b and c in proportion: 4 pairs,
+    # budget 16 -> 4 items per pair: 12 of b, 4 of c. Before, a kept its 8 of 16 slots and the set had 8 items.
+    pool = [it for it in _pool() if "a" not in it.skills]
+    m = build_mixture("stat-sel", Request({"a": 4, "b": 3, "c": 1}, pool, budget=16, seed=0))
+    assert len(m.items) == 16 and Counter(s for it in m.items for s in it.skills) == {"b": 12, "c": 4}
+    assert m.notes["skills_without_items"] == {"a": 4} and m.notes["pairs"] == 4 and m.notes["per_pair"] == 4
+    assert "no pool item is labelled a (4 failed)" in m.notes["warning"]
+    assert "warning" not in build_mixture("stat-sel", Request({"b": 3, "c": 1}, pool, budget=16)).notes
+    with pytest.raises(ConfigError, match=r"no pool item is labelled with any missing skill \(a\).*--train-data"):
+        build_mixture("stat-sel", Request({"a": 4}, pool, budget=16))
+
+
 def test_uniform_ignores_the_profile_and_is_deterministic():
     a = build_mixture("uniform", Request({"b": 5}, _pool(), budget=20, seed=1))
     b = build_mixture("uniform", Request({}, _pool(), budget=20, seed=1))

@@ -1,5 +1,7 @@
 """Verification statistics against independently computed references, and the worked cases of docs/run.md."""
 
+import re
+
 import pytest
 from scipy.stats import binomtest
 
@@ -111,6 +113,39 @@ def test_different_items_are_refused_unless_unpaired():
     old = {k: v for k, v in before.items() if k != "records"}
     with pytest.raises(ConfigError, match="no per-item records"):
         compare(old, after)
+
+
+def test_unpaired_compare_counts_every_item_of_an_older_profile_too():
+    # The worked case above, with "before" as an older skillgap wrote it: n and accuracy over the 20 parsed
+    # items (0.75), the 80 unparsed beside them. Read as 0.75 it would be a regression to 0.50; counted over
+    # every item it is 15% -> 50%.
+    old = {"n": 20, "correct": 15, "accuracy": 0.75, "ci_low": 0.53, "ci_high": 0.89, "unparsed": 80}
+    before = {"run_id": "old", "overall": old, "skills": [old | {"id": "s", "name": "s"}],
+              "by_k": [old | {"k": 1}], "missing": {}}
+    v = compare(before, _profile(["r"] * 50 + ["w"] * 50, prefix="y"), VerifyConfig(paired=False))
+    for d in (v["overall"], v["skills"][0], v["by_k"][0]):
+        assert (d["before"], d["n_before"], d["unparsed_before"]) == (0.15, 100, 80)
+        assert d["delta"] == pytest.approx(0.35) and d["p_value"] == pytest.approx(two_proportion_p(15, 100, 50, 100))
+    assert v["improved"] == ["s"] and v["regressions"] == []
+    no_count = {k: v for k, v in old.items() if k != "unparsed"}
+    with pytest.raises(ConfigError, match=r"before profile \(old\) was written by an older skillgap.*re-run"):
+        compare(before | {"overall": no_count}, _profile(["r"] * 10), VerifyConfig(paired=False))
+
+
+def test_the_verdict_line_states_overall_and_k_before_the_skills(capsys):
+    # 4 skills x 25 items, 5 wrong -> right in each: no skill clears Holm (each p = 2/2^5), overall p = 2/2^20.
+    # The last line must not read "improved: none" as if nothing happened.
+    from skillgap.cli import print_comparison
+
+    before = build_profile([r for s in "abcd" for r in _records(["w"] * 5 + ["r"] * 20, (s,), s)]).to_dict()
+    after = build_profile([r for s in "abcd" for r in _records(["r"] * 25, (s,), s)]).to_dict()
+    v = compare(before, after)
+    assert v["improved"] == [] and v["overall"]["significant"] and v["overall"]["p_value"] == 2 / 2 ** 20
+    print_comparison(before, after, v)
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    ci = r"\[\+\d+\.\d, \+\d+\.\d\]"
+    assert re.fullmatch(rf"overall \+20\.0 pp {ci}, p = 2e-6 \(significant\); k=1 \+20\.0 pp {ci}, p = 2e-6, "
+                        r"Holm 2e-6 \(significant\); per skill after Holm: none improved, none regressed", last), last
 
 
 def test_holm_and_benjamini_hochberg_adjusted_p_values():

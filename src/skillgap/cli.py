@@ -51,10 +51,27 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                    help="where the run store (skillgap.db) lives (default: ./runs or $SKILLGAP_RUNS)")
 
 
-def _output_args(p: argparse.ArgumentParser, help: str, required: bool) -> None:
+def _output_args(p: argparse.ArgumentParser, help: str, required: bool, folder: bool = False) -> None:
     o = p.add_argument_group("output")
     o.add_argument("--output-path", default=None, required=required, help=help)
+    p.set_defaults(output_is_folder=folder)
     _add_common(o)
+
+
+def _check_output_path(a: argparse.Namespace) -> None:
+    """An --output-path that cannot be written is a one-line error before any work, not a traceback at the end."""
+    if not getattr(a, "output_path", None):
+        return
+    path = Path(a.output_path)
+    if a.output_is_folder and path.exists() and not path.is_dir():
+        raise SkillgapError(f"--output-path {a.output_path} is a file; `skillgap {a.command}` writes a folder there: "
+                            "give a new or existing folder.")
+    if not a.output_is_folder and path.is_dir():
+        raise SkillgapError(f"--output-path {a.output_path} is a folder; `skillgap {a.command}` writes a file there: "
+                            f"give a file path, e.g. {path / (a.command + '.json')}.")
+    blocker = next((q for q in path.parents if q.exists() and not q.is_dir()), None)
+    if blocker is not None:
+        raise SkillgapError(f"--output-path {a.output_path}: {blocker} is a file, not a folder.")
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
@@ -273,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     _train_args(p)
     _eval_args(p)
     _verify_args(p)
-    _output_args(p, "output directory (report.html, report.json, adapter, ...)", required=True)
+    _output_args(p, "output directory (report.html, report.json, adapter, ...)", required=True, folder=True)
 
     p = sub.add_parser("train", help="build a targeted training set and fine-tune on it", epilog=EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -288,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     _mixture_args(p)
     _train_args(p)
     _eval_args(p)
-    _output_args(p, "output directory (adapter, train.jsonl, train_result.json)", required=True)
+    _output_args(p, "output directory (adapter, train.jsonl, train_result.json)", required=True, folder=True)
 
     p = sub.add_parser("graph", help="estimate a skills graph (Skill-it), or draw a given one", epilog=EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -377,7 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--test-data", default=None, help="with --data: held-out items the recovery is measured on")
     g.add_argument("--seed", type=int, default=0, help="items, score initialisation, random baseline (default: 0)")
     _eval_args(p)
-    _output_args(p, "output directory (localize.json, localize.md, overlap-*.png, masks/)", required=True)
+    _output_args(p, "output directory (localize.json, localize.md, overlap-*.png, masks/)", required=True, folder=True)
 
     p = sub.add_parser("library", help="one LoRA per skill into a folder with an index (compose and remove them "
                                        "with skillgap compose)", epilog=EXAMPLES,
@@ -391,7 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="held-out items of its skill each adapter is measured on, into the index (default: 50; 0: none)")
     _train_args(p)
     _eval_args(p)
-    _output_args(p, "the library folder (index.json, one adapter folder per skill)", required=True)
+    _output_args(p, "the library folder (index.json, one adapter folder per skill)", required=True, folder=True)
 
     p = sub.add_parser("compose", help="merge or route a library's skill adapters into one adapter folder (PEFT)",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -410,7 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--expert", default=None, metavar="ADAPTER",
                    help="ext-sub: the adapter to remove the skill from (e.g. one trained on several skills); "
                         "--weights -λ sets the strength (default: -1)")
-    _output_args(p, "the composed adapter folder: `skillgap profile --adapter` takes it", required=True)
+    _output_args(p, "the composed adapter folder: `skillgap profile --adapter` takes it", required=True, folder=True)
 
     p = sub.add_parser("label", help="label a dataset with skills from an inventory (embed or teacher)",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -590,7 +607,8 @@ def print_profile(p: dict[str, Any]) -> None:
         return f"{100 * x:5.1f}"
 
     t = Table(title=f"run {p['run_id']}", caption=f"{p['model']} on {p['data']}; accuracy counts every item, an "
-                                                 "unparsed output (no gradable answer) as wrong", title_justify="left")
+                                                 "unparsed output (no gradable answer, or cut off at "
+                                                 "--max-new-tokens) as wrong", title_justify="left")
     for col in ("skill", "n", "acc %", "95% CI", "alone %", "missing", "unparsed (rate)"):
         t.add_column(col, justify="left" if col == "skill" else "right", no_wrap=True)
     for s in sorted(p["skills"], key=lambda s: s["accuracy"]):
@@ -621,8 +639,9 @@ def _p(p: float) -> str:
 
 
 def _unparsed(score: dict[str, Any]) -> str:
-    """Format failures beside the accuracy they count against: '3 (5%)'."""
-    return f"{score['unparsed']} ({100 * score['unparsed'] / score['n']:.0f}%)" if score["n"] else "0"
+    """Format failures beside the accuracy they count against: '3 (5%)', '3 (5%), 2 cut off'."""
+    cut = f", {score['truncated']} cut off" if score.get("truncated") else ""
+    return f"{score['unparsed']} ({100 * score['unparsed'] / score['n']:.0f}%){cut}" if score["n"] else "0"
 
 
 def _console() -> Any:
@@ -743,8 +762,9 @@ def print_comparison(before: dict[str, Any], after: dict[str, Any], verdict: dic
     console = _console()
     console.print(t)
     console.print(k)
-    console.print(f"improved: {', '.join(verdict['improved']) or 'none'}; "
-                  f"regressions: {', '.join(verdict['regressions']) or 'none'}")
+    from skillgap.verify import verdict_line
+
+    console.print(verdict_line(verdict), markup=False, highlight=False, soft_wrap=True)
 
 
 def cmd_runs(a: argparse.Namespace) -> int:
@@ -887,7 +907,9 @@ def cmd_library(a: argparse.Namespace) -> int:
 
     if a.budget < 1 or a.test_limit < 0:
         raise SkillgapError("--budget must be at least 1 and --test-limit at least 0.")
-    c = _configs(a)
+    if a.method == "full":
+        raise SkillgapError("--method full: a library holds one LoRA adapter per skill; leave --method out.")
+    c = _configs(argparse.Namespace(**vars(a) | {"method": "lora"}))  # LoRA's learning rate, for scratch models too
     skills = [x.strip() for x in a.skills.split(",") if x.strip()]
     c["data"].check()
     if c["data"].suite:
@@ -1001,6 +1023,7 @@ def main(argv: list[str] | None = None) -> int:
                     "discover": cmd_discover, "diagnose": cmd_diagnose, "skillmix": cmd_skillmix, "localize": cmd_localize,
                     "library": cmd_library, "compose": cmd_compose,
                     "compare": cmd_compare, "runs": cmd_runs, "show": cmd_show}
+        _check_output_path(args)
         return commands[args.command](args)
     except SkillgapError as e:
         print(f"skillgap: error: {e}", file=sys.stderr)

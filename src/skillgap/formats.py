@@ -19,7 +19,7 @@ from typing import Any
 
 from skillgap.errors import ConfigError, DataError, unknown_name
 from skillgap.grade import _boxed
-from skillgap.items import Item, item_from_dict
+from skillgap.items import Item, item_from_dict, read_text
 
 FORMATS = ("auto", "items", "gsm8k", "math", "alpaca", "classification", "table")
 GRADERS = {"items": "numeric", "gsm8k": "numeric", "math": "math", "alpaca": "judge", "classification": "exact",
@@ -53,17 +53,19 @@ def records(path: Path) -> Iterator[tuple[int, Any]]:
     if path.suffix in (".csv", ".parquet"):
         from datasets import load_dataset
 
+        if path.suffix == ".csv":
+            read_text(path)  # an encoding error names its line here, not deep inside the CSV reader
+
         ds = load_dataset(path.suffix[1:], data_files=str(path), split="train")
         start = 2 if path.suffix == ".csv" else 1  # a CSV's first line is its header
         yield from enumerate(ds, start=start)
         return
-    with path.open(encoding="utf-8") as f:
-        for lineno, raw in enumerate(f, start=1):
-            if raw.strip():
-                try:
-                    yield lineno, json.loads(raw)
-                except json.JSONDecodeError as e:
-                    raise DataError(path, lineno, None, f"invalid JSON ({e.msg} at column {e.colno})") from None
+    for lineno, raw in enumerate(read_text(path).split("\n"), start=1):
+        if raw.strip():
+            try:
+                yield lineno, json.loads(raw)
+            except json.JSONDecodeError as e:
+                raise DataError(path, lineno, None, f"invalid JSON ({e.msg} at column {e.colno})") from None
 
 
 def sniff(path: Path, first: Any) -> str:

@@ -106,6 +106,18 @@ def item_from_dict(d: Any, path: str | Path = "<memory>", line: int | None = Non
                 completion=completion)
 
 
+def read_text(path: Path) -> str:
+    """A data file's text. Data files are UTF-8 (as JSON Lines requires); another encoding is named at its
+    first bad byte, by line and byte offset, instead of a UnicodeDecodeError."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(path, data.count(b"\n", 0, e.start) + 1, None,
+                        f"not UTF-8 text (byte 0x{data[e.start]:02x} at byte offset {e.start}); skillgap reads data "
+                        "files as UTF-8: convert it first, e.g. iconv -f latin1 -t utf-8") from None
+
+
 def read_jsonl(path: str | Path) -> list[Item]:
     """Read items, failing on the first malformed line with file:line and field."""
     path = Path(path)
@@ -113,19 +125,18 @@ def read_jsonl(path: str | Path) -> list[Item]:
         raise DataError(path, None, None, "no such file")
     items: list[Item] = []
     seen: dict[str, int] = {}
-    with path.open(encoding="utf-8") as f:
-        for lineno, raw in enumerate(f, start=1):
-            if not raw.strip():
-                continue
-            try:
-                d = json.loads(raw)
-            except json.JSONDecodeError as e:
-                raise DataError(path, lineno, None, f"invalid JSON ({e.msg} at column {e.colno})") from None
-            item = item_from_dict(d, path, lineno)
-            if item.id in seen:
-                raise DataError(path, lineno, "id", f"{item.id!r} already used on line {seen[item.id]}")
-            seen[item.id] = lineno
-            items.append(item)
+    for lineno, raw in enumerate(read_text(path).split("\n"), start=1):
+        if not raw.strip():
+            continue
+        try:
+            d = json.loads(raw)
+        except json.JSONDecodeError as e:
+            raise DataError(path, lineno, None, f"invalid JSON ({e.msg} at column {e.colno})") from None
+        item = item_from_dict(d, path, lineno)
+        if item.id in seen:
+            raise DataError(path, lineno, "id", f"{item.id!r} already used on line {seen[item.id]}")
+        seen[item.id] = lineno
+        items.append(item)
     return items
 
 

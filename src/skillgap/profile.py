@@ -62,6 +62,7 @@ class Score:
     ci_high: float
     unparsed: int = 0  # items whose output had no gradable answer (in n, never correct)
     unparsed_rate: float = 0.0  # the format-failure rate, unparsed / n
+    truncated: int = 0  # of the unparsed: replies cut off at the token limit (raise --max-new-tokens)
 
     @classmethod
     def of(cls, grades: list[Grade]) -> Score:
@@ -69,7 +70,8 @@ class Score:
         c = sum(g.correct for g in grades)
         unparsed = sum(g.score is None for g in grades)
         lo, hi = wilson(c, n)
-        return cls(n, c, c / n if n else 0.0, lo, hi, unparsed, unparsed / n if n else 0.0)
+        return cls(n, c, c / n if n else 0.0, lo, hi, unparsed, unparsed / n if n else 0.0,
+                   sum(g.status == "truncated" for g in grades))
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ class KScore(Score):
     k: int = 0
 
 
-SCORE_FIELDS = ("n", "correct", "accuracy", "ci_low", "ci_high", "unparsed", "unparsed_rate")
+SCORE_FIELDS = ("n", "correct", "accuracy", "ci_low", "ci_high", "unparsed", "unparsed_rate", "truncated")
 
 
 @dataclass

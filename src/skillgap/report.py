@@ -74,6 +74,7 @@ def _context(report: dict[str, Any]) -> dict[str, Any]:
         "skills": skills,
         "n_improved": sum(r["flag"] == "improved" for r in skills),
         "regressions": regressions,
+        "verdict": _verdict(report),
         "by_k": by_k,
         "mixture": mixture,
         "mixture_by_skill": _mixture_rows(mixture, skills),
@@ -87,6 +88,17 @@ def _context(report: dict[str, Any]) -> dict[str, Any]:
         "training_svg": _markup(_training_svg(training)),
         "mixture_svg": _markup(_mixture_svg(mixture, skills)),
     }
+
+
+def _verdict(report: dict[str, Any]) -> str | None:
+    """The one-line verdict (overall, per k, then per skill), as `skillgap run` prints it last."""
+    from skillgap.verify import verdict_line
+
+    deltas = report.get("deltas") or {}
+    if "significant" not in (deltas.get("overall") or {}):
+        return None
+    flags = {k: report.get(k) or [] for k in ("improved", "regressions")}
+    return verdict_line(deltas | flags)
 
 
 def _score(d: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -447,7 +459,8 @@ p {{ overall.delta.p_value | pval }}{% if overall.delta.gained is defined %} (ex
 <td>{{ score(overall.after) }}</td><td>{{ ci(overall.after) }}</td></tr>
 </tbody>
 </table>
-<p><span class="up"><b id="n-improved">{{ n_improved }}</b> improved</span> ·
+{% if verdict %}<p id="verdict"><b>Verdict:</b> {{ verdict }}</p>{% endif %}
+<p>per skill: <span class="up"><b id="n-improved">{{ n_improved }}</b> improved</span> ·
 <span class="{{ 'down' if regressions else '' }}"><b id="n-regressions">{{ regressions | length }}</b> \
 regression{{ '' if regressions | length == 1 else 's' }}</span> · {{ skills | length }} skills measured</p>
 <p class="muted" id="method">Accuracy counts every item (an unparsed output is wrong). \

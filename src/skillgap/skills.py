@@ -144,11 +144,12 @@ def load_inventory(path: str | Path) -> SkillSet:
       name and `grade` the family when present.
     """
     from skillgap.errors import DataError
+    from skillgap.items import read_text
 
     path = Path(path)
     if not path.is_file():
         raise DataError(path, None, None, "no such file")
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path)
     rows: list[dict[str, Any]]
     try:
         if path.suffix in (".yaml", ".yml"):

@@ -244,6 +244,26 @@ def _records(profile: dict[str, Any], which: str) -> dict[str, dict[str, Any]]:
     return {r["id"]: r for r in recs}
 
 
+def every_item(profile: dict[str, Any], which: str) -> dict[str, Any]:
+    """`profile` with accuracy over every item, as today's profiles count it. Profiles written before
+    `unparsed_rate` existed left unparsed outputs out of `n` and of the accuracy: recomputed from their counts,
+    so two profiles are never compared under two definitions of accuracy."""
+
+    def score(d: dict[str, Any]) -> dict[str, Any]:
+        if "unparsed_rate" in d:
+            return d
+        if not isinstance(d.get("unparsed"), int):
+            raise ConfigError(f"The {which} profile ({profile.get('run_id') or '?'}) was written by an older "
+                              "skillgap (accuracy over parsed items only, no 'unparsed' count to correct it with): "
+                              "re-run its command to rebuild it.")
+        n = d["n"] + d["unparsed"]
+        return d | {"n": n, "accuracy": d["correct"] / n if n else 0.0,
+                    "unparsed_rate": d["unparsed"] / n if n else 0.0}
+
+    return profile | {"overall": score(profile["overall"]), "skills": [score(s) for s in profile["skills"]],
+                      "by_k": [score(k) for k in profile["by_k"]]}
+
+
 def pair_up(before: dict[str, Any], after: dict[str, Any]) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
     """item id -> (before record, after record); an error unless both profiles graded the same items."""
     b, a = _records(before, "before"), _records(after, "after")
@@ -267,6 +287,8 @@ def compare(before: dict[str, Any], after: dict[str, Any], cfg: VerifyConfig | N
     """Per-skill, per-k and overall deltas, with improvements and regressions named."""
     cfg = cfg or VerifyConfig()
     cfg.check()
+    if not cfg.paired:  # paired tests read the per-item records, which only today's profiles have
+        before, after = every_item(before, "before"), every_item(after, "after")
     b_skills = {s["id"]: s for s in before["skills"]}
     a_skills = {s["id"]: s for s in after["skills"]}
     ids = [s for s in b_skills if s in a_skills]
@@ -294,6 +316,35 @@ def compare(before: dict[str, Any], after: dict[str, Any], cfg: VerifyConfig | N
             "improved": [d["id"] for d in skills if d["flag"] == "improved"],
             "regressions": [d["id"] for d in skills if d["flag"] == "regression"],
             "only_before": sorted(set(b_skills) - set(a_skills)), "only_after": sorted(set(a_skills) - set(b_skills))}
+
+
+def p_text(p: float) -> str:
+    """A p-value as people write it: 0.016, 4e-7."""
+    if p >= 0.001:
+        return f"{p:.2g}"
+    mantissa, exponent = f"{p:.0e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def verdict_line(verdict: dict[str, Any]) -> str:
+    """The verdict in one line: overall and per k first, then the skills that clear the correction.
+
+    "improved: none" alone, under +25 points overall at p = 4e-7, reads as "nothing happened"; it only says
+    that no single skill's few items clear the corrected bar."""
+    correction = {"holm": "Holm", "bh": "Benjamini-Hochberg", "none": "no correction"}[verdict["correction"]]
+
+    def change(d: dict[str, Any], adjusted: bool) -> str:
+        p = f"p = {p_text(d['p_value'])}"
+        if adjusted and verdict["correction"] != "none":
+            p += f", {correction} {p_text(d['p_adjusted'])}"
+        return (f"{100 * d['delta']:+.1f} pp [{100 * d['delta_ci_low']:+.1f}, {100 * d['delta_ci_high']:+.1f}], {p} "
+                f"({'significant' if d['significant'] else 'not significant'})")
+
+    skills = [f"{', '.join(verdict['improved'])} improved" if verdict["improved"] else "none improved",
+              f"{', '.join(verdict['regressions'])} regressed" if verdict["regressions"] else "none regressed"]
+    return "; ".join([f"overall {change(verdict['overall'], False)}",
+                      *(f"k={d['k']} {change(d, True)}" for d in verdict["by_k"]),
+                      f"per skill after {correction}: {', '.join(skills)}"])
 
 
 # ---------------------------------------------------------------- leakage

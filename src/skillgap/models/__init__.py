@@ -119,6 +119,7 @@ def local_backend() -> str:
 class Generation:
     text: str
     n_tokens: int  # generated tokens (the stop token excluded)
+    truncated: bool = False  # cut off at max_new_tokens before the model ended its reply (openai: finish_reason)
 
 
 class Backend(Protocol):

@@ -3,7 +3,8 @@
 Transient failures (connection refused, timeouts, 429, 5xx) are retried with exponential backoff;
 after the last try the error names the endpoint and what to check. A 4xx other than 429 is
 not retried: it will not get better. A response that is not a chat completion (a proxy's HTML
-page, an empty `choices`) is an error naming the endpoint, never an empty answer.
+page, an empty `choices`) is an error naming the endpoint, never an empty answer. A reply the token
+limit cut off (`finish_reason` "length") is marked `truncated`, and graded as such (`grade_all`).
 
 A JSON schema is sent as `response_format`: first the OpenAI form (`json_schema`, which vLLM and
 hosted APIs take); a server that rejects it (400/422, or llama.cpp's 500 naming response_format)
@@ -92,13 +93,14 @@ class OpenAIBackend:
                 raise BackendError(f"{where} returned something that is not a chat completion "
                                    f"({type(e).__name__}: {e}). Is this an OpenAI-compatible /v1 endpoint?") from None
             try:
-                text = r.choices[0].message.content or ""
+                text = r.choices[0].message.content or ""  # None: nothing written before the end (or the limit)
+                truncated = r.choices[0].finish_reason == "length"  # the token limit, not the model, ended it
             except (AttributeError, IndexError, TypeError):
                 raise BackendError(f"{where} returned a response without choices[0].message: "
                                    f"{str(r)[:200]!r}. Is this an OpenAI-compatible /v1 endpoint?") from None
             usage = getattr(r, "usage", None)
             n = usage.completion_tokens if usage and usage.completion_tokens is not None else len(text.split())
-            return Generation(text, n)
+            return Generation(text, n, truncated)
 
     def generate(self, chats: list[list[Message]], max_new_tokens: int, temperature: float = 0.0,
                  seed: int = 0, schema: dict[str, Any] | None = None) -> list[Generation]:

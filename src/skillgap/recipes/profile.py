@@ -150,12 +150,20 @@ def make_grader(ev: EvalConfig, default: str) -> Any:
 
 
 def grade_all(grader: Any, items: list[Item], gens: list[Any]) -> list[Grade]:
-    """Grades for a batch; a judge sees the questions and grades the batch in one go."""
+    """Grades for a batch; a judge sees the questions and grades the batch in one go.
+
+    A reply cut off at the token limit never gave its final answer, whatever number it ends on: it is
+    `truncated`, ungraded (wrong, like an unparsed output) and counted apart, so raising --max-new-tokens
+    is the visible fix."""
     if hasattr(grader, "grade_batch"):
         from skillgap.label import item_text
 
-        return grader.grade_batch([item_text(it) for it in items], [g.text for g in gens], [it.answer for it in items])
-    return [grader(g.text, it.answer) for it, g in zip(items, gens)]
+        grades = grader.grade_batch([item_text(it) for it in items], [g.text for g in gens],
+                                    [it.answer for it in items])
+    else:
+        grades = [grader(g.text, it.answer) for it, g in zip(items, gens)]
+    return [Grade(None, gr.answer, f"cut off at --max-new-tokens ({g.n_tokens} tokens)", "truncated")
+            if getattr(g, "truncated", False) else gr for gr, g in zip(grades, gens)]
 
 
 def write_json(obj: dict[str, Any], path: str | Path) -> None:

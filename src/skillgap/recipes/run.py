@@ -37,7 +37,7 @@ from skillgap.recipes.online import MixConfig, build_online, check_online
 from skillgap.recipes.train import TargetConfig, diagnose, load_pool, prepare, validation_sets
 from skillgap.target import Mixture
 from skillgap.train import TrainConfig, train
-from skillgap.verify import VerifyConfig, assert_disjoint, compare
+from skillgap.verify import VerifyConfig, assert_disjoint, compare, verdict_line
 
 
 def check(model: ModelConfig, data: DataConfig, target: TargetConfig, tc: TrainConfig, ev: EvalConfig,
@@ -150,7 +150,7 @@ def _run(model: ModelConfig, data: DataConfig, target: TargetConfig, tc: TrainCo
         "before": before, "after": after, "diagnosis": diagnosis,
         "deltas": {"overall": verdict["overall"], "skills": verdict["skills"], "by_k": verdict["by_k"],
                    "test": verdict["test"], "correction": verdict["correction"], "alpha": verdict["alpha"]},
-        "improved": verdict["improved"], "regressions": verdict["regressions"],
+        "improved": verdict["improved"], "regressions": verdict["regressions"], "verdict": verdict_line(verdict),
         "mixture": mixture.to_dict() | {"budget": target.budget},
         "training": {k: v for k, v in result.to_dict().items() if k != "fingerprint"},
         "timings": timings,

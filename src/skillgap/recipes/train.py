@@ -131,6 +131,8 @@ def prepare(model: ModelConfig, data: DataConfig, tc: TargetConfig, ev: EvalConf
     write_json(mixture.to_dict() | {"budget": tc.budget}, out / "mixture.json")
     console.print(f"{tc.strategy}: {len(mixture.items)} examples; by skill "
                   + ", ".join(f"{s} {n}" for s, n in list(mixture.by_skill().items())[:8]))
+    if mixture.notes.get("warning"):
+        console.print(f"[yellow]{mixture.notes['warning']}[/yellow]")
     return Prepared(mixture, pool, skills, suite, diagnosis)
 
 

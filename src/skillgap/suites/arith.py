@@ -21,6 +21,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from skillgap.errors import ConfigError
 from skillgap.items import Item
 from skillgap.skills import Skill, SkillSet
 
@@ -498,6 +499,15 @@ class ArithSuite:
             tag += f"hp.{'.'.join('+'.join(p) for p in self.hold_out_pairs)}-"
         return tag
 
+    def _too_few(self, what: str, made: int, asked: int, flags: str) -> ConfigError:
+        """The suite's restriction leaves fewer distinct problems than asked for: say which, how many, what to do."""
+        scope = [f"skill{'s' * (len(self.allowed) > 1)} {','.join(self.allowed)}"] if self.allowed != SKILLS.ids else []
+        scope += [f"k = {','.join(map(str, self.k_values))}"] if self.k_values else []
+        scope += [f"without {','.join('+'.join(p) for p in self.hold_out_pairs)}"] if self.hold_out_pairs else []
+        return ConfigError(f"arith{' restricted to ' + '; '.join(scope) if scope else ''} has only {made} distinct "
+                           f"{what}, and {asked} were asked for: ask for at most {made} ({flags}), or widen "
+                           "--skills/--k.")
+
     def _kept(self, steps: list[Step]) -> bool:
         """No held-out pair of skills composed in one item."""
         used = {s.skill for s in steps}
@@ -530,7 +540,7 @@ class ArithSuite:
                     or not self._kept(made[1]):
                 misses += 1
                 if misses > 10_000:
-                    raise RuntimeError(f"arith cannot make {n} distinct {split} items; ask for fewer.")
+                    raise self._too_few(f"{split} items", len(items), n, "--limit, --pool-size or --diagnose-limit")
                 if k == 1 and misses % 200 == 0:
                     singles.pop()  # this skill's finite domain (e.g. 9x9 facts) is used up here
                 continue
@@ -573,7 +583,7 @@ class ArithSuite:
             if not ok:
                 misses += 1
                 if misses > 50_000:
-                    raise RuntimeError(f"arith cannot synthesize {n} distinct items for {skill!r}; ask for fewer.")
+                    raise self._too_few(f"new {split} items for {skill}", len(items), n, "--budget or --val-per-skill")
                 continue
             misses = 0
             seen.add(_signature(made[1]))  # type: ignore[index]

@@ -54,6 +54,7 @@ from typing import Any
 from skillgap.errors import ConfigError
 from skillgap.grade import extract_number, format_number
 from skillgap.items import Item, Message
+from skillgap.label import item_text
 from skillgap.target import Mixture, Request, quotas, require_missing
 
 PAPER = 'He et al., "Skill-Targeted Adaptive Training" (STAT), arXiv 2510.10023'
@@ -225,7 +226,7 @@ def _question_chat(req: Request, skill: str, rng: random.Random) -> list[Message
     shots = rng.sample(labelled, min(N_REFERENCES, len(labelled)))
     if not shots:
         return [{"role": "user", "content": QUESTION_PROMPT_NO_EXAMPLES.format(name=name, description=description)}]
-    examples = "\n\n".join(f"Problem: {it.chat()[-1]['content']}" for it in shots)
+    examples = "\n\n".join(f"Problem: {item_text(it)}" for it in shots)  # the question, never a chat's answer
     return [{"role": "user", "content": QUESTION_PROMPT.format(name=name, description=description,
                                                                examples=examples)}]
 
