@@ -106,6 +106,26 @@ def test_a_teacher_on_a_real_server_writes_a_skillmix_set_that_trains(server, tm
     assert result["steps"] == 1
 
 
+@pytest.mark.slow
+def test_repeated_draws_are_separate_samples_on_a_real_server(server, tmp_path):
+    """One skill and one query type make every draw the same conversation. Each draw is sampled on its own (its
+    own replies and cache entries), so a repeat is not the first draw's reply again, dropped as a "duplicate"."""
+    from skillgap.models import ModelConfig
+    from skillgap.target.skillmix import skillmix
+    from skillgap.teacher import Cache, Teacher
+
+    cache = Cache(tmp_path / "t.db")
+    teacher = Teacher(ModelConfig(model="smollm2", base_url=server), cache, max_new_tokens=48)
+    req = Request({"unit_conversion": 1}, [], 3, teacher=teacher, skillmix_k=1,
+                  query_types=(("Planning", "the person wants a plan"),))
+    mixture = skillmix(req, max_rounds=1)
+    c = mixture.notes["counts"]
+    assert c["asked"] == 3 == c["kept"] + c["unparsable"] + c["duplicates"]
+    assert len(cache) == teacher.calls == 9  # 3 draws x 3 turns, one entry each
+    assert len({text for (text,) in cache.db.execute("SELECT text FROM replies")}) == 9  # nine sampled replies
+    assert len({it.prompt for it in mixture.items}) == len(mixture.items) == c["kept"]
+
+
 def test_options_are_checked_before_anything_runs(tmp_path):
     from skillgap.recipes.train import TargetConfig
 

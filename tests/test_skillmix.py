@@ -193,7 +193,7 @@ def test_skillmix_command_against_a_real_server_accounts_for_every_draw_and_resu
         assert len(d["points"]) == d["k"] + 3 and d["metrics"]["full_marks"] in (0.0, 1.0)
         assert tuple(d["points"]) in {tuple(rd["points"]) for rd in d["rounds"] if rd["points"]}  # a real round's
     texts = [rd["text"] for d in res["draws"] for rd in d["rounds"]]
-    assert len(set(texts)) > 1  # sampled, one seed per round
+    assert len(set(texts)) > 1  # sampled
     assert "judge errors" in first.stdout
     store = RunStore(tmp_path / "runs")
     run = store.get(res["run_id"])
@@ -214,6 +214,35 @@ def test_skillmix_command_against_a_real_server_accounts_for_every_draw_and_resu
     assert k1["n"] == 2 and k1["graded"] + k1["judge_errors"] == 2
     for d in table["draws"]:
         assert (d["points"] is None) == (d["status"] == "judge_error")
+
+
+@pytest.mark.slow
+def test_repeated_draws_of_one_prompt_are_separate_texts_and_grades_on_a_real_server(server, tmp_path):
+    """One skill and one topic make every k = 1 draw the same prompt (with the released 10 skills x 10 topics,
+    about 37 of 100 draws repeat one). Each draw is still its own sampled text, graded on its own and counted:
+    n = 3 texts, not one text counted three times."""
+    from skillgap.models import ModelConfig
+    from skillgap.recipes.skillmix import SkillMixConfig, skillmix
+    from skillgap.store import RunStore
+    from skillgap.teacher import Cache
+
+    skills, topics = tmp_path / "one.jsonl", tmp_path / "one.txt"
+    skills.write_text(json.dumps({"skill": "metaphor", "definition": "a figure of speech.",
+                                  "example": "time is a thief."}) + "\n")
+    topics.write_text("Knots\n")
+    cfg = SkillMixConfig(str(skills), str(topics), k=(1,), n=3, rounds=1, grading_runs=1, max_new_tokens=32,
+                         judge_max_new_tokens=24, judge_retries=0, judge_format="json")
+    model = ModelConfig(model="smollm2", base_url=server)
+    res = skillmix(model, model, cfg, tmp_path / "out.json", tmp_path / "runs", Cache(tmp_path / "cache.db"))
+    draws = res["draws"]
+    assert len(draws) == 3 and len({(*d["skills"], d["topic"]) for d in draws}) == 1  # one prompt, three draws
+    assert len({d["rounds"][0]["text"] for d in draws}) == 3  # three sampled texts
+    assert len(Cache(tmp_path / "cache.db")) == 9  # each draw's two turns and its grade: an entry each
+    (k1,) = res["by_k"]
+    assert k1["n"] == 3 and k1["graded"] + k1["judge_errors"] == 3
+    store = RunStore(tmp_path / "runs")
+    assert len(store.records(res["run_id"])) == 3
+    store.close()
 
 
 @pytest.mark.parametrize("change, message", [

@@ -67,6 +67,29 @@ def test_malformed_replies_are_retried_with_the_reason(server, tmp_path):
     assert r.status == "invalid" and r.value is None and r.tries == 2 and r.error == "nothing is accepted"
 
 
+def test_a_chat_repeated_in_a_sampled_call_is_sampled_once_per_copy(tiny_model_dir):
+    """Two Skill-Mix draws of one prompt are two samples: each copy of a chat gets its own seed, reply and cache
+    entry, in `complete` and in `ask` (a judge's grades). One seed per call used to give the copies one key, so
+    every repeat was the first draw's reply (and grade) counted again. Greedy copies still share one reply."""
+    from skillgap.teacher import call_key, sample_seeds, seed_for
+
+    a, b = CHAT, CHAT + [{"role": "user", "content": "again"}]
+    assert sample_seeds([a, b, a, a], 0.7, 5) == [5, 5, seed_for(5, 1), seed_for(5, 2)]
+    assert sample_seeds([a, b, a], 0.0, 5) == [5, 5, 5]
+    t = Teacher(ModelConfig(model=str(tiny_model_dir), backend="hf", device="cpu"), Cache(":memory:"),
+                max_new_tokens=6, temperature=0.7)
+    texts = t.complete([a, a, b, a], temperature=0.7, seed=5)
+    assert len({texts[0], texts[1], texts[3]}) == 3 and len(t.cache) == 4 and t.calls == 4
+    keys = [call_key(t.identity, a, 6, 0.7, s, None) for s in (5, seed_for(5, 1), seed_for(5, 2))]
+    stored = t.cache.get(keys)
+    assert [stored.get(k) for k in keys] == [texts[0], texts[1], texts[3]]  # one entry per copy
+    assert t.complete([a, a, b, a], 0.7, 5) == texts and t.calls == 4  # a re-run: each copy from its own entry
+    graded = t.ask([b, b, b], parse=str, seed=9)  # a judge grading three identical texts: three grading samples
+    assert len({r.value for r in graded}) == 3 and t.calls == 7
+    greedy = t.complete([a, a], temperature=0.0)
+    assert greedy[0] == greedy[1] and t.calls == 8  # one greedy call serves both
+
+
 def test_schema_falls_back_to_llama_cpp_form(server, tmp_path):
     backend = load_model(ModelConfig(model="smollm2", base_url=server))
     schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}

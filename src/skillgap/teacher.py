@@ -10,6 +10,10 @@ Every stage that needs a teacher (discovery, labelling, diagnosis, the LLM judge
   cache (`$SKILLGAP_CACHE/teacher.db`). Results are committed chunk by chunk: a re-run costs
   nothing, and an endpoint that dies half-way loses only the chunk in flight. The model is not even
   loaded when every call is cached.
+- **Independent samples.** At temperature > 0 a chat that appears several times in one call is
+  sampled once per copy: its c-th copy is drawn with seed `seed_for(seed, c)` (the first with `seed`),
+  so repeated draws (two Skill-Mix draws of one prompt) are separate samples and separate cache entries,
+  never one reply counted twice. At temperature 0 copies share one greedy reply.
 - **Validation.** `parse(text)` turns a reply into a value or raises `Invalid(reason)`. A malformed
   reply is retried with the reason fed back to the model (sampled, seeded); after the last try
   the reply is kept with status "invalid": counted and shown, never silently dropped or guessed.
@@ -24,7 +28,8 @@ import hashlib
 import json
 import re
 import sqlite3
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,6 +88,30 @@ def default_cache() -> Cache:
     return Cache(cache_dir() / "teacher.db")
 
 
+def seed_for(*parts: Any) -> int:
+    """A seed in [0, 2**31) that depends on every part (stable across runs and machines)."""
+    return int(hashlib.sha256("/".join(map(str, parts)).encode()).hexdigest()[:8], 16) & 0x7FFFFFFF
+
+
+def repeats(chats: Sequence[list[Message]]) -> list[int]:
+    """For each chat, how many identical chats come before it: the c-th copy is the c-th sample of that chat."""
+    seen: Counter[str] = Counter()
+    out = []
+    for chat in chats:
+        key = json.dumps(chat, sort_keys=True)
+        out.append(seen[key])
+        seen[key] += 1
+    return out
+
+
+def sample_seeds(chats: Sequence[list[Message]], temperature: float, seed: int) -> list[int]:
+    """The seed each chat is drawn with: `seed`, or `seed_for(seed, c)` for a sampled chat's c-th repeat
+    (c >= 1), so identical chats are independent samples (greedy copies share one reply)."""
+    if temperature <= 0:
+        return [seed] * len(chats)
+    return [seed if c == 0 else seed_for(seed, c) for c in repeats(chats)]
+
+
 def call_key(identity: str, chat: list[Message], max_new_tokens: int, temperature: float, seed: int,
              schema: dict[str, Any] | None) -> str:
     blob = json.dumps({"model": identity, "messages": chat, "max_new_tokens": max_new_tokens,
@@ -127,25 +156,33 @@ class Teacher:
     def complete(self, chats: list[list[Message]], temperature: float, seed: int = 0,
                  schema: dict[str, Any] | None = None, max_new_tokens: int | None = None,
                  progress: Callable[[int], None] | None = None) -> list[str]:
-        """Raw replies, from the cache where possible; misses are generated and committed chunk by chunk."""
+        """Raw replies, from the cache where possible; misses are generated and committed chunk by chunk.
+        A chat repeated at temperature > 0 is sampled once per copy, with its own seed (`sample_seeds`)."""
         budget = max_new_tokens or self.max_new_tokens
-        keys = [call_key(self.identity, c, budget, temperature, seed, schema) for c in chats]
+        seeds = sample_seeds(chats, temperature, seed)
+        keys = [call_key(self.identity, c, budget, temperature, s, schema) for c, s in zip(chats, seeds)]
         have = self.cache.get(keys)
         self.hits += sum(k in have for k in keys)
-        missing = [i for i, k in enumerate(keys) if k not in have]
+        first: dict[str, int] = {}  # one generation per key: greedy copies of a chat share it
+        for i, k in enumerate(keys):
+            if k not in have:
+                first.setdefault(k, i)
+        missing = list(first.values())
         if progress:
             progress(len(chats) - len(missing))
         step = max(1, self.backend.batch_size) if missing else 1
-        for j in range(0, len(missing), step):
-            idx = missing[j:j + step]
-            kw: dict[str, Any] = {"schema": schema} if schema is not None else {}
-            gens = self.backend.generate([chats[i] for i in idx], budget, temperature=temperature, seed=seed, **kw)
-            rows = [(keys[i], g.text, g.n_tokens) for i, g in zip(idx, gens)]
-            self.cache.put(self.identity, rows)
-            have.update({k: t for k, t, _ in rows})
-            self.calls += len(idx)
-            if progress:
-                progress(len(idx))
+        kw: dict[str, Any] = {"schema": schema} if schema is not None else {}
+        for s in dict.fromkeys(seeds[i] for i in missing):  # a backend call takes one seed
+            same = [i for i in missing if seeds[i] == s]
+            for j in range(0, len(same), step):
+                idx = same[j:j + step]
+                gens = self.backend.generate([chats[i] for i in idx], budget, temperature=temperature, seed=s, **kw)
+                rows = [(keys[i], g.text, g.n_tokens) for i, g in zip(idx, gens)]
+                self.cache.put(self.identity, rows)
+                have.update({k: t for k, t, _ in rows})
+                self.calls += len(idx)
+                if progress:
+                    progress(len(idx))
         return [have[k] for k in keys]
 
     def ask(self, chats: list[list[Message]], parse: Callable[[str], Any] | list[Callable[[str], Any]],

@@ -1,10 +1,13 @@
 """`skillgap skillmix`: the Skill-Mix evaluation (see `skillgap.skillmix`) as a resumable run.
 
 For each generation round: the student answers the first turn for every draw, then the second turn; the
-judge grades each final text `grading_runs` times (independent samples). Every student and judge call goes
-through the teacher cache, so a killed run loses no finished call; the graded draws are committed to the
-run store (one item per draw: its best text, Skill Fraction and status), and the aggregates are written to
-`output_path` (JSON) and beside it as an HTML page.
+judge grades each final text `grading_runs` times (independent samples). Every draw is its own sample: the
+seeds come from `seed` and the round, and a draw that repeats an earlier draw's prompt (about 37 of 100 at
+k = 1 with the released 10 skills x 10 topics) gets its own seed from `Teacher.complete`, so its text and
+its grades are separate generations and cache entries. Every student and judge call goes through the
+teacher cache, so a killed run loses no finished call; the graded draws are committed to the run store (one
+item per draw: its best text, Skill Fraction and status), and the aggregates are written to `output_path`
+(JSON) and beside it as an HTML page.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from skillgap.items import Item
 from skillgap.models import ModelConfig
 from skillgap.profile import Record
 from skillgap.store import RunStore, fingerprint
-from skillgap.teacher import Cache, Teacher
+from skillgap.teacher import Cache, Teacher, seed_for
 
 
 @dataclass(frozen=True)
@@ -111,18 +114,21 @@ def skillmix(student: ModelConfig, judge: ModelConfig, cfg: SkillMixConfig, outp
 
 def grade_round(tasks: list[mix.MixTask], by_name: dict, writer: Teacher, grader: Teacher, cfg: SkillMixConfig,
                 r: int) -> list[mix.MixGrade]:
-    """One generation round: both student turns for every draw, then every grading run of every text."""
+    """One generation round: both student turns for every draw, then every grading run of every text; repeated
+    draws are sampled (and graded) once each, with seeds derived from --seed, the round and the repeat."""
+    seed = seed_for("skillmix", cfg.seed, r)
     turns = [mix.generation_turns(t, by_name) for t in tasks]
     first = [[{"role": "user", "content": a}] for a, _ in turns]
-    replies = writer.complete(first, cfg.temperature, seed=r)
+    replies = writer.complete(first, cfg.temperature, seed)
     second = [c + [{"role": "assistant", "content": rep}, {"role": "user", "content": b}]
               for c, rep, (_, b) in zip(first, replies, turns)]
-    texts = [mix.answer_text(x) for x in writer.complete(second, cfg.temperature, seed=r)]
+    texts = [mix.answer_text(x) for x in writer.complete(second, cfg.temperature, seed)]
     chats = [[{"role": "user", "content": mix.grading_prompt(t, text, by_name, cfg.judge_format)}]
              for t, text in zip(tasks, texts)]
     parse = mix.parse_points_json if cfg.judge_format == "json" else mix.parse_points
     parsers = [lambda reply, t=t: parse(reply, t) for t in tasks]
-    runs = [judge_run(grader, chats, parsers, tasks, cfg.judge_format, 1000 * r + g) for g in range(cfg.grading_runs)]
+    runs = [judge_run(grader, chats, parsers, tasks, cfg.judge_format, seed_for("skillmix-judge", cfg.seed, r, g))
+            for g in range(cfg.grading_runs)]
     out = []
     for i, (t, text) in enumerate(zip(tasks, texts)):
         replies_i = [run[i] for run in runs]

@@ -19,8 +19,10 @@ teacher, for data without a generator.
   draws from a skill list that a strong model extracted once;
 - the first prompt is shorter than the reference's, which carries three long worked examples: a
   teacher with a 2k context could not take it. It has one short example of the format instead;
-- replies are sampled (T = 0.7, one seed per round): a draw repeated within a round repeats its reply
-  and is dropped as a duplicate, one repeated in a later round differs. Every call goes through the teacher's cache, so a re-run makes no call;
+- replies are sampled (T = 0.7) with a seed derived from the run's seed and the round; a draw that repeats
+  an earlier draw of its round (same skills and query type) gets its own seed (`Teacher.complete`), so it is a
+  separate sample, not the same reply dropped as a duplicate. Every call goes through the teacher's cache, so a
+  re-run makes no call;
 - a refined reply that lost the format falls back to the first draft (`stage: draft`; the reference
   retries the whole conversation instead); with neither it is unparsable. An instruction seen before (case
   and spaces ignored) is a duplicate. Both are dropped and counted. Draws continue in rounds until the budget is met
@@ -132,6 +134,7 @@ def skillmix(req: Request, temperature: float = 0.7, max_rounds: int = 3, max_ne
         raise ConfigError("--strategy skillmix has a teacher write every example: give --teacher MODEL (and "
                           "--teacher-base-url for an endpoint).")
     from skillgap.target.stat_syn import as_teacher
+    from skillgap.teacher import seed_for
 
     teacher = as_teacher(req.teacher)
     skills = skill_pool(req)
@@ -160,11 +163,12 @@ def skillmix(req: Request, temperature: float = 0.7, max_rounds: int = 3, max_ne
         counts["asked"] += len(draws)
         chats = [[{"role": "user", "content": FIRST.format(k=k, skills=", ".join(names[s] for s in tup),
                                                            query_type=qt, query_def=qd)}] for tup, (qt, qd) in draws]
-        for turn in (CRITIQUE, REFINE):  # one seed per round: a draw repeated within a round repeats its reply
-            replies = teacher.complete(chats, temperature, round_no, max_new_tokens=max_new_tokens)
+        seed = seed_for("instruct-skillmix", req.seed, round_no)  # a repeated draw is sampled with its own seed
+        for turn in (CRITIQUE, REFINE):
+            replies = teacher.complete(chats, temperature, seed, max_new_tokens=max_new_tokens)
             chats = [c + [{"role": "assistant", "content": r}, {"role": "user", "content": turn}]
                      for c, r in zip(chats, replies)]
-        finals = teacher.complete(chats, temperature, round_no, max_new_tokens=max_new_tokens)
+        finals = teacher.complete(chats, temperature, seed, max_new_tokens=max_new_tokens)
         for (tup, (qt, _)), chat, final in zip(draws, chats, finals):
             got, stage = parse_example(final), "refined"
             if got is None:  # the refinement lost the format: the first draft, if it has it

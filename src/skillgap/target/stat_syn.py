@@ -43,8 +43,6 @@ every example, with the sampling settings and the teacher's identity.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import random
 from collections import Counter
@@ -56,6 +54,7 @@ from skillgap.grade import extract_number, format_number
 from skillgap.items import Item, Message
 from skillgap.label import item_text
 from skillgap.target import Mixture, Request, quotas, require_missing
+from skillgap.teacher import repeats, seed_for
 
 PAPER = 'He et al., "Skill-Targeted Adaptive Training" (STAT), arXiv 2510.10023'
 
@@ -118,11 +117,6 @@ def parse_question(text: str) -> str | None:
     return q if any(c.isalpha() for c in q) else None
 
 
-def seed_for(*parts: Any) -> int:
-    """A seed in [0, 2**31) that depends on every part (stable across runs and machines)."""
-    return int(hashlib.sha256("/".join(map(str, parts)).encode()).hexdigest()[:8], 16) & 0x7FFFFFFF
-
-
 def as_teacher(model: Any) -> Any:
     """A `Teacher` as it is; a plain backend (with `generate`) wrapped in a Teacher with an in-memory cache."""
     if hasattr(model, "complete") and hasattr(model, "identity"):
@@ -140,12 +134,7 @@ def sample(teacher: Any, chats: Sequence[list[Message]], temperature: float, see
            max_new_tokens: int | None = None) -> list[str]:
     """One sampled reply per chat. The c-th copy of a chat in `chats` is drawn with seed `seed_of(c)`, so
     repeated chats are independent samples (one `complete` call per copy index), never one reply reused."""
-    seen: Counter[str] = Counter()
-    copy = []
-    for chat in chats:
-        key = json.dumps(chat, sort_keys=True)
-        copy.append(seen[key])
-        seen[key] += 1
+    copy = repeats(chats)
     out: list[str] = [""] * len(chats)
     for c in range(max(copy, default=-1) + 1):
         idx = [i for i, k in enumerate(copy) if k == c]
