@@ -126,7 +126,8 @@ def _eval_args(p: argparse.ArgumentParser) -> None:
     e.add_argument("--batch-size", type=int, default=16, help="chats per generation batch (default: 16)")
     e.add_argument("--max-new-tokens", type=int, default=128, help="generation budget per item (default: 128)")
     e.add_argument("--grader", default=None,
-                   help="numeric | exact | math | regex:<pattern> | module:function | judge (an LLM judge: --judge)")
+                   help="auto (a file's default: each item by its reference: number, time, True/False, yes/no, text) | "
+                        "numeric | exact | math | regex:<pattern> | module:function | judge (an LLM judge: --judge)")
     e.add_argument("--judge", default=None, help="the judge model for --grader judge (alias, folder, or served name)")
     e.add_argument("--judge-base-url", default=None, help="the judge's OpenAI-compatible endpoint")
     e.add_argument("--ray", action="store_true",
@@ -632,6 +633,8 @@ def print_profile(p: dict[str, Any]) -> None:
     console = _console()
     console.print(t)
     console.print(k)
+    if p.get("rules"):  # which rule graded how many items (the auto grader reads each reference by its kind)
+        console.print("graded by: " + ", ".join(f"{rule} {n}" for rule, n in p["rules"].items()))
 
 
 def _p(p: float) -> str:
@@ -920,6 +923,10 @@ def cmd_library(a: argparse.Namespace) -> int:
         for x in skills:
             if x not in ids:
                 raise unknown_name("skill", x, ids)
+    if a.test_limit and c["data"].data:  # each adapter is measured after training: every reference checked first
+        from skillgap.data import load_items
+
+        load_items(c["data"], c["ev"].grader, check=True)
     lib = build_library(c["model"], c["data"], skills, a.budget, c["train"], a.output_path, console=_console())
     if a.test_limit:
         for x in skills:

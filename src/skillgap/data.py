@@ -133,19 +133,24 @@ def stratified_sample(items: list[Item], n: int, seed: int) -> list[Item]:
     return [items[i] for i in sorted(chosen)]
 
 
-def load_items(cfg: DataConfig) -> tuple[list[Item], SkillSet | None, str]:
-    """The items, the skill inventory if known, and the default grader."""
+def load_items(cfg: DataConfig, grader: str | None = None,
+               check: bool = False) -> tuple[list[Item], SkillSet | None, str]:
+    """The items, the skill inventory if known, and the grader that grades them (`grader`, else the data's own).
+
+    With `check`, every reference of a file is checked against that grader (see `formats.read_items`): a file it
+    cannot grade fails here, naming its line and field, before any model loads."""
     if cfg.limit is not None and cfg.limit < 1:
         raise ConfigError(f"--limit must be at least 1, got {cfg.limit}.")
     if cfg.data:
         from skillgap.formats import read_items
         from skillgap.skills import sibling_inventory
 
-        items, grader = read_items(cfg.data, cfg.format, dict(cfg.fields))
-        return restrict(items, cfg), sibling_inventory(cfg.data), grader
+        items, spec = read_items(cfg.data, cfg.format, dict(cfg.fields), grader, check)
+        return restrict(items, cfg), sibling_inventory(cfg.data), spec
     suite = suite_of(cfg)
     if cfg.limit is None:
         raise ConfigError(f"Suite {cfg.suite!r} is unlimited; pass --limit N.")
     from skillgap.suites import active_skills
 
-    return suite.generate(cfg.split, cfg.limit, cfg.seed), active_skills(suite), suite.grader
+    # a suite's answers are made for its grader, and every suite's are numbers or bits: nothing to check
+    return suite.generate(cfg.split, cfg.limit, cfg.seed), active_skills(suite), grader or suite.grader

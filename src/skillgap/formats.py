@@ -18,12 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from skillgap.errors import ConfigError, DataError, unknown_name
-from skillgap.grade import _boxed
+from skillgap.grade import _boxed, reference_problem
 from skillgap.items import Item, item_from_dict, read_text
 
 FORMATS = ("auto", "items", "gsm8k", "math", "alpaca", "classification", "table")
-GRADERS = {"items": "numeric", "gsm8k": "numeric", "math": "math", "alpaca": "judge", "classification": "exact",
-           "table": "numeric"}
+# The grader each format's answers call for: a file of any answers (items, a table) gets `auto`, which grades each
+# item by its reference (numbers, True/False, yes/no, clock times, text).
+GRADERS = {"items": "auto", "gsm8k": "numeric", "math": "math", "alpaca": "judge", "classification": "exact",
+           "table": "auto"}
 # LM-BFF's label words (Gao et al., ACL 2021), the ones Panigrahi et al. graft with, and a prompt per task. A file's
 # task is its name up to the first "_" (sst2_train.jsonl -> sst2); any other file names its classes in `label_name`.
 LABEL_WORDS = {"sst2": ("terrible", "great"), "sst5": ("terrible", "bad", "okay", "good", "great"),
@@ -191,8 +193,12 @@ def table_item(d: dict[str, Any], path: Path, row: int, stem: str, fields: dict[
                 completion=None if completion is None else str(completion))
 
 
-def read_items(path: str | Path, fmt: str = "auto", fields: dict[str, str] | None = None) -> tuple[list[Item], str]:
-    """The items of a dataset file, and the grader that suits its answers."""
+def read_items(path: str | Path, fmt: str = "auto", fields: dict[str, str] | None = None, grader: str | None = None,
+               check: bool = False) -> tuple[list[Item], str]:
+    """The items of a dataset file, and the grader that grades them: `grader`, else the one that suits the format.
+
+    With `check`, every reference is checked against that grader, so a file it cannot grade fails here, naming the
+    line and the field, before any model loads (a training file, never graded, is not checked)."""
     if fmt not in FORMATS:
         raise unknown_name("format", fmt, list(FORMATS))
     path = Path(path)
@@ -224,7 +230,12 @@ def read_items(path: str | Path, fmt: str = "auto", fields: dict[str, str] | Non
         raise DataError(path, None, None, "no items in the file; nothing to evaluate")
     if fmt == "classification" and not items[0].metadata["choices"]:
         items = _name_classes(items)
-    return items, GRADERS[fmt if fmt != "auto" else "items"]
+    spec = grader or GRADERS[fmt if fmt != "auto" else "items"]
+    for item in items if check else ():
+        if problem := reference_problem(spec, item.answer):
+            field = "label" if fmt == "classification" else (fields or {}).get("answer", "answer")
+            raise DataError(path, seen[item.id], field, f"reference answer {item.answer!r} {problem}.")
+    return items, spec
 
 
 def parse_fields(specs: list[str] | None) -> dict[str, str]:

@@ -4,9 +4,10 @@ A grader returns a `Grade`, never a bare float. An output with no parsable answe
 `status="parse_error"` and `score=None`: the profile counts it as wrong for accuracy and shows it as a
 format failure beside it, and never blames it on a missing skill.
 
-Graders are plain callables `(output, reference) -> Grade`. Built-in: `numeric` (the default for
-arithmetic), `exact`, `math`, and `regex:<pattern>`; any `module:function` path plugs in another.
-`judge` (an LLM judge, `JudgeGrader`) is built by the profile recipe from a teacher model.
+Graders are plain callables `(output, reference) -> Grade`. Built-in: `auto` (the default for data files: each
+item by its reference's kind), `numeric` (the default for arithmetic), `exact`, `math`, and `regex:<pattern>`; any
+`module:function` path plugs in another. `judge` (an LLM judge, `JudgeGrader`) is built by the profile recipe from a
+teacher model. `Grade.rule` names the rule that graded an item, so a profile can say how its items were graded.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class Grade:
     answer: str | None  # the extracted, normalised answer
     explanation: str
     status: str = "ok"  # "ok" | "parse_error" | "judge_error"
+    rule: str = ""  # what compared: numeric | time | boolean | math | exact | regex | judge ("" for plug-ins)
 
     @property
     def correct(self) -> bool:
@@ -120,6 +122,12 @@ def _segments(output: str) -> list[str]:
             for m in reversed(list(_MARKER.finditer(output)))]
 
 
+def _marked(output: str) -> list[str]:
+    """Where a reply marks its final answer, most telling first: the last \\boxed{}, then each 'answer is' segment."""
+    boxed = _boxed(output)
+    return ([boxed] if boxed is not None else []) + _segments(output)
+
+
 def _final_value(segment: str) -> Fraction | None:
     """The value an answer segment states: the result of its expression, i.e. the first number after the
     last '=' of the clause that starts at its first number ('10 - 3 = 7 apples, not 8' -> 7)."""
@@ -140,31 +148,63 @@ def extract_number(output: str) -> Fraction | None:
     The last \\boxed{} first, then the last 'answer is' / 'Answer:' / 'final answer' / '####' segment that
     states a number (read as the final value of its expression), else the last number anywhere.
     """
-    boxed = _boxed(output)
-    for segment in ([boxed] if boxed is not None else []) + _segments(output):
+    for segment in _marked(output):
         if (v := _final_value(segment)) is not None:
             return v
     nums = numbers_in(output)
     return nums[-1] if nums else None
 
 
+# What a last sentence asserts comes after its first 'is' or '=': 'x = 3', 'The biggest value is 0.3.'
+_ASSERTS = re.compile(r"=|\b(?:is|are|equals|was|were)\b", re.IGNORECASE)
+
+
+def final_answer(output: str) -> str | None:
+    """The final answer a reply states, as text: the last \\boxed{}, else the last 'answer is' segment, else what its
+    last sentence asserts ('x = 3' -> '3', 'The biggest value is 0.3.' -> '0.3'). None when it states none."""
+    boxed = _boxed(output)
+    if boxed is not None:  # an empty box is no answer, whatever else the reply says
+        return boxed.strip() or None
+    if got := next((s.strip() for s in _segments(output) if s.strip()), None):
+        return got
+    sentences = [t for t in _SEGMENT_END.split(output) if t.strip()]
+    said = _ASSERTS.search(sentences[-1]) if sentences else None
+    if said is None:
+        return None
+    tail = sentences[-1][said.end():].strip()
+    if end := _CLAUSE_END.search(tail, 1):  # '8, which is right' -> '8'; a leading '(A)' stays whole
+        tail = tail[:end.start()]
+    return tail.rsplit("=", 1)[-1].strip() or None
+
+
 def format_number(x: Fraction) -> str:
     return str(x.numerator) if x.denominator == 1 else f"{x.numerator}/{x.denominator}"
 
 
-def numeric(output: str, reference: str) -> Grade:
-    """Numeric equality of the extracted answer (see `extract_number`) with the reference number."""
-    ref = parse_number(reference)
-    if ref is None:
-        ref = extract_number(reference)
-    if ref is None:
-        raise ConfigError(f"Reference answer {reference!r} is not a number; use the 'exact' grader.")
+def _numeric_grade(output: str, ref: Fraction) -> Grade:
     got = extract_number(output)
     if got is None:
-        return Grade(None, None, "no number in the output", "parse_error")
+        return Grade(None, None, "no number in the output", "parse_error", "numeric")
     ok = got == ref
     return Grade(1.0 if ok else 0.0, format_number(got),
-                 f"{format_number(got)} {'==' if ok else '!='} {format_number(ref)}")
+                 f"{format_number(got)} {'==' if ok else '!='} {format_number(ref)}", rule="numeric")
+
+
+def _numeric_reference(reference: str) -> Fraction | None:
+    """The number `numeric` compares with: the reference as one number, else its final number ('x = 5', '#### 5');
+    never a clock time, whose minutes are not its value."""
+    ref = parse_number(reference)
+    if ref is None and clock_time(reference) is None:
+        ref = extract_number(reference)
+    return ref
+
+
+def numeric(output: str, reference: str) -> Grade:
+    """Numeric equality of the extracted answer (see `extract_number`) with the reference number."""
+    ref = _numeric_reference(reference)
+    if ref is None:
+        raise ConfigError(f"Reference answer {reference!r} {reference_problem('numeric', reference)}.")
+    return _numeric_grade(output, ref)
 
 
 def _norm_text(s: str) -> str:
@@ -175,9 +215,9 @@ def exact(output: str, reference: str) -> Grade:
     """Case- and whitespace-insensitive string equality (of the \\boxed or #### part if present)."""
     got = _boxed(output) or (output.rsplit("####", 1)[1] if "####" in output else output)
     if not got.strip():
-        return Grade(None, None, "empty output", "parse_error")
+        return Grade(None, None, "empty output", "parse_error", "exact")
     ok = _norm_text(got) == _norm_text(reference)
-    return Grade(1.0 if ok else 0.0, _norm_text(got), "exact match" if ok else "no exact match")
+    return Grade(1.0 if ok else 0.0, _norm_text(got), "exact match" if ok else "no exact match", rule="exact")
 
 
 # --- MATH answers --------------------------------------------------------------------------------------
@@ -248,18 +288,139 @@ def normalize_math(s: str) -> str:
     return "\\frac{1}{2}" if s == "0.5" else _fix_a_slash_b(s)
 
 
-def math(output: str, reference: str) -> Grade:
-    """MATH-style equivalence: the last \\boxed{} / \\fbox{} (else the last 'answer is' segment), compared after
-    `normalize_math`, or as numbers when both sides are one number or fraction ('0.75' == '\\frac34')."""
-    got = _boxed(output)
-    if got is None:
-        got = next((s for s in _segments(output) if s.strip()), None)
-    if not got or not got.strip():
-        return Grade(None, None, "no \\boxed{} or 'answer is' in the output", "parse_error")
+def _math_equal(got: str, reference: str, fold: bool = False) -> tuple[bool, str, str]:
+    """MATH-style equivalence of two answers (`normalize_math`, or equal as numbers), case-folded with `fold`."""
     a, b = normalize_math(got), normalize_math(reference)
+    if fold:
+        a, b = a.casefold(), b.casefold()
     x, y = parse_number(a), parse_number(b)
-    ok = a == b or (x is not None and x == y)
-    return Grade(1.0 if ok else 0.0, a, f"{a} {'==' if ok else '!='} {b}")
+    return a == b or (x is not None and x == y), a, b
+
+
+def math(output: str, reference: str) -> Grade:
+    """MATH-style equivalence: the reply's final answer (`final_answer`: the last \\boxed{} / \\fbox{}, else the last
+    'answer is' segment, else what its last sentence asserts), compared after `normalize_math`, or as numbers when
+    both sides are one number or fraction ('0.75' == '\\frac34')."""
+    got = final_answer(output)
+    if got is None:
+        return Grade(None, None, "no \\boxed{}, 'answer is' or 'x = ...' in the output", "parse_error", "math")
+    ok, a, b = _math_equal(got, reference)
+    return Grade(1.0 if ok else 0.0, a, f"{a} {'==' if ok else '!='} {b}", rule="math")
+
+
+# --- Answers of any kind: the `auto` grader -----------------------------------------------------------------
+# trailing words after a number: '5 cm', '45 minutes', '3 kg.' (words apart by spaces: no backtracking blow-up)
+_UNITS = re.compile(r"\s*[^\W\d_]+\.?(?:\s+[^\W\d_]+\.?)*$")
+
+
+def reference_number(reference: str) -> Fraction | None:
+    """The number a reference is, units dropped: '85', '1,000', '-3/4', '$7', '25%', '5 cm'; None for anything
+    else ('3:45', 'True', 'x + 1')."""
+    value = parse_number(reference)
+    return value if value is not None else parse_number(_UNITS.sub("", reference.strip()))
+
+
+_CLOCK = re.compile(r"(?<![\d:])(\d{1,2}):(\d{2})(?::\d{2})?(?![\d:])(?:\s*([AaPp])\.?\s?[Mm]\b\.?)?")
+
+
+@dataclass(frozen=True)
+class Clock:
+    """A time of day, in minutes after midnight; `twelve_hour` when it was written with AM/PM."""
+
+    minutes: int
+    twelve_hour: bool
+    text: str  # as '3:45 PM' or '15:45'
+
+    def same(self, other: Clock) -> bool:
+        """'3:45 PM' is '15:45'; a time written without AM/PM ('3:45') matches either half of the day."""
+        if self.twelve_hour == other.twelve_hour:
+            return self.minutes == other.minutes
+        return self.minutes % 720 == other.minutes % 720
+
+
+def _clock(m: re.Match[str]) -> Clock | None:
+    hour, minute = int(m[1]), int(m[2])
+    if m[3]:
+        if not 1 <= hour <= 12:
+            return None
+        hour = hour % 12 + (12 if m[3] in "Pp" else 0)
+    if hour > 23 or minute > 59:
+        return None
+    half = f" {'AM' if hour < 12 else 'PM'}" if m[3] else ""
+    return Clock(60 * hour + minute, bool(m[3]), f"{(hour - 1) % 12 + 1 if m[3] else hour}:{minute:02d}{half}")
+
+
+def clock_time(text: str) -> Clock | None:
+    """A text that is one time of day: '3:45', '15:45', '3:45 PM', '9:05 a.m.'; None for anything else."""
+    m = _CLOCK.fullmatch(text.strip())
+    return _clock(m) if m else None
+
+
+def _clocks(text: str) -> list[Clock]:
+    return [c for m in _CLOCK.finditer(text) if (c := _clock(m))]
+
+
+def extract_clock(output: str) -> Clock | None:
+    """The time a reply answers: the first in its final answer (\\boxed{}, 'answer is'), else the last anywhere."""
+    for text in _marked(output):
+        if found := _clocks(text):
+            return found[0]
+    found = _clocks(output)
+    return found[-1] if found else None
+
+
+_TRUTH = {"true": True, "yes": True, "false": False, "no": False}
+_TRUTH_WORD = re.compile(r"\b(?:true|false|yes|no)\b", re.IGNORECASE)
+
+
+def truth_value(text: str) -> bool | None:
+    """What a one-word answer 'True', 'yes.', 'NO' states; None for anything else."""
+    return _TRUTH.get(_norm_text(text))
+
+
+def extract_truth(output: str) -> bool | None:
+    """The yes/no or true/false a reply answers: the first in its final answer (\\boxed{}, 'answer is'), else its
+    first word ('No, 7 is less than 9'), else the last it says ('... so the statement is true')."""
+    for text in _marked(output):
+        if m := _TRUTH_WORD.search(text):
+            return _TRUTH[m[0].casefold()]
+    said = _TRUTH_WORD.findall(output)
+    if not said:
+        return None
+    lead = re.match(r"\W*(\w+)", output)
+    return _TRUTH.get(lead[1].casefold() if lead else "", _TRUTH[said[-1].casefold()])
+
+
+_OPTION = re.compile(r"^\(([A-Za-z])\)$")  # a multiple-choice letter in brackets: '(b)' is the option 'b'
+
+
+def _judged(ok: bool, got: str, ref: str, rule: str) -> Grade:
+    return Grade(1.0 if ok else 0.0, got, f"{rule}: {got} {'==' if ok else '!='} {ref}", rule=rule)
+
+
+def auto(output: str, reference: str) -> Grade:
+    """Each item by its reference: a number by numeric equality (units dropped), a clock time as a time, True/False or
+    yes/no as a truth value (yes == True), anything else as the reply's `final_answer` after MATH's normalisation and
+    case folding ('(b)' is 'b'); the whole reply, exactly, only when it states no final answer. `rule` says which."""
+    if (number := reference_number(reference)) is not None:
+        return _numeric_grade(output, number)
+    if (when := clock_time(reference)) is not None:
+        got = extract_clock(output)
+        if got is None:
+            return Grade(None, None, "no clock time in the output", "parse_error", "time")
+        return _judged(got.same(when), got.text, when.text, "time")
+    if (truth := truth_value(reference)) is not None:
+        said = extract_truth(output)
+        if said is None:
+            return Grade(None, None, "no yes/no or true/false in the output", "parse_error", "boolean")
+        return _judged(said == truth, str(said), str(truth), "boolean")
+    got = final_answer(output)
+    if got is None:  # no final answer stated: the whole reply must be the answer
+        if not output.strip():
+            return Grade(None, None, "empty output", "parse_error", "exact")
+        return _judged(_norm_text(output) == _norm_text(reference), _norm_text(output), _norm_text(reference), "exact")
+    ok, a, b = _math_equal(_OPTION.sub(r"\1", got.strip()), _OPTION.sub(r"\1", reference.strip()), fold=True)
+    return _judged(ok or _norm_text(output) == _norm_text(reference), a, b, "math")
 
 
 @dataclass(frozen=True)
@@ -275,14 +436,27 @@ class RegexGrader:
         m = found[-1]
         got = m.group(1) if m.groups() else m.group(0)
         ok = _norm_text(got) == _norm_text(reference)
-        return Grade(1.0 if ok else 0.0, _norm_text(got), f"regex extracted {got!r}")
+        return Grade(1.0 if ok else 0.0, _norm_text(got), f"regex extracted {got!r}", rule="regex")
 
 
-GRADERS: dict[str, Grader] = {"numeric": numeric, "exact": exact, "math": math}
+GRADERS: dict[str, Grader] = {"auto": auto, "numeric": numeric, "exact": exact, "math": math}
+
+
+def reference_problem(spec: str, reference: str) -> str | None:
+    """Why the grader `spec` cannot grade against `reference` ('is not a number, ...'; None: it can). Checked for every
+    item before a model loads; a judge or a plug-in reads any reference."""
+    if spec not in GRADERS and not spec.startswith("regex:"):
+        return None
+    if not reference.strip():
+        return "is empty, so no reply can match it"
+    if spec == "numeric" and _numeric_reference(reference) is None:
+        return ("is not a number, which --grader numeric needs; --grader auto grades each item by its reference "
+                "(numbers, True/False, yes/no, clock times, text)")
+    return None
 
 
 def get_grader(spec: str) -> Grader:
-    """'numeric', 'exact', 'regex:<pattern>', or 'package.module:function'."""
+    """'auto', 'numeric', 'exact', 'math', 'regex:<pattern>', or 'package.module:function'."""
     if spec in GRADERS:
         return GRADERS[spec]
     if spec.startswith("regex:"):
@@ -341,8 +515,8 @@ class JudgeGrader:
         chats = [[{"role": "user", "content": JUDGE_PROMPT.format(question=q, reference=r, output=o.strip()[:4000])}]
                  for q, o, r in zip(questions, outputs, references)]
         replies = self.teacher.ask(chats, parse_verdict, schema=JUDGE_SCHEMA, max_new_tokens=160)
-        return [Grade(1.0 if rep.value[0] else 0.0, None, f"judge: {rep.value[1]}") if rep.status == "ok"
-                else Grade(None, None, f"judge reply invalid: {rep.error}", "judge_error") for rep in replies]
+        return [Grade(1.0 if rep.value[0] else 0.0, None, f"judge: {rep.value[1]}", rule="judge") if rep.status == "ok"
+                else Grade(None, None, f"judge reply invalid: {rep.error}", "judge_error", "judge") for rep in replies]
 
     def __call__(self, output: str, reference: str) -> Grade:
         return self.grade_batch([""], [output], [reference])[0]

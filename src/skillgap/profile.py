@@ -99,6 +99,7 @@ class Profile:
     model: str = ""
     data: str = ""
     records: list[dict[str, Any]] = field(default_factory=list)  # one outcome per item, for paired tests
+    rules: dict[str, int] = field(default_factory=dict)  # items per grading rule (Grade.rule): how `auto` read them
 
     def to_dict(self) -> dict[str, Any]:
         def score(s: Score, head: dict[str, Any]) -> dict[str, Any]:
@@ -111,6 +112,7 @@ class Profile:
             "skills": [score(s, {"id": s.id, "name": s.name}) for s in self.skills],
             "by_k": [score(s, {"k": s.k}) for s in self.by_k],
             "missing": self.missing,
+            "rules": self.rules,
             "records": self.records,
         }
 
@@ -177,5 +179,6 @@ def build_profile(records: Iterable[Record], skills: SkillSet | None = None,
     if missing is None:
         counts = Counter(s for r in records for s in attribute(r))
         missing = {s: counts[s] for s in ids if counts[s]}
+    rules = Counter(r.grade.rule or "unrecorded" for r in records)  # "": a plug-in grader, or a run stored before rules
     return Profile(skill_scores, by_k, missing, Score.of([r.grade for r in records]), run_id, model, data,
-                   [outcome(r) for r in records])
+                   [outcome(r) for r in records], dict(rules.most_common()))

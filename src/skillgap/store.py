@@ -29,7 +29,7 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE TABLE IF NOT EXISTS items (
     run_id TEXT NOT NULL REFERENCES runs(run_id), idx INTEGER NOT NULL, item_id TEXT NOT NULL,
     item TEXT NOT NULL, output TEXT NOT NULL, score REAL, extracted TEXT, explanation TEXT NOT NULL,
-    status TEXT NOT NULL, n_tokens INTEGER NOT NULL, session INTEGER NOT NULL, created TEXT NOT NULL,
+    status TEXT NOT NULL, n_tokens INTEGER NOT NULL, session INTEGER NOT NULL, created TEXT NOT NULL, rule TEXT,
     PRIMARY KEY (run_id, item_id));
 CREATE TABLE IF NOT EXISTS sessions (
     session INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL REFERENCES runs(run_id),
@@ -56,6 +56,9 @@ class RunStore:
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.executescript(SCHEMA)
+        if "rule" not in {r["name"] for r in self.db.execute("PRAGMA table_info(items)")}:  # a store made before it
+            with self.db:
+                self.db.execute("ALTER TABLE items ADD COLUMN rule TEXT")
 
     def close(self) -> None:
         self.db.close()
@@ -79,15 +82,15 @@ class RunStore:
         """Commit one batch of graded items (one transaction: all or nothing)."""
         with self.db:
             self.db.executemany(
-                "INSERT OR REPLACE INTO items VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO items VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [(run_id, idx, r.item.id, json.dumps(r.item.to_dict()), r.output, r.grade.score, r.grade.answer,
-                  r.grade.explanation, r.grade.status, r.n_tokens, session, _now()) for idx, r in rows])
+                  r.grade.explanation, r.grade.status, r.n_tokens, session, _now(), r.grade.rule) for idx, r in rows])
             self.db.execute("UPDATE runs SET updated=? WHERE run_id=?", (_now(), run_id))
 
     def records(self, run_id: str) -> list[Record]:
         rows = self.db.execute("SELECT * FROM items WHERE run_id=? ORDER BY idx", (run_id,))
         return [Record(item_from_dict(json.loads(r["item"]), f"{self.path}[{run_id}]"), r["output"],
-                       Grade(r["score"], r["extracted"], r["explanation"], r["status"]), r["n_tokens"])
+                       Grade(r["score"], r["extracted"], r["explanation"], r["status"], r["rule"] or ""), r["n_tokens"])
                 for r in rows]
 
     def finish(self, run_id: str, profile: dict[str, Any]) -> None:

@@ -115,6 +115,8 @@ def localize_recipe(base: ModelConfig, finetuned: ModelConfig | dict[str, ModelC
     for c in (base, *per_skill.values()):
         c.check()
     classify = all("choices" in it.metadata for by in items.values() for it in by["train"] + by["test"])
+    if data.data and not classify:  # generations are graded after the models load: every test reference first
+        load_items(held_out(data, lc, lc.skills[0]), ev.grader, check=True)
     out = Path(output_path)
     out.mkdir(parents=True, exist_ok=True)
     config = {"base": base.to_dict(), "finetuned": {s: per_skill[s].to_dict() for s in lc.skills},

@@ -154,7 +154,7 @@ def online_recipe(model: ModelConfig, data: DataConfig, mc: MixConfig, tc: Train
     for cfg in (model, data, tc, ev):
         cfg.check()
     check_online(data, mc, tc)
-    test_items, skills, _ = load_items(data)
+    test_items, skills, _ = load_items(data, ev.grader, check=True)  # graded after training: checked before it
     online = build_online(data, mc, tc, test_items, skills)
     out = Path(output_path)
     out.mkdir(parents=True, exist_ok=True)

@@ -38,7 +38,7 @@ class EvalConfig:
 
     batch_size: int = 16  # chats per generate() call; also the commit granularity of the run store
     max_new_tokens: int = 128  # greedy decoding stops at the end-of-turn token or here
-    grader: str | None = None  # None: the suite's grader ('numeric' for arith and for files); 'judge': an LLM judge
+    grader: str | None = None  # None: the data's own ('auto' for files of items, the suite's); 'judge': an LLM judge
     judge: ModelConfig | None = None  # the judge model, for grader 'judge'
     # Where generation runs; none of these changes the outputs, so none is part of the run id.
     ray: bool = False  # generate on a Ray cluster ($RAY_ADDRESS, else a local one): skillgap.models.ray_pool
@@ -73,11 +73,13 @@ class RateColumn(ProgressColumn):
         return Text(f"{speed:.2f} items/s" if speed else "- items/s")
 
 
-def run_id_for(model: ModelConfig, data: DataConfig, ev: EvalConfig) -> tuple[str, dict[str, Any]]:
-    """A readable, deterministic id: what determines the outputs, hashed."""
+def run_id_for(model: ModelConfig, data: DataConfig, ev: EvalConfig,
+               grader: str | None = None) -> tuple[str, dict[str, Any]]:
+    """A readable, deterministic id: what determines the outputs and their grades, hashed. A file's grader is the one
+    that grades it (`grader`, its default resolved): a file graded by another default is another run."""
     identity = {"kind": "profile", "model": model_identity(model), "data": data.describe(),
                 "limit": data.limit, "seed": data.seed, "max_new_tokens": ev.max_new_tokens,
-                "grader": ev.grader}
+                "grader": ev.grader or (grader if data.data else None)}
     if ev.grader == "judge" and ev.judge:
         identity["judge"] = model_identity(ev.judge)
     slug = "".join(c if c.isalnum() else "-" for c in Path(model.model).name.lower()).strip("-")[:24]
@@ -92,9 +94,9 @@ def profile(model: ModelConfig, data: DataConfig, ev: EvalConfig, runs_dir: str 
     console = console or Console(stderr=True)
     for cfg in (model, data, ev):
         cfg.check()
-    items, skills, default_grader = load_items(data)
-    grader = make_grader(ev, default_grader)
-    run_id, identity = run_id_for(model, data, ev)
+    items, skills, spec = load_items(data, ev.grader, check=True)  # every reference gradable, before any model loads
+    grader = make_grader(ev, spec)
+    run_id, identity = run_id_for(model, data, ev, spec)
     config = {"model": model.to_dict(), "data": asdict(data), "eval": asdict(ev), "identity": identity}
 
     store = RunStore(runs_dir)

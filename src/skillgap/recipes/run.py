@@ -52,7 +52,7 @@ def check(model: ModelConfig, data: DataConfig, target: TargetConfig, tc: TrainC
     target.check(teacher)
     if data.data and not target.train_data:
         raise ConfigError("With --data (the test items), also give --train-data (the pool to train from).")
-    test_items, _, _ = load_items(data)
+    test_items, _, _ = load_items(data, ev.grader, check=True)  # the pool's: by the diagnosis, before its model loads
     if target.train_data:
         assert_disjoint(load_pool(data, target)[0], test_items, where=f"--train-data {target.train_data}")
     return test_items
