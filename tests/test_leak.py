@@ -1,0 +1,40 @@
+"""No item is both trained and tested, on any path: train and test items are compared by id and by normalised prompt
+text, before any model loads, and training items are training items because of where they come from."""
+
+import json
+
+import pytest
+
+from conftest import run_cli
+from skillgap.errors import DataError
+from skillgap.formats import read_items
+from skillgap.items import Item
+from skillgap.target import Request, build_mixture
+from skillgap.verify import assert_disjoint
+
+
+def _write(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def _rows(prefix, questions, skill="x"):
+    return [{"id": f"{prefix}{i}", "prompt": q, "answer": str(i), "skills": [skill]} for i, q in enumerate(questions)]
+
+
+QUESTIONS = [f"What is {a} + {a + 1}?" for a in range(12)]
+
+
+def test_the_same_question_under_another_id_spacing_case_or_system_prompt_is_a_training_item():
+    train = [Item("t0", "1", ("x",), messages=({"role": "system", "content": "Solve it."},
+                                               {"role": "user", "content": "What is 2 + 3?"},
+                                               {"role": "assistant", "content": "5"})),
+             Item("t1", "1", ("x",), prompt="What is 7 + 1?")]
+    test = [Item("q0", "5", ("x",), prompt="what  is 2 +\n3?"), Item("q1", "8", ("x",), prompt="WHAT IS 7 + 1? "),
+            Item("q2", "9", ("x",), prompt="What is 4 + 5?")]
+    with pytest.raises(DataError) as e:
+        assert_disjoint(train, test, "--train-data train.jsonl")
+    message = str(e.value)
+    assert "\n" not in message and "--train-data train.jsonl" in message
+    assert "'q0'" in message and "as 't0'" in message and "2 of 3 evaluation items" in message and "'q1'" in message
+    assert_disjoint(train, test[2:], "--train-data train.jsonl")  # another question: no refusal
