@@ -38,3 +38,12 @@ def test_the_same_question_under_another_id_spacing_case_or_system_prompt_is_a_t
     assert "\n" not in message and "--train-data train.jsonl" in message
     assert "'q0'" in message and "as 't0'" in message and "2 of 3 evaluation items" in message and "'q1'" in message
     assert_disjoint(train, test[2:], "--train-data train.jsonl")  # another question: no refusal
+
+
+def test_a_training_file_without_split_fields_is_a_training_pool(tmp_path):
+    """Items read without a `split` field read as "test"; that label never decides what is a training item (the
+    issue's "strategy 'stat-sel' put 256 test items in the training set", after minutes of diagnosis)."""
+    pool, _ = read_items(_write(tmp_path / "train.jsonl", _rows("p", QUESTIONS)), "items", {})
+    assert {it.split for it in pool} == {"test"}  # the default label of an item read without one
+    mixture = build_mixture("stat-sel", Request({"x": 3}, pool, budget=8, seed=0))
+    assert len(mixture.items) == 8 and {it.id for it in mixture.items} <= {it.id for it in pool}
