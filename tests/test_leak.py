@@ -47,3 +47,29 @@ def test_a_training_file_without_split_fields_is_a_training_pool(tmp_path):
     assert {it.split for it in pool} == {"test"}  # the default label of an item read without one
     mixture = build_mixture("stat-sel", Request({"x": 3}, pool, budget=8, seed=0))
     assert len(mixture.items) == 8 and {it.id for it in mixture.items} <= {it.id for it in pool}
+
+
+RUN = ["--model", "smollm2-135m", "--output-path", "out", "--runs-dir", "runs"]
+
+
+def _overlapping_files(tmp_path):
+    """A test file, and a training file that holds one of its questions under another id, spacing and case."""
+    _write(tmp_path / "test.jsonl", _rows("q", QUESTIONS[:4]))
+    _write(tmp_path / "train.jsonl", _rows("p", QUESTIONS[4:]) + _rows("dup", ["what is  2 + 3?"]))
+
+
+@pytest.mark.parametrize("args", [
+    ["run", "--data", "test.jsonl", "--train-data", "train.jsonl", "--budget", "4"],
+    ["run", "--data", "test.jsonl", "--train-data", "train.jsonl", "--mixture", "stratified", "--budget", "4",
+     "--val-per-skill", "2"],
+    ["train", "--data", "test.jsonl", "--train-data", "train.jsonl", "--mixture", "stratified", "--steps", "2",
+     "--val-per-skill", "2"],
+], ids=["run", "run-mixture", "train-mixture"])
+def test_training_and_measuring_commands_refuse_overlapping_files_before_any_model_work(tmp_path, args):
+    _overlapping_files(tmp_path)
+    p = run_cli(*args, *RUN, cwd=tmp_path, check=False, timeout=120)
+    assert p.returncode == 2, p.stderr
+    error = p.stderr.strip().splitlines()[-1]
+    assert error.startswith("skillgap: error: --data test.jsonl: evaluation item 'q2' is also in the training set "
+                            "(--train-data train.jsonl as 'dup0', same prompt text)"), error
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "out").exists()  # refused before anything started
