@@ -73,3 +73,22 @@ def test_training_and_measuring_commands_refuse_overlapping_files_before_any_mod
     assert error.startswith("skillgap: error: --data test.jsonl: evaluation item 'q2' is also in the training set "
                             "(--train-data train.jsonl as 'dup0', same prompt text)"), error
     assert not (tmp_path / "runs").exists() and not (tmp_path / "out").exists()  # refused before anything started
+
+
+def test_localize_refuses_test_items_that_its_train_or_validation_files_hold(tmp_path):
+    """Checked before the model is even looked up: the base model here does not exist."""
+    _write(tmp_path / "train.jsonl", _rows("p", QUESTIONS[4:]))
+    _write(tmp_path / "val.jsonl", _rows("v", ["What is 2 + 3? "]))
+    _write(tmp_path / "test.jsonl", _rows("q", QUESTIONS[:4]))
+    _write(tmp_path / "leaky-test.jsonl", _rows("p", QUESTIONS[10:]))  # the train file's ids and questions
+    args = ["localize", "--model", "no/such/model", "--finetuned", "ft", "--skills", "x", "--data", "train.jsonl",
+            "--train-limit", "4", "--output-path", "loc"]
+    for extra, message in [
+        (["--test-data", "leaky-test.jsonl"], "--test-data leaky-test.jsonl: evaluation item 'p0' is also in the "
+                                              "training set (--data train.jsonl, same id); 2 of 2"),
+        (["--validation-data", "val.jsonl", "--test-data", "test.jsonl"],
+         "--test-data test.jsonl: evaluation item 'q2' is also in the training set (--data train.jsonl and "
+         "--validation-data val.jsonl as 'v0', same prompt text)")]:
+        p = run_cli(*args, *extra, cwd=tmp_path, check=False)
+        assert p.returncode == 2 and message in p.stderr, p.stderr
+        assert not (tmp_path / "loc").exists()
