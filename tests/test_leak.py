@@ -92,3 +92,31 @@ def test_localize_refuses_test_items_that_its_train_or_validation_files_hold(tmp
         p = run_cli(*args, *extra, cwd=tmp_path, check=False)
         assert p.returncode == 2 and message in p.stderr, p.stderr
         assert not (tmp_path / "loc").exists()
+
+
+def test_library_refuses_a_test_file_that_holds_training_items(tmp_path):
+    _write(tmp_path / "lib.jsonl", _rows("p", QUESTIONS))
+    _write(tmp_path / "test.jsonl", _rows("q", ["WHAT IS 5 + 6?"]))
+    p = run_cli("library", "--model", "no/such/model", "--data", "lib.jsonl", "--test-data", "test.jsonl",
+                "--skills", "x", "--output-path", "lib", cwd=tmp_path, check=False)
+    assert p.returncode == 2, p.stderr
+    assert "--test-data test.jsonl: evaluation item 'q0' is also in the training set (--data lib.jsonl as 'p5'" \
+        in p.stderr
+    assert not (tmp_path / "lib").exists()
+
+
+def test_library_from_a_file_measures_each_adapter_on_items_it_never_trained_on(tmp_path, tiny_model_dir):
+    """A file has no split to trust: each skill's test items are drawn first and its training items from the rest,
+    so the index's accuracy is held-out accuracy (it was training accuracy: 50 of 50 test items were trained on)."""
+    rows = _rows("a", QUESTIONS, "add") + _rows("m", [q.replace("+", "times") for q in QUESTIONS], "mul")
+    _write(tmp_path / "lib.jsonl", rows)
+    run_cli("library", "--model", str(tiny_model_dir), "--backend", "hf", "--data", "lib.jsonl", "--skills", "add,mul",
+            "--budget", "6", "--test-limit", "4", "--train-batch-size", "3", "--lora-r", "2", "--max-new-tokens", "4",
+            "--output-path", "lib", cwd=tmp_path)
+    index = json.loads((tmp_path / "lib" / "index.json").read_text())
+    for skill in ("add", "mul"):
+        trained = [json.loads(line) for line in (tmp_path / "lib" / skill / "train.jsonl").read_text().splitlines()]
+        measured = json.loads((tmp_path / "lib" / skill / "test-profile.json").read_text())["records"]
+        assert len(trained) == index["skills"][skill]["examples"] == 6 and len(measured) == 4
+        assert not {r["id"] for r in trained} & {r["id"] for r in measured}
+        assert {r["skills"][0] for r in trained} == {r["skills"][0] for r in measured} == {skill}
