@@ -35,12 +35,12 @@ from typing import Any
 
 from rich.console import Console
 
-from skillgap.data import DataConfig
+from skillgap.data import DataConfig, load_items
 from skillgap.models import ModelConfig, ModelPool
 from skillgap.recipes.profile import EvalConfig, profile, write_json
-from skillgap.recipes.train import TargetConfig, train_recipe
+from skillgap.recipes.train import TargetConfig, load_pool, train_recipe
 from skillgap.train import TrainConfig
-from skillgap.verify import paired_delta
+from skillgap.verify import assert_disjoint, paired_delta
 
 # Pairs that the k <= 2 stream composes often, each skill of which still composes with others.
 PAIRS = "add_multi+mul_1digit,percent+fraction_of,sub_borrow+compare,mul_facts+div_remainder"
@@ -205,9 +205,10 @@ def main(argv: list[str] | None = None) -> None:
                 cfg = TrainConfig(method="lora", learning_rate=a.lr, batch_size=a.train_batch_size,
                                   max_steps=a.budget // a.train_batch_size, eval_every=0, seed=seed)
                 models.close()
-                result = train_recipe(base, data, TargetConfig(strategy="uniform", budget=a.budget,
-                                                               pool_size=max(4000, a.budget)),
-                                      cfg, ev, out, runs_dir=runs_dir, console=console)
+                target = TargetConfig(strategy="uniform", budget=a.budget, pool_size=max(4000, a.budget))
+                assert_disjoint(load_pool(data, target)[0], load_items(test)[0], f"the k in {{{key}}} training pool",
+                                "the test items")
+                result = train_recipe(base, data, target, cfg, ev, out, runs_dir=runs_dir, console=console)
                 prof = profile(replace(base, adapter=result.weights), test, ev, runs_dir, out / "test.json", console,
                                models=models).to_dict()
                 bits = "".join("1" if r["correct"] else "0" for r in prof["records"])

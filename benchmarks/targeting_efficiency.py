@@ -64,14 +64,15 @@ from typing import Any
 
 from rich.console import Console
 
-from skillgap.data import DataConfig, suite_of
+from skillgap.data import DataConfig, load_items, suite_of
 from skillgap.models import ModelConfig, ModelPool
 from skillgap.recipes.online import MixConfig, build_online
 from skillgap.recipes.profile import EvalConfig, profile, write_json
 from skillgap.recipes.train import TargetConfig, diagnose, prepare, train_recipe
 from skillgap.suites import active_skills
+from skillgap.items import Item
 from skillgap.train import TrainConfig, train
-from skillgap.verify import adjust, cluster_bootstrap, cluster_mcnemar_p, paired_delta
+from skillgap.verify import adjust, assert_disjoint, cluster_bootstrap, cluster_mcnemar_p, paired_delta
 
 FIXED = ("uniform", "stat-sel", "stat-syn", "curriculum")
 ONLINE = ("skill-it", "stratified", "random")
@@ -283,6 +284,8 @@ def make_student(a: argparse.Namespace, g: list[str], seed: int, work: Path,
             n = a.student_budget if stage == 0 else a.student_more
             data = DataConfig(suite=a.suite, split="train", limit=None, seed=1000 * seed + stage,
                               exclude_skills=tuple(g))
+            assert_disjoint(load_items(replace(data, limit=n))[0], measured_items(a), "the student's training pool",
+                            MEASURED)
             result = train_recipe(student, data, TargetConfig(strategy="uniform", budget=n, pool_size=n), cfg, ev,
                                   out / f"stage{stage}", runs_dir=work_runs(a), console=console)
             keep_adapter(Path(result.weights), adapter)
@@ -393,16 +396,26 @@ def run_strategy(a: argparse.Namespace, student: ModelConfig, strategy: str, see
         tc = TargetConfig(strategy=strategy, budget=budgets[-1], diagnose_limit=a.diagnose_limit, replay=replay)
         prep = prepare(student, data, tc, ev, work_runs(a), out, console,
                        missing=diag["missing"] if diag else None)
+        assert_disjoint(prep.mixture.items, measured_items(a), f"the {strategy} training set", MEASURED)
         train(student, prep.mixture.items, replace(cfg, seed=seed, max_steps=steps), out, console=console)
     else:
         mc = MixConfig(mixture=strategy, val_per_skill=16, round_steps=max(1, steps // 4), replay=replay)
         tcfg = replace(cfg, seed=seed, max_steps=steps, eval_every=max(1, steps // 8))
-        online = build_online(data, mc, tcfg, [], None)
+        online = build_online(data, mc, tcfg, measured_items(a), None)  # refuses a stream that reaches one
         result = train(student, [], tcfg, out, val=online.val, console=console, stream=online.stream,
                        round_steps=online.rounds)
         (out / "served.jsonl").write_text("".join(json.dumps({"id": it.id, "skills": list(it.skills)}) + "\n"
                                                   for it in online.served(result.examples_seen)))
     return {b: str(out / "checkpoints" / f"checkpoint-{b // a.train_batch_size}") for b in budgets}
+
+
+MEASURED = "the benchmark's test and validation items"
+
+
+def measured_items(a: argparse.Namespace) -> list[Item]:
+    """The items the runs are measured on (test) and their settings chosen on (validation): no run trains on one."""
+    return [it for split, n in (("test", a.test_limit), ("validation", a.val_limit))
+            for it in load_items(DataConfig(suite=a.suite, split=split, limit=n, seed=0))[0]]
 
 
 def drop_merged(student: ModelConfig, adapter: str) -> None:

@@ -52,7 +52,7 @@ from skillgap.library import build_library, combine, ext_sub, router
 from skillgap.models import ModelConfig, ModelPool
 from skillgap.recipes.profile import EvalConfig, profile, write_json
 from skillgap.train import TrainConfig, train
-from skillgap.verify import adjust, cluster_bootstrap, cluster_mcnemar_p, paired_delta
+from skillgap.verify import adjust, assert_disjoint, cluster_bootstrap, cluster_mcnemar_p, paired_delta
 
 COMPOSITIONS = {"cat": ([1.0, 1.0], None), "linear": ([1.0, 1.0], None), "ties": ([1.0, 1.0], 0.5),
                 "dare_linear": ([1.0, 1.0], 0.5)}
@@ -277,11 +277,14 @@ def main(argv: list[str] | None = None) -> None:
             w = a.work_dir / f"seed{seed}"
             measure(seed, "base", base, a.work_dir / "base.json")
             models.close()
-            lib = build_library(base, DataConfig(suite="arith", seed=seed), skills, a.budget, replace(cfg, seed=seed),
-                                w / "library", console)
             union = [it for s in skills
                      for it in load_items(DataConfig(suite="arith", split="train", skills=(s,), limit=a.budget,
                                                      seed=seed))[0]]
+            # the library's adapters and the joint one train on these items: none may be a measured item
+            assert_disjoint(union, load_items(data)[0], "the library's and the joint adapter's training items",
+                            str(items_path))
+            lib = build_library(base, DataConfig(suite="arith", seed=seed), skills, a.budget, replace(cfg, seed=seed),
+                                w / "library", console)
             joint_dir = w / "joint"
             if not (joint_dir / "adapter" / "adapter_config.json").is_file():
                 import random

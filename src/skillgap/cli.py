@@ -407,6 +407,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--budget", type=int, default=256, help="training items per skill adapter (default: 256)")
     g.add_argument("--test-limit", type=int, default=50,
                    help="held-out items of its skill each adapter is measured on, into the index (default: 50; 0: none)")
+    g.add_argument("--test-data", default=None, help="with --data: the file those held-out items come from (default: "
+                                                     "--data itself, each skill's test items left out of its training)")
     _train_args(p)
     _eval_args(p)
     _output_args(p, "the library folder (index.json, one adapter folder per skill)", required=True, folder=True)
@@ -905,13 +907,17 @@ def cmd_library(a: argparse.Namespace) -> int:
 
     from rich.table import Table
 
-    from skillgap.library import build_library
+    from skillgap.data import load_items, source
+    from skillgap.library import build_library, test_set, train_items
     from skillgap.recipes.profile import profile
+    from skillgap.verify import assert_disjoint
 
     if a.budget < 1 or a.test_limit < 0:
         raise SkillgapError("--budget must be at least 1 and --test-limit at least 0.")
     if a.method == "full":
         raise SkillgapError("--method full: a library holds one LoRA adapter per skill; leave --method out.")
+    if a.test_data and not a.data:
+        raise SkillgapError("--test-data goes with --data (the training file); a suite has its own test split.")
     c = _configs(argparse.Namespace(**vars(a) | {"method": "lora"}))  # LoRA's learning rate, for scratch models too
     skills = [x.strip() for x in a.skills.split(",") if x.strip()]
     c["data"].check()
@@ -923,18 +929,22 @@ def cmd_library(a: argparse.Namespace) -> int:
         for x in skills:
             if x not in ids:
                 raise unknown_name("skill", x, ids)
-    if a.test_limit and c["data"].data:  # each adapter is measured after training: every reference checked first
-        from skillgap.data import load_items
-
-        load_items(c["data"], c["ev"].grader, check=True)
-    lib = build_library(c["model"], c["data"], skills, a.budget, c["train"], a.output_path, console=_console())
-    if a.test_limit:
-        for x in skills:
-            test = _replace(c["data"], split="test", skills=(x,), limit=a.test_limit)
-            prof = profile(_replace(c["model"], adapter=str(lib.adapter(x))), test, c["ev"], a.runs_dir,
-                           console=_console()).to_dict()
-            lib.entries[x].accuracy = prof["overall"]["accuracy"]
-        lib.save()
+    # Each adapter's accuracy in the index is held-out accuracy: its test items are drawn first, its training items
+    # from the rest, and no test item of any skill is a training item of any, by id or prompt text, before training.
+    # Every reference is checked against the grader first, before any model loads.
+    tests = {x: test_set(c["data"], x, a.test_limit, a.test_data) for x in skills} if a.test_limit else {}
+    held = {x: load_items(t, c["ev"].grader, check=True)[0] for x, t in tests.items()}
+    items = {x: train_items(c["data"], x, a.budget, None if a.test_data else held.get(x)) for x in skills}
+    tested = f"--test-data {a.test_data}" if a.test_data else f"{source(c['data'])}, held out"
+    assert_disjoint([it for v in items.values() for it in v], [it for v in held.values() for it in v],
+                    source(c["data"]), tested)
+    lib = build_library(c["model"], c["data"], skills, a.budget, c["train"], a.output_path, console=_console(),
+                        items=items)
+    for x, test in tests.items():
+        prof = profile(_replace(c["model"], adapter=str(lib.adapter(x))), test, c["ev"], a.runs_dir,
+                       lib.root / x / "test-profile.json", console=_console()).to_dict()
+        lib.entries[x].accuracy = prof["overall"]["accuracy"]
+    lib.save()
     t = Table(title=f"skill library {a.output_path} on {lib.base}", title_justify="left")
     for col in ("skill", "adapter", "examples", "steps", "accuracy on its skill"):
         t.add_column(col)

@@ -68,6 +68,11 @@ class DataConfig:
         return f"file:{Path(self.data).resolve()}" + ("?" + "&".join(query) if query else "")
 
 
+def source(cfg: DataConfig) -> str:
+    """Where items come from, as the user named it: for error messages."""
+    return f"--data {cfg.data}" if cfg.data else f"suite {cfg.suite}, {cfg.split} split"
+
+
 def train_file(data: DataConfig, path: str, fmt: str = "auto", fields: tuple[tuple[str, str], ...] = (),
                limit: int | None = None) -> DataConfig:
     """A `--train-data` pool as data: its own `--train-format`/`--train-field`, the test data's skill restriction,

@@ -24,7 +24,9 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from skillgap.data import DataConfig
 from skillgap.errors import ConfigError, unknown_name
+from skillgap.items import Item
 
 ROUTER = "router.json"  # a router folder's only file: which adapters, top_k, temperature
 COMBINATIONS = ("linear", "cat", "svd", "ties", "ties_svd", "dare_linear", "dare_ties", "dare_linear_svd",
@@ -74,10 +76,34 @@ class Library:
         return cls(root, d["base"], {s: Entry(**e) for s, e in d["skills"].items()})
 
 
+def test_set(data: DataConfig, skill: str, limit: int, test_data: str | None = None) -> DataConfig:
+    """The held-out items a skill's adapter is measured on: the suite's test split, a seeded sample of that skill's
+    items in `test_data`, or in the --data file itself, which `train_items` then keeps out of training."""
+    return replace(data, data=test_data or data.data, split="test", skills=(skill,), limit=limit)
+
+
+def train_items(data: DataConfig, skill: str, budget: int, held_out: list[Item] | None = None) -> list[Item]:
+    """`budget` items of `skill` alone to train its adapter on: the suite's train split, or a seeded sample of the
+    file's items of that skill less the `held_out` ones (by id and by prompt text; a file has no split to trust)."""
+    from skillgap.data import load_items, stratified_sample
+    from skillgap.verify import overlap
+
+    if not data.data:
+        return load_items(replace(data, split="train", skills=(skill,), limit=budget))[0]
+    items = load_items(replace(data, skills=(skill,), limit=None))[0]
+    held = {test_id for test_id, _, _ in overlap(held_out or [], items)}
+    rest = [it for it in items if it.id not in held]
+    if not rest:
+        raise ConfigError(f"--data {data.data}: all {len(items)} items of skill {skill!r} are held out to measure its "
+                          "adapter; lower --test-limit or give --test-data.")
+    return stratified_sample(rest, budget, data.seed)
+
+
 def build_library(model: Any, data: Any, skills: list[str], budget: int, cfg: Any, root: str | Path,
-                  console: Any = None) -> Library:
-    """One LoRA per skill, each on `budget` train items made of that skill alone; resumable skill by skill."""
-    from skillgap.data import load_items
+                  console: Any = None, items: dict[str, list[Item]] | None = None) -> Library:
+    """One LoRA per skill, each on `budget` train items made of that skill alone (or on `items[skill]`, held-out
+    items already left out); resumable skill by skill. Each adapter's items go beside it (`<skill>/train.jsonl`)."""
+    from skillgap.items import write_jsonl
     from skillgap.train import train
 
     cfg = replace(cfg, method="lora")
@@ -87,12 +113,13 @@ def build_library(model: Any, data: Any, skills: list[str], budget: int, cfg: An
     for s in skills:
         if s in lib.entries and lib.adapter(s).is_dir():
             continue
-        items = load_items(replace(data, split="train", skills=(s,), limit=budget))[0]
-        if not items:
+        chosen = items[s] if items is not None else train_items(data, s, budget)
+        if not chosen:
             raise ConfigError(f"skill {s!r} has no training items of its own: it cannot have an adapter.")
-        used = replace(cfg, max_steps=max(1, len(items) // cfg.batch_size))  # one pass over the skill's items
-        result = train(model, items, used, lib.root / s, console=console)
-        lib.entries[s] = Entry(s, str(Path(result.weights).relative_to(lib.root)), len(items), result.steps,
+        used = replace(cfg, max_steps=max(1, len(chosen) // cfg.batch_size))  # one pass over the skill's items
+        result = train(model, chosen, used, lib.root / s, console=console)
+        write_jsonl(chosen, lib.root / s / "train.jsonl")
+        lib.entries[s] = Entry(s, str(Path(result.weights).relative_to(lib.root)), len(chosen), result.steps,
                                asdict(used))
         lib.save()
     return lib

@@ -351,17 +351,38 @@ def verdict_line(verdict: dict[str, Any]) -> str:
 
 
 def prompt_key(item: Item) -> str:
-    """What makes two items the same question: their prompt text, case and outer spaces aside."""
-    return " ".join(m["content"] for m in item.chat() if m["role"] != "assistant").strip().lower()
+    """What makes two items the same question: the text of their user turns, with case and runs of whitespace aside
+    (a system prompt or a worked answer does not make a question new)."""
+    return " ".join(" ".join(m["content"] for m in item.chat() if m["role"] == "user").split()).casefold()
 
 
-def assert_disjoint(train: Iterable[Item], test: Iterable[Item], where: str = "training set") -> None:
-    """Raise if an evaluation item, by id or by its prompt text, is in the training set."""
-    train = list(train)
-    ids = {it.id for it in train}
-    texts = {prompt_key(it): it.id for it in train}
+def overlap(train: Iterable[Item], test: Iterable[Item]) -> list[tuple[str, str, str]]:
+    """(test id, training id, how) for every test item that is also a training item, by id or by prompt text."""
+    ids, texts = set(), {}
+    for it in train:
+        ids.add(it.id)
+        texts.setdefault(prompt_key(it), it.id)
+    hits = []
     for it in test:
-        hit = it.id if it.id in ids else texts.get(prompt_key(it))
-        if hit is not None:
-            raise DataError(where, None, "id", f"evaluation item {it.id!r} is also in the training set "
-                            f"(as {hit!r}); verification must use items the model never trained on")
+        if it.id in ids:
+            hits.append((it.id, it.id, "same id"))
+        elif (key := prompt_key(it)) and key in texts:
+            hits.append((it.id, texts[key], "same prompt text"))
+    return hits
+
+
+def assert_disjoint(train: Iterable[Item], test: Iterable[Item], where: str = "the training items",
+                    tested: str = "the test items") -> None:
+    """Refuse, in one line, any test item that is also a training item, by id or by its prompt text.
+
+    `train` is training data because of where it comes from (a pool, a training file, a stream), never because of
+    an item's `split` label, which a file without one defaults to "test". Callers run this before any model work."""
+    test = list(test)
+    hits = overlap(train, test)
+    if hits:
+        first, trained, how = hits[0]
+        also = "" if trained == first else f" as {trained!r}"
+        raise DataError(tested, None, None, f"evaluation item {first!r} is also in the training set ({where}{also}, "
+                        f"{how}); {len(hits)} of {len(test)} evaluation items are "
+                        f"({', '.join(repr(h[0]) for h in hits[:3])}{', ...' if len(hits) > 3 else ''}): measure on "
+                        "items the model never trained on, or take them out of the training data")

@@ -21,8 +21,9 @@ from skillgap.data import DataConfig
 from skillgap.errors import ConfigError
 from skillgap.graph import SkillsGraph, from_losses, load_graph, write_graph
 from skillgap.models import ModelConfig
-from skillgap.target.online import MixtureStream, Static, skill_sources
+from skillgap.target.online import MixtureStream, Static, reachable, skill_sources
 from skillgap.train import TrainConfig, read_log, train
+from skillgap.verify import assert_disjoint
 
 
 def graph_recipe(model: ModelConfig, data: DataConfig, tc: TrainConfig, output_path: str | Path,
@@ -46,6 +47,10 @@ def graph_recipe(model: ModelConfig, data: DataConfig, tc: TrainConfig, output_p
     work = out.with_name(out.stem + "-runs")
     val = {s: validation_items(suite, s, val_per_skill, data.seed) for s in ids}
     sources = skill_sources(suite, [], data.seed)
+    # the losses measure what training did not show: no item the runs can read may be a validation item
+    steps = max(tc.max_steps, pretrain_steps) * tc.batch_size * tc.grad_accum
+    assert_disjoint(reachable(sources, ids, steps), [it for v in val.values() for it in v],
+                    f"the training streams of suite {suite.name}", "validation items")
 
     def run(name: str, weights: dict[str, float], base: ModelConfig, steps: int) -> tuple[ModelConfig, list[dict]]:
         cfg = replace(tc, max_steps=steps, eval_every=steps, save_every=steps)

@@ -36,6 +36,7 @@ from skillgap.localize import (GRAFTABLE, GraftConfig, Mask, find_mask, graft, g
                                task_vector)
 from skillgap.models import ModelConfig, ModelPool
 from skillgap.recipes.profile import EvalConfig, profile, write_json
+from skillgap.verify import assert_disjoint
 
 
 @dataclass(frozen=True)
@@ -287,6 +288,7 @@ def _items(data: DataConfig, lc: LocalizeConfig) -> tuple[dict[str, dict[str, li
                      "validation": validation_items(suite, s, lc.val_limit, data.seed),
                      "test": load_items(held_out(data, lc, s))[0]} for s in lc.skills}
         prereq = {s: [p for p in suite.skills[s].prerequisites if p in lc.skills] for s in lc.skills}
+        trained, where = [it for by in items.values() for it in by["train"]], "the suite's train and validation items"
     else:
         if not lc.test_data:
             raise ConfigError(f"--data {data.data}: give --test-data too (held-out items the recovery is measured on).")
@@ -309,6 +311,12 @@ def _items(data: DataConfig, lc: LocalizeConfig) -> tuple[dict[str, dict[str, li
                 val = stratified_sample(rest, lc.val_limit, data.seed)
             items[s] = {"train": train, "validation": val, "test": load_items(held_out(data, lc, s))[0]}
         prereq = {s: [] for s in lc.skills}
+        trained, where = everything, f"--data {data.data}"  # the whole file: what the fine-tune learned from
+    # Before any model loads: recovery is measured on items neither the fine-tune's file nor the mask's selection saw.
+    selected = [it for by in items.values() for it in by["validation"]]
+    assert_disjoint([*trained, *selected], [it for by in items.values() for it in by["test"]],
+                    where + (f" and --validation-data {lc.validation_data}" if lc.validation_data else ""),
+                    f"--test-data {lc.test_data}" if data.data else f"suite {data.suite}, test split")
     for s, by in items.items():
         for split in ("train", "validation", "test"):
             if not by[split]:

@@ -19,7 +19,7 @@ from typing import Any
 
 from rich.console import Console
 
-from skillgap.data import DataConfig, load_items, suite_of, train_file
+from skillgap.data import DataConfig, load_items, source, suite_of, train_file
 from skillgap.errors import ConfigError
 from skillgap.graph import SkillsGraph, load_graph, parse_rows
 from skillgap.items import Item
@@ -27,7 +27,7 @@ from skillgap.models import ModelConfig
 from skillgap.profile import Profile
 from skillgap.recipes.profile import EvalConfig, profile, write_json
 from skillgap.skills import SkillSet
-from skillgap.target.online import MixtureStream, make_policy, natural_proportions, skill_sources
+from skillgap.target.online import MixtureStream, make_policy, natural_proportions, reachable, skill_sources
 from skillgap.train import TrainConfig, TrainResult, train
 from skillgap.verify import assert_disjoint, prompt_key
 
@@ -118,12 +118,13 @@ def check_online(data: DataConfig, mc: MixConfig, tc: TrainConfig) -> None:
 def build_online(data: DataConfig, mc: MixConfig, tc: TrainConfig, test_items: list[Item],
                  skills: SkillSet | None) -> Online:
     """The policy over the skills, its per-skill training sources and validation sets: a file pool's held-out
-    items (by id and by text), or the suite's validation split."""
+    items (by id and by text), or the suite's validation split. Refuses a pool or a stream that holds a test item,
+    before any model work."""
     suite = None
     pool: list[Item] = []
     if mc.train_data:
         pool = load_items(train_file(data, mc.train_data, mc.train_format, mc.train_fields))[0]
-        assert_disjoint(pool, test_items, where=f"--train-data {mc.train_data}")  # training and validation alike
+        assert_disjoint(pool, test_items, f"--train-data {mc.train_data}", source(data))  # training and validation
         ids = list(skills.ids) if skills else sorted({s for it in pool for s in it.skills})
         skills = skills or SkillSet.from_dicts({"id": s} for s in ids)
         held = {s: [it for it in pool if s in it.skills][: mc.val_per_skill] for s in ids}
@@ -143,8 +144,11 @@ def build_online(data: DataConfig, mc: MixConfig, tc: TrainConfig, test_items: l
     rounds = round_steps_for(mc, tc)
     policy = make_policy(mc.mixture, skills.ids, graph, natural_proportions(skills.ids, suite, pool), eta,
                          mc.window, every=rounds // tc.eval_every, replay=mc.replay)
-    return Online(MixtureStream(policy, skill_sources(suite, pool, data.seed), seed=data.seed), val, rounds, eta,
-                  graph)
+    sources = skill_sources(suite, pool, data.seed)
+    if suite is not None:  # a file pool is checked whole above; a suite's stream up to what training can read
+        assert_disjoint(reachable(sources, skills.ids, tc.max_steps * tc.batch_size * tc.grad_accum), test_items,
+                        f"the {mc.mixture} stream of suite {data.suite}", source(data))
+    return Online(MixtureStream(policy, sources, seed=data.seed), val, rounds, eta, graph)
 
 
 def online_recipe(model: ModelConfig, data: DataConfig, mc: MixConfig, tc: TrainConfig, ev: EvalConfig,

@@ -28,21 +28,23 @@ from typing import Any
 from rich.console import Console
 
 from skillgap import __version__
-from skillgap.data import DataConfig, load_items
+from skillgap.data import DataConfig, load_items, source
 from skillgap.errors import ConfigError
 from skillgap.items import Item, write_jsonl
 from skillgap.models import ModelConfig, ModelPool, model_identity
 from skillgap.recipes.profile import EvalConfig, profile, write_json
-from skillgap.recipes.online import MixConfig, build_online, check_online
-from skillgap.recipes.train import TargetConfig, diagnose, load_pool, prepare, validation_sets
+from skillgap.recipes.online import MixConfig, Online, build_online, check_online
+from skillgap.recipes.train import TargetConfig, diagnose, load_pool, pool_source, prepare, validation_sets
 from skillgap.target import Mixture
 from skillgap.train import TrainConfig, train
 from skillgap.verify import VerifyConfig, assert_disjoint, compare, verdict_line
 
 
 def check(model: ModelConfig, data: DataConfig, target: TargetConfig, tc: TrainConfig, ev: EvalConfig,
-          verify: VerifyConfig, teacher: Any = None, mixture: MixConfig | None = None) -> list[Item]:
-    """Every option, name and file, before any model loads; returns the test items (cheap to make)."""
+          verify: VerifyConfig, teacher: Any = None,
+          mixture: MixConfig | None = None) -> tuple[list[Item], Online | None]:
+    """Every option, name and file, before any model loads; returns the test items and the online mixture (cheap to
+    make). No training source may hold a test item, by id or by prompt text: the pool, or the stream."""
     for cfg in (model, data, tc, ev, verify):
         cfg.check()
     if mixture is not None:
@@ -52,10 +54,11 @@ def check(model: ModelConfig, data: DataConfig, target: TargetConfig, tc: TrainC
     target.check(teacher)
     if data.data and not target.train_data:
         raise ConfigError("With --data (the test items), also give --train-data (the pool to train from).")
-    test_items, _, _ = load_items(data, ev.grader, check=True)  # the pool's: by the diagnosis, before its model loads
-    if target.train_data:
-        assert_disjoint(load_pool(data, target)[0], test_items, where=f"--train-data {target.train_data}")
-    return test_items
+    test_items, skills, _ = load_items(data, ev.grader, check=True)  # by the diagnosis, before its model loads
+    if mixture is not None:
+        return test_items, build_online(data, mixture, tc, test_items, skills)
+    assert_disjoint(load_pool(data, target, ev.grader)[0], test_items, pool_source(target), source(data))
+    return test_items, None
 
 
 def run(model: ModelConfig, data: DataConfig, target: TargetConfig, tc: TrainConfig, ev: EvalConfig,
@@ -65,7 +68,7 @@ def run(model: ModelConfig, data: DataConfig, target: TargetConfig, tc: TrainCon
     verify = verify or VerifyConfig()
     if mixture is not None and tc.max_steps <= 0:  # the same data budget as a fixed set: --budget examples
         tc = replace(tc, max_steps=-(-target.budget // (tc.batch_size * tc.grad_accum)))
-    test_items = check(model, data, target, tc, ev, verify, teacher, mixture)
+    test_items, online = check(model, data, target, tc, ev, verify, teacher, mixture)
     out = Path(output_path)
     out.mkdir(parents=True, exist_ok=True)
     config = {"model": model.to_dict(), "data": asdict(data), "target": asdict(target), "train": asdict(tc),
@@ -78,14 +81,14 @@ def run(model: ModelConfig, data: DataConfig, target: TargetConfig, tc: TrainCon
     models = ModelPool(lora_rank=tc.lora_r if tc.method == "lora" else 0)
     try:
         return _run(model, data, target, tc, ev, out, runs_dir, console, verify, teacher, test_items, config, models,
-                    mixture)
+                    mixture, online)
     finally:
         models.close()
 
 
 def _run(model: ModelConfig, data: DataConfig, target: TargetConfig, tc: TrainConfig, ev: EvalConfig, out: Path,
          runs_dir: str | Path, console: Console, verify: VerifyConfig, teacher: Any, test_items: list[Item],
-         config: dict[str, Any], models: ModelPool, mc: MixConfig | None) -> dict[str, Any]:
+         config: dict[str, Any], models: ModelPool, mc: MixConfig | None, online: Online | None) -> dict[str, Any]:
     timings: dict[str, float] = {}
 
     def stage(name: str) -> None:
@@ -108,13 +111,11 @@ def _run(model: ModelConfig, data: DataConfig, target: TargetConfig, tc: TrainCo
     stage("target")
     if mc is None:
         prep = prepare(model, data, target, ev, runs_dir, out, console, missing=diagnosis["missing"], teacher=teacher)
-        # Before any training: neither the pool nor the training set (synthesized items included) holds a test item.
-        assert_disjoint([*prep.pool, *prep.mixture.items], test_items, where="training pool and set")
+        # the pool was checked before any work; the items a strategy wrote (stat-syn, skillmix) exist only now
+        assert_disjoint(prep.mixture.items, test_items, f"the {target.strategy} training set", source(data))
         val = validation_sets(prep.mixture, prep.pool, [s["id"] for s in before["skills"]], prep.suite,
                               target.val_per_skill, data.seed)
     else:
-        _, skills, _ = load_items(data)
-        online = build_online(data, mc, tc, test_items, skills)
         val = online.val
         console.print(online.describe(mc))
     done("target")
@@ -127,9 +128,7 @@ def _run(model: ModelConfig, data: DataConfig, target: TargetConfig, tc: TrainCo
         mixture = prep.mixture
     else:
         result = train(model, [], tc, out, val=val, console=console, stream=online.stream, round_steps=online.rounds)
-        served = online.served(result.examples_seen)
-        # no training item may be a test item, the stream's included (checked on what it served)
-        assert_disjoint(served, test_items, where=f"the {mc.mixture} stream")
+        served = online.served(result.examples_seen)  # a part of what `check` found free of test items
         write_jsonl(served, out / "train.jsonl")
         mixture = Mixture(mc.mixture, served, order="online", notes={"online": True, "round_steps": online.rounds, "eta": online.eta,
                                                      "changes": [{"from_example": i, "weights": w}

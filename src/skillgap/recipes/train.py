@@ -18,7 +18,7 @@ from typing import Any
 
 from rich.console import Console
 
-from skillgap.data import DataConfig, load_items, read_train_file, suite_of, train_file
+from skillgap.data import DataConfig, load_items, read_train_file, source, suite_of, train_file
 from skillgap.errors import ConfigError
 from skillgap.items import Item, read_jsonl, write_jsonl
 from skillgap.models import ModelConfig
@@ -86,16 +86,23 @@ class Prepared:
     diagnosis: dict[str, Any] | None
 
 
-def load_pool(data: DataConfig, tc: TargetConfig) -> tuple[list[Item], SkillSet | None, Any]:
-    """The training pool: the suite's train stream, or a file of training items."""
+def load_pool(data: DataConfig, tc: TargetConfig, grader: str | None = None) -> tuple[list[Item], SkillSet | None, Any]:
+    """The training pool: the suite's train stream, or a file of training items. With `grader`, a file's references
+    are checked against it (the diagnosis grades pool items), before any model loads."""
     if tc.train_data:
-        return load_items(train_file(data, tc.train_data, tc.train_format, tc.train_fields))[0], None, None
+        cfg = train_file(data, tc.train_data, tc.train_format, tc.train_fields)
+        return load_items(cfg, grader, check=grader is not None)[0], None, None
     if data.data:
         raise ConfigError("With --data, also give --train-data: the pool that targeting selects from.")
     suite = suite_of(data)
     from skillgap.suites import active_skills
 
     return suite.generate("train", tc.pool_size, data.seed), active_skills(suite), suite
+
+
+def pool_source(tc: TargetConfig) -> str:
+    """The training pool as the user named it: for the leak check's message."""
+    return f"--train-data {tc.train_data}" if tc.train_data else "the suite's training pool"
 
 
 def diagnose(model: ModelConfig, data: DataConfig, tc: TargetConfig, ev: EvalConfig, runs_dir: str | Path,
@@ -151,7 +158,7 @@ def validation_sets(mixture: Mixture, pool: list[Item], skills: list[str], suite
         else:
             val[s] = [it for it in pool if s in it.skills and it.id not in used and prompt_key(it) not in texts][:n]
     val = {s: v for s, v in val.items() if v}
-    assert_disjoint(mixture.items, [it for v in val.values() for it in v], where="training set (validation items)")
+    assert_disjoint(mixture.items, [it for v in val.values() for it in v], "the training set", "validation items")
     return val
 
 
@@ -184,7 +191,7 @@ def train_recipe(model: ModelConfig, data: DataConfig, tc: TargetConfig, train_c
     missing = read_missing(profile_path) if profile_path else None
     if tc.train_data:  # a pool from a file: none of the suite's test items may be in it
         test_items, _, _ = load_items(replace(data, limit=data.limit or 1000))
-        assert_disjoint(load_pool(data, tc)[0], test_items, where=f"--train-data {tc.train_data}")
+        assert_disjoint(load_pool(data, tc)[0], test_items, pool_source(tc), source(data))
     out = Path(output_path)
     # Under `accelerate launch`, the main process alone writes (config, diagnosis and its run store, training set);
     # the others wait for it, then read the training set it wrote, so every process trains on the same items.

@@ -194,3 +194,10 @@ def skill_sources(suite: object | None, pool: Sequence[Item], seed: int) -> Call
             yield from items
 
     return cycle
+
+
+def reachable(sources: Callable[[str], Iterator[Item]], skills: Sequence[str], n: int) -> list[Item]:
+    """Every item a stream over `skills` can serve in its first `n` examples, whatever weights training gives it:
+    each skill's source is read in order, so it serves at most its first `n` items. What a leak check needs before
+    training, when the stream's choices are not known yet."""
+    return [it for s in skills for it in itertools.islice(sources(s), n)]
