@@ -92,8 +92,10 @@ def lora_slot(rank: int, adapter: str | Path | None = None) -> int:
 
 
 def merged_path(base: Path, adapter: str) -> Path:
-    """Where `merged_folder` caches the merge: one folder per base and adapter content."""
-    return cache_dir() / "merged" / f"{base.name}+{adapter_identity(adapter).rsplit(':', 1)[1]}"
+    """Where `merged_folder` caches the merge: one folder per base and adapter content (a base retrained in
+    its folder is another base)."""
+    base_key = resolve_source(str(base)).identity.rsplit(":", 1)[1]
+    return cache_dir() / "merged" / f"{base.name}-{base_key}+{adapter_identity(adapter).rsplit(':', 1)[1]}"
 
 
 def merged_folder(base: Path, adapter: str) -> Path:

@@ -1,0 +1,104 @@
+"""Identity by content: every result that is reused (a profile run, a finished training, a library adapter) is
+reused only for the same weights, items and settings, never for the same path or name alone."""
+
+import json
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from skillgap.data import DataConfig
+from skillgap.items import item_from_dict, read_jsonl, write_jsonl
+from skillgap.models import ModelConfig, load_model, model_identity
+from skillgap.models.sources import resolve_source
+from skillgap.recipes.profile import EvalConfig, profile
+from skillgap.store import RunStore
+from skillgap.suites import load_suite
+from skillgap.train import TrainConfig, train
+
+TINY_TRAIN = TrainConfig(batch_size=4, eval_every=0, save_every=100, lora_r=4, lora_alpha=8)
+
+
+def _copy_model(src: Path, dst: Path) -> Path:
+    dst.mkdir()
+    for f in src.iterdir():
+        (dst / f.name).write_bytes(f.read_bytes())
+    return dst
+
+
+def _generated(runs: Path, run_id: str) -> int:
+    """Items the latest session of a run generated (0: the run store answered from an earlier session)."""
+    store = RunStore(runs)
+    try:
+        return store.sessions(run_id)[-1]["generated"]
+    finally:
+        store.close()
+
+
+def _outputs(runs: Path, run_id: str) -> dict[str, str]:
+    store = RunStore(runs)
+    try:
+        return {r.item.id: r.output for r in store.records(run_id)}
+    finally:
+        store.close()
+
+
+def test_a_model_retrained_into_the_same_folder_is_a_new_run_measured_on_the_new_weights(tmp_path, tiny_model_dir):
+    base = ModelConfig(str(tiny_model_dir), backend="hf", device="cpu")
+    suite = load_suite("arith")
+    data = DataConfig(suite="arith", limit=4)
+    ev = EvalConfig(batch_size=4, max_new_tokens=8)
+    full = replace(TINY_TRAIN, method="full")
+    first = train(base, suite.generate("train", 8, seed=0), replace(full, learning_rate=1e-4), tmp_path / "out")
+    trained = ModelConfig(first.weights, backend="hf", device="cpu")
+    before = profile(trained, data, ev, tmp_path / "runs")
+    # retrained into the same folder: other items, a much larger step, so other weights
+    second = train(base, suite.generate("train", 8, seed=1), replace(full, learning_rate=5e-2), tmp_path / "out")
+    assert second.weights == first.weights
+    after = profile(trained, data, ev, tmp_path / "runs")
+    assert after.run_id != before.run_id  # not the first model's run, returned from the store
+    assert _generated(tmp_path / "runs", after.run_id) == 4  # every item generated again
+    items = [it for it in suite.generate("test", 50, seed=0) if it.id in _outputs(tmp_path / "runs", after.run_id)]
+    direct = load_model(trained, batch_size=4).generate([it.chat() for it in items], 8)
+    assert _outputs(tmp_path / "runs", after.run_id) == {it.id: g.text for it, g in zip(items, direct)}
+
+
+def test_a_folder_is_hashed_once_and_again_only_when_a_file_changes(tmp_path, tiny_model_dir, monkeypatch):
+    from skillgap.models import sources
+
+    monkeypatch.setenv("SKILLGAP_CACHE", str(tmp_path / "cache"))
+    folder = _copy_model(tiny_model_dir, tmp_path / "model")
+    hashed: list[str] = []
+    real = sources._sha256
+    monkeypatch.setattr(sources, "_sha256", lambda p: hashed.append(p.name) or real(p))
+    first = resolve_source(str(folder)).identity
+    assert "model.safetensors" in hashed and "config.json" in hashed and "tokenizer.json" in hashed
+    hashed.clear()
+    assert resolve_source(str(folder)).identity == first and hashed == []  # the cache answers: nothing is read
+    (folder / "training_args.bin").write_bytes(b"not part of the model")
+    (folder / "README.md").write_text("nor this")
+    assert resolve_source(str(folder)).identity == first
+    cfg = json.loads((folder / "generation_config.json").read_text())
+    (folder / "generation_config.json").write_text(json.dumps(cfg | {"repetition_penalty": 1.3}))
+    changed = resolve_source(str(folder)).identity
+    assert changed != first and hashed == ["generation_config.json"]  # only the changed file is read again
+
+
+def test_a_merged_adapter_is_cached_per_base_content(tmp_path, tiny_model_dir, monkeypatch):
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from skillgap.models.vllm import merged_path
+
+    monkeypatch.setenv("SKILLGAP_CACHE", str(tmp_path / "cache"))
+    base = _copy_model(tiny_model_dir, tmp_path / "model")
+    net = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+    get_peft_model(net, LoraConfig(r=2, target_modules=["q_proj"])).save_pretrained(tmp_path / "adapter")
+    first = merged_path(base, str(tmp_path / "adapter"))
+    with torch.no_grad():
+        next(net.parameters()).add_(1.0)
+    net.save_pretrained(base)  # the base retrained in its folder
+    assert merged_path(base, str(tmp_path / "adapter")) != first
+    assert os.path.basename(first).startswith("model-")
