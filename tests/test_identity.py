@@ -85,6 +85,26 @@ def test_a_folder_is_hashed_once_and_again_only_when_a_file_changes(tmp_path, ti
     assert changed != first and hashed == ["generation_config.json"]  # only the changed file is read again
 
 
+def test_dtype_auto_is_keyed_as_it_resolves_on_each_device_class(tiny_model_dir):
+    import torch
+
+    from skillgap.models.hf import pick_dtype
+
+    def key(**kw: str) -> str:
+        return model_identity(ModelConfig(str(tiny_model_dir), backend="hf", **kw))
+
+    assert key(device="cuda") != key(device="cpu")  # bf16 on a GPU, fp32 on a CPU: never one run
+    assert key(device="cuda") == key(device="cuda:1") == key(device="cuda", dtype="bfloat16")
+    assert key(device="cuda", dtype="float32") not in (key(device="cuda"), key(device="cpu", dtype="float32"))
+    assert key(device="cpu") == key(device="cpu", dtype="float32") != key(device="mps")
+    assert key(device="cpu") == key()  # here, auto is the CPU
+    assert "@bfloat16/cuda" in key(device="cuda") and "@float32/cpu" in key(device="cpu")
+    # what the backends load is what the key says
+    assert pick_dtype("auto", torch.device("cuda")) == torch.bfloat16
+    assert pick_dtype("auto", torch.device("cpu")) == torch.float32
+    assert model_identity(ModelConfig("openai/m", base_url="http://x/v1", device="cuda")) == "openai:m@http://x/v1"
+
+
 def test_a_merged_adapter_is_cached_per_base_content(tmp_path, tiny_model_dir, monkeypatch):
     import torch
     from peft import LoraConfig, get_peft_model
