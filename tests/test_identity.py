@@ -105,6 +105,21 @@ def test_dtype_auto_is_keyed_as_it_resolves_on_each_device_class(tiny_model_dir)
     assert model_identity(ModelConfig("openai/m", base_url="http://x/v1", device="cuda")) == "openai:m@http://x/v1"
 
 
+def test_an_edited_data_file_under_the_same_path_and_ids_is_a_new_run(tmp_path, tiny_model_dir):
+    items = load_suite("arith").generate("test", 4, seed=0)
+    write_jsonl(items, tmp_path / "test.jsonl")
+    model = ModelConfig(str(tiny_model_dir), backend="hf", device="cpu")
+    data, ev = DataConfig(data=str(tmp_path / "test.jsonl")), EvalConfig(batch_size=4, max_new_tokens=4)
+    first = profile(model, data, ev, tmp_path / "runs")
+    edited = [item_from_dict(it.to_dict() | {"answer": "0"}) for it in items]  # the same ids, other answers
+    write_jsonl(edited, tmp_path / "test.jsonl")
+    second = profile(model, data, ev, tmp_path / "runs")
+    assert second.run_id != first.run_id
+    store = RunStore(tmp_path / "runs")
+    assert [r.item.answer for r in store.records(second.run_id)] == ["0"] * 4  # graded against the new answers
+    store.close()
+
+
 def test_a_merged_adapter_is_cached_per_base_content(tmp_path, tiny_model_dir, monkeypatch):
     import torch
     from peft import LoraConfig, get_peft_model

@@ -15,7 +15,7 @@ so a second identical run after completion does not even load the model.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -73,9 +73,11 @@ class RateColumn(ProgressColumn):
         return Text(f"{speed:.2f} items/s" if speed else "- items/s")
 
 
-def run_id_for(model: ModelConfig, data: DataConfig, ev: EvalConfig) -> tuple[str, dict[str, Any]]:
-    """A readable, deterministic id: what determines the outputs, hashed."""
-    identity = {"kind": "profile", "model": model_identity(model), "data": data.describe(),
+def run_id_for(model: ModelConfig, data: DataConfig, ev: EvalConfig, items: list[Item]) -> tuple[str, dict[str, Any]]:
+    """A readable, deterministic id: what determines the outputs, hashed. The items count by content, so an
+    edited data file (the same path and ids) is a new run, not the old one's grades."""
+    identity = {"kind": "profile", "model": model_identity(generation_model(model, ev)), "data": data.describe(),
+                "items": fingerprint([it.to_dict() for it in items]),
                 "limit": data.limit, "seed": data.seed, "max_new_tokens": ev.max_new_tokens,
                 "grader": ev.grader}
     if ev.grader == "judge" and ev.judge:
@@ -83,6 +85,14 @@ def run_id_for(model: ModelConfig, data: DataConfig, ev: EvalConfig) -> tuple[st
     slug = "".join(c if c.isalnum() else "-" for c in Path(model.model).name.lower()).strip("-")[:24]
     name = data.suite if not data.data else Path(data.data).stem
     return f"{slug}-{name}-s{data.seed}-{fingerprint(identity)[:8]}", identity
+
+
+def generation_model(model: ModelConfig, ev: EvalConfig) -> ModelConfig:
+    """The model as the generating process resolves it: Ray replicas with GPUs run `--device auto` on CUDA
+    (and so `--dtype auto` in bf16), whatever the driver has."""
+    if ev.ray and ev.ray_gpus_per_replica > 0 and model.device == "auto":
+        return replace(model, device="cuda")
+    return model
 
 
 def profile(model: ModelConfig, data: DataConfig, ev: EvalConfig, runs_dir: str | Path = "runs",
@@ -94,7 +104,7 @@ def profile(model: ModelConfig, data: DataConfig, ev: EvalConfig, runs_dir: str 
         cfg.check()
     items, skills, default_grader = load_items(data)
     grader = make_grader(ev, default_grader)
-    run_id, identity = run_id_for(model, data, ev)
+    run_id, identity = run_id_for(model, data, ev, items)
     config = {"model": model.to_dict(), "data": asdict(data), "eval": asdict(ev), "identity": identity}
 
     store = RunStore(runs_dir)
