@@ -120,6 +120,48 @@ def test_an_edited_data_file_under_the_same_path_and_ids_is_a_new_run(tmp_path, 
     store.close()
 
 
+def test_an_edited_training_file_under_the_same_ids_trains_again(tmp_path, tiny_model_dir):
+    model = ModelConfig(str(tiny_model_dir), backend="hf", device="cpu")
+    items = load_suite("arith").generate("train", 8, seed=0)
+    first = train(model, items, TINY_TRAIN, tmp_path / "out")
+    done = tmp_path / "out" / "train_result.json"
+    stamp = done.stat().st_mtime_ns
+    assert train(model, items, TINY_TRAIN, tmp_path / "out").fingerprint == first.fingerprint
+    assert done.stat().st_mtime_ns == stamp  # the same items and settings: nothing to do
+    write_jsonl(items, tmp_path / "train.jsonl")
+    rows = [json.loads(line) for line in (tmp_path / "train.jsonl").read_text().splitlines()]
+    edited = tmp_path / "train.jsonl"
+    edited.write_text("".join(json.dumps(r | {"completion": f"{r['completion']} So the answer is {r['answer']}."})
+                              + "\n" for r in rows))  # the same ids, longer completions
+    again = train(model, read_jsonl(edited), TINY_TRAIN, tmp_path / "out")
+    assert again.fingerprint != first.fingerprint and done.stat().st_mtime_ns != stamp
+    assert again.train_tokens > first.train_tokens  # trained on the edited completions
+    assert json.loads(done.read_text())["fingerprint"] == again.fingerprint
+
+
+def test_an_edited_mixture_pool_is_another_training(tmp_path, tiny_model_dir):
+    from skillgap.recipes.online import MixConfig, build_online
+    from skillgap.train import train_fingerprint
+
+    model = ModelConfig(str(tiny_model_dir), backend="hf", device="cpu")
+    pool = load_suite("arith").generate("train", 40, seed=0)
+    test = load_suite("arith").generate("test", 4, seed=0)
+    write_jsonl(pool, tmp_path / "pool.jsonl")
+    data = DataConfig(data=str(tmp_path / "test.jsonl"))
+    mc = MixConfig(mixture="stratified", train_data=str(tmp_path / "pool.jsonl"), val_per_skill=1)
+    tc = replace(TINY_TRAIN, max_steps=4, eval_every=2)
+
+    def key() -> str:
+        online = build_online(data, mc, tc, test, None)
+        return train_fingerprint(model, [], tc, online.val, online.stream, online.rounds)
+
+    first = key()
+    assert key() == first
+    write_jsonl([item_from_dict(it.to_dict() | {"completion": "edited"}) if i == len(pool) - 1 else it
+                 for i, it in enumerate(pool)], tmp_path / "pool.jsonl")  # one training item, same id
+    assert key() != first
+
+
 def test_a_merged_adapter_is_cached_per_base_content(tmp_path, tiny_model_dir, monkeypatch):
     import torch
     from peft import LoraConfig, get_peft_model

@@ -27,6 +27,7 @@ from skillgap.models import ModelConfig
 from skillgap.profile import Profile
 from skillgap.recipes.profile import EvalConfig, profile, write_json
 from skillgap.skills import SkillSet
+from skillgap.store import fingerprint
 from skillgap.target.online import MixtureStream, make_policy, natural_proportions, skill_sources
 from skillgap.train import TrainConfig, TrainResult, train
 from skillgap.verify import assert_disjoint, prompt_key
@@ -143,8 +144,10 @@ def build_online(data: DataConfig, mc: MixConfig, tc: TrainConfig, test_items: l
     rounds = round_steps_for(mc, tc)
     policy = make_policy(mc.mixture, skills.ids, graph, natural_proportions(skills.ids, suite, pool), eta,
                          mc.window, every=rounds // tc.eval_every, replay=mc.replay)
-    return Online(MixtureStream(policy, skill_sources(suite, pool, data.seed), seed=data.seed), val, rounds, eta,
-                  graph)
+    # the pool by content: an edited --train-data file under the same path is another training
+    sources_key = f"{mc.train_data}:{fingerprint([it.to_dict() for it in pool])}" if mc.train_data else data.describe()
+    stream = MixtureStream(policy, skill_sources(suite, pool, data.seed), seed=data.seed, sources_key=sources_key)
+    return Online(stream, val, rounds, eta, graph)
 
 
 def online_recipe(model: ModelConfig, data: DataConfig, mc: MixConfig, tc: TrainConfig, ev: EvalConfig,
