@@ -139,6 +139,29 @@ def test_an_edited_training_file_under_the_same_ids_trains_again(tmp_path, tiny_
     assert json.loads(done.read_text())["fingerprint"] == again.fingerprint
 
 
+def test_a_library_rebuilds_an_adapter_trained_with_another_budget(tmp_path, tiny_model_dir):
+    from skillgap.library import Library, build_library
+
+    model = ModelConfig(str(tiny_model_dir), backend="hf", device="cpu")
+    build_library(model, DataConfig(suite="arith"), ["add_1digit"], 8, TINY_TRAIN, tmp_path / "lib")
+    lib = Library.load(tmp_path / "lib")
+    weights = lib.adapter("add_1digit") / "adapter_model.safetensors"
+    stamp = weights.stat().st_mtime_ns
+    assert lib.entries["add_1digit"].examples == 8
+    lib.entries["add_1digit"].accuracy = 0.5  # as `skillgap library --test-limit` records it
+    lib.save()
+    build_library(model, DataConfig(suite="arith"), ["add_1digit"], 12, TINY_TRAIN, tmp_path / "lib")
+    entry = Library.load(tmp_path / "lib").entries["add_1digit"]
+    assert (entry.examples, entry.steps, entry.train["max_steps"]) == (12, 3, 3) and weights.stat().st_mtime_ns != stamp
+    assert entry.accuracy is None  # the old adapter's accuracy is not the new one's
+    # the index records the fingerprint of the training it holds
+    assert entry.fingerprint == json.loads((tmp_path / "lib" / "add_1digit" / "train_result.json").read_text())[
+        "fingerprint"]
+    stamp = weights.stat().st_mtime_ns
+    build_library(model, DataConfig(suite="arith"), ["add_1digit"], 12, TINY_TRAIN, tmp_path / "lib")
+    assert weights.stat().st_mtime_ns == stamp  # the same budget again: kept
+
+
 def test_an_edited_mixture_pool_is_another_training(tmp_path, tiny_model_dir):
     from skillgap.recipes.online import MixConfig, build_online
     from skillgap.train import train_fingerprint
