@@ -87,6 +87,14 @@ def test_a_rerun_resumes_and_other_settings_are_refused(localized):
     run_cli(*more, cwd=cwd)
     assert path.stat().st_mtime_ns == stamp and (out / "masks" / "add_1digit-graft-0.02.safetensors").is_file()
     assert set(json.loads((out / "localize.json").read_text())["skills"]["add_1digit"]["masks"]) == {"0.01", "0.02"}
+    gen = cwd / "ft" / "model" / "generation_config.json"
+    saved = gen.read_text()
+    try:  # the fine-tune changed in its folder (same path, same settings): another model, refused as well
+        gen.write_text(json.dumps(json.loads(saved) | {"repetition_penalty": 1.3}))
+        p = run_cli(*args, cwd=cwd, check=False)
+        assert p.returncode == 2 and "other settings, models or items" in p.stderr
+    finally:
+        gen.write_text(saved)
     args[args.index("--steps") + 1] = "3"
     p = run_cli(*args, cwd=cwd, check=False)
     assert p.returncode == 2 and "other settings" in p.stderr

@@ -14,7 +14,7 @@ from dataclasses import replace
 import pytest
 from conftest import run_cli
 
-from skillgap.data import DataConfig
+from skillgap.data import DataConfig, load_items
 from skillgap.errors import ConfigError
 from skillgap.models import ModelConfig
 from skillgap.recipes.profile import EvalConfig, profile, run_id_for
@@ -59,7 +59,8 @@ def test_ray_profile_equals_local_resumes_and_keeps_the_run_id(cluster, tiny, tm
     data = DataConfig(suite="arith", limit=24, seed=0)
     local_ev = EvalConfig(batch_size=4, max_new_tokens=24)
     ray_ev = replace(local_ev, ray=True, ray_replicas=2)
-    assert run_id_for(tiny, data, ray_ev) == run_id_for(tiny, data, local_ev)  # where it ran is not what it is
+    items = load_items(data)[0]
+    assert run_id_for(tiny, data, ray_ev, items) == run_id_for(tiny, data, local_ev, items)  # where, not what
     local = profile(tiny, data, local_ev, runs_dir=tmp_path / "local")
 
     sent: list[list[str]] = []  # the items each call sent to Ray

@@ -41,6 +41,7 @@ class Entry:
     steps: int
     train: dict[str, Any] = field(default_factory=dict)  # the TrainConfig it was trained with
     accuracy: float | None = None  # on its own skill's held-out items, once measured
+    fingerprint: str = ""  # of its training (base weights, items, settings): a resume reuses only the same training
 
 
 @dataclass
@@ -102,27 +103,41 @@ def train_items(data: DataConfig, skill: str, budget: int, held_out: list[Item] 
 def build_library(model: Any, data: Any, skills: list[str], budget: int, cfg: Any, root: str | Path,
                   console: Any = None, items: dict[str, list[Item]] | None = None) -> Library:
     """One LoRA per skill, each on `budget` train items made of that skill alone (or on `items[skill]`, held-out
-    items already left out); resumable skill by skill. Each adapter's items go beside it (`<skill>/train.jsonl`)."""
+    items already left out); resumable skill by skill, and a skill whose base weights, items or settings changed
+    since its adapter was trained is trained again. Each adapter's items go beside it (`<skill>/train.jsonl`)."""
     from skillgap.items import write_jsonl
-    from skillgap.train import train
+    from skillgap.train import train, train_fingerprint
 
     cfg = replace(cfg, method="lora")
     lib = Library.load(root) if (Path(root) / "index.json").is_file() else Library(Path(root), model.model)
     if lib.base != model.model:
         raise ConfigError(f"{root} holds adapters of {lib.base}, not of {model.model}: give another folder.")
     for s in skills:
-        if s in lib.entries and lib.adapter(s).is_dir():
-            continue
         chosen = items[s] if items is not None else train_items(data, s, budget)
         if not chosen:
             raise ConfigError(f"skill {s!r} has no training items of its own: it cannot have an adapter.")
         used = replace(cfg, max_steps=max(1, len(chosen) // cfg.batch_size))  # one pass over the skill's items
+        fp = train_fingerprint(model, chosen, used)
+        old = lib.entries.get(s)
+        if old is not None and old.fingerprint == fp and lib.adapter(s).is_dir():
+            continue
+        if old is not None and console is not None:
+            console.print(f"[yellow]{s}: its adapter was trained otherwise ({changes(old, chosen, used)}): training it "
+                          f"again[/yellow]")
         result = train(model, chosen, used, lib.root / s, console=console)
         write_jsonl(chosen, lib.root / s / "train.jsonl")
         lib.entries[s] = Entry(s, str(Path(result.weights).relative_to(lib.root)), len(chosen), result.steps,
-                               asdict(used))
+                               asdict(used), fingerprint=fp)
         lib.save()
     return lib
+
+
+def changes(entry: Entry, items: list[Any], used: Any) -> str:
+    """What differs between an adapter's recorded training and the one asked for, in a few words."""
+    diff = [f"{k} {entry.train.get(k)} -> {v}" for k, v in asdict(used).items() if entry.train.get(k) != v]
+    if entry.examples != len(items):
+        diff.insert(0, f"examples {entry.examples} -> {len(items)}")
+    return ", ".join(diff) or "other items or base weights"
 
 
 def combine(base_folder: str | Path, adapters: dict[str, str | Path], weights: list[float], out: str | Path,

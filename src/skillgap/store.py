@@ -41,7 +41,8 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def fingerprint(identity: dict[str, Any]) -> str:
+def fingerprint(identity: Any) -> str:
+    """SHA-256 of a JSON value (keys sorted): what a run, a training or an adapter is keyed on."""
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 

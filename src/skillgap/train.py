@@ -170,6 +170,28 @@ def main_process_first(device: str = "auto") -> Iterator[bool]:
         yield state.is_main_process
 
 
+def train_fingerprint(model: ModelConfig, items: list[Item], cfg: TrainConfig,
+                      val: dict[str, list[Item]] | None = None, stream: MixtureStream | None = None,
+                      round_steps: int = 0, world: int = 1) -> str:
+    """What a training is keyed on: the model by content, every item by what is trained on (an edited file with
+    the same ids is another training), the settings, and the stream's policy and sources."""
+    from skillgap.models import model_identity
+    from skillgap.models.hf import pick_device
+
+    def content(its: list[Item]) -> list[Any]:
+        return [[it.id, list(it.skills), to_record(it)] for it in its]
+
+    # The micro-batch size changes how a step is computed, not what: a finished training or its checkpoints stay valid.
+    train_key = {k: v for k, v in asdict(cfg).items() if k != "micro_batch_size"}
+    bf16 = use_bf16(cfg.precision, pick_device(model.device))  # `auto` as this machine resolves it
+    return fingerprint({"model": model_identity(model), "items": content(items), "train": train_key, "bf16": bf16,
+                        "val": {s: content(v) for s, v in (val or {}).items()},
+                        "stream": None if stream is None else {"policy": repr(stream.policy), "seed": stream.seed,
+                                                               "sources": stream.sources_key,
+                                                               "round_steps": round_steps}}
+                       | ({"processes": world} if world > 1 else {}))
+
+
 def train(model: ModelConfig, items: list[Item], cfg: TrainConfig, out_dir: str | Path,
           val: dict[str, list[Item]] | None = None, console: Any = None,
           stream: MixtureStream | None = None, round_steps: int = 0) -> TrainResult:
@@ -193,19 +215,11 @@ def train(model: ModelConfig, items: list[Item], cfg: TrainConfig, out_dir: str 
     if model.resolved_backend() == "openai":  # a local model (hf or vllm backend) trains through transformers
         raise ConfigError("Training needs a local model; an OpenAI endpoint cannot be trained.")
     out = Path(out_dir)
-    from skillgap.models import model_identity
-
     ps = process_state(model.device)
     world, main = ps.num_processes, ps.is_main_process
     if stream is not None and world > 1:
         raise ConfigError("An online mixture (--mixture) trains in one process: run it without accelerate launch.")
-    # The micro-batch size changes how a step is computed, not what: a finished training or its checkpoints stay valid.
-    train_key = {k: v for k, v in asdict(cfg).items() if k != "micro_batch_size"}
-    fp = fingerprint({"model": model_identity(model), "items": [it.id for it in items],
-                      "train": train_key, "val": {s: [it.id for it in v] for s, v in (val or {}).items()},
-                      "stream": None if stream is None else {"policy": repr(stream.policy), "seed": stream.seed,
-                                                             "round_steps": round_steps}}
-                     | ({"processes": world} if world > 1 else {}))
+    fp = train_fingerprint(model, items, cfg, val, stream, round_steps, world)
     if world > 1:
         from accelerate.utils import gather_object
 
@@ -216,6 +230,9 @@ def train(model: ModelConfig, items: list[Item], cfg: TrainConfig, out_dir: str 
         prev = json.loads(done.read_text())
         if prev.get("fingerprint") == fp and Path(prev["weights"]).exists():
             return TrainResult(**prev)
+        if main and console is not None:
+            console.print(f"[yellow]{done} is of a training on other items, settings or base weights: "
+                          f"training again[/yellow]")
     ckpts = out / "checkpoints"
     # Every process reads the folder and decides before the main one changes it, so all resume from the same step.
     stale = ckpts.is_dir() and (ckpts / "fingerprint").is_file() and (ckpts / "fingerprint").read_text() != fp

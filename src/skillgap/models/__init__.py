@@ -33,7 +33,7 @@ class ModelConfig:
     model: str = "smollm2-135m"
     backend: str | None = None  # None or 'auto': 'openai' if base_url is set, else 'vllm' if installed, else 'hf'
     device: str = "auto"  # hf, vllm: auto | cpu | cuda | cuda:N | mps
-    dtype: str = "auto"  # hf, vllm: auto (fp32 on CPU, bf16 on GPU) | float32 | bfloat16 | float16
+    dtype: str = "auto"  # hf, vllm: auto (fp32 on CPU, bf16 on CUDA: resolved_dtype) | float32 | bfloat16 | float16
     base_url: str | None = None  # openai: e.g. http://localhost:8000/v1
     api_key_env: str = "OPENAI_API_KEY"  # openai: environment variable holding the key
     concurrency: int = 8  # openai: requests in flight
@@ -209,15 +209,36 @@ class ModelPool:
         self.close()
 
 
+def device_class(device: str) -> str:
+    """What `--device` runs on here: cpu, cuda or mps (`auto` asks torch, as the backends do)."""
+    if device != "auto":
+        return device.split(":")[0]
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    return "mps" if torch.backends.mps.is_available() else "cpu"
+
+
+def resolved_dtype(dtype: str, device: str) -> str:
+    """What `--dtype` loads the weights as on a device class: `auto` is bf16 on CUDA, fp32 elsewhere.
+    The backends load with it and the run id is keyed on it, so the two cannot disagree."""
+    if dtype == "auto":
+        return "bfloat16" if device == "cuda" else "float32"
+    return dtype
+
+
 def model_identity(cfg: ModelConfig) -> str:
-    """What a run is keyed on, computed without loading anything heavy."""
+    """What a run is keyed on, computed without loading anything heavy: the weights by content, the resolved
+    dtype and the device class (bf16 and fp32, or a GPU and a CPU, can give different greedy text)."""
     name = cfg.resolved_backend()
     if name == "openai":
         return f"openai:{cfg.model.removeprefix('openai/')}@{cfg.base_url}"
     from skillgap.models.sources import resolve_source
-    ident = f"hf:{resolve_source(cfg.model).identity}"  # hf and vllm: the same weights, the same greedy text at fp32
-    if cfg.dtype not in ("auto", "float32"):
-        ident += f"@{cfg.dtype}"  # bf16 changes greedy outputs
+
+    device = device_class(cfg.device)
+    # hf and vllm: the same weights at the same dtype on the same device, the same greedy text
+    ident = f"hf:{resolve_source(cfg.model).identity}@{resolved_dtype(cfg.dtype, device)}/{device}"
     if cfg.adapter:
         from skillgap.models.sources import adapter_identity
         ident += f"+{adapter_identity(cfg.adapter)}"

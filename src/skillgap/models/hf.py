@@ -9,32 +9,26 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from skillgap.errors import BackendError
 from skillgap.items import Message
-from skillgap.models import Generation, ModelConfig
+from skillgap.models import Generation, ModelConfig, device_class, model_identity, resolved_dtype
 from skillgap.models.sources import materialize, resolve_source
 
 
 def pick_device(device: str) -> torch.device:
     if device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
+        return torch.device(device_class(device))
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise BackendError(f"--device {device} asked for, but torch sees no CUDA GPU; use --device cpu.")
     return torch.device(device)
 
 
 def pick_dtype(dtype: str, device: torch.device) -> torch.dtype:
-    if dtype == "auto":
-        return torch.bfloat16 if device.type == "cuda" else torch.float32
-    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
+    return getattr(torch, resolved_dtype(dtype, device.type))  # as the run id resolves it
 
 
 class HFBackend:
     def __init__(self, cfg: ModelConfig, batch_size: int = 16):
         src = resolve_source(cfg.model)
-        self.identity = f"hf:{src.identity}"
+        self.identity = model_identity(cfg)
         self.batch_size = batch_size
         self.device = pick_device(cfg.device)
         folder = materialize(src)
@@ -46,11 +40,8 @@ class HFBackend:
         if cfg.adapter:
             from peft import PeftModel
 
-            from skillgap.models.sources import adapter_identity
-
             from skillgap.library import is_router, load_router
 
-            self.identity += f"+{adapter_identity(cfg.adapter)}"
             if is_router(cfg.adapter):  # routing depends on the input: it stays a PEFT model, unmerged
                 self.model = load_router(self.model, cfg.adapter)
             else:  # merged once at load: generation then runs at the base model's speed

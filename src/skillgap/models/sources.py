@@ -51,19 +51,56 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def file_digest(path: Path) -> str:
+    """The SHA-256 of a file, cached under `cache_dir()/digests` by (path, size, mtime, inode): a 500 MB model is
+    read once, and a file rewritten in place (a retrained model) is read again."""
+    st = path.stat()
+    key = hashlib.sha256(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{st.st_ino}".encode()).hexdigest()
+    entry = cache_dir() / "digests" / key[:2] / key
+    try:
+        cached = entry.read_text()
+        if len(cached) == 64:
+            return cached
+    except OSError:
+        pass
+    digest = _sha256(path)
+    try:  # a read-only cache only costs the rehash next time
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        tmp = entry.with_name(f"{key}.tmp{os.getpid()}")
+        tmp.write_text(digest)
+        tmp.replace(entry)
+    except OSError:
+        pass
+    return digest
+
+
+# What in a model folder changes its outputs: config, generation config, weights, tokenizer, chat template (and
+# custom code). Trainer's pickled arguments and a README do not.
+MODEL_FILES = (".json", ".safetensors", ".bin", ".pt", ".model", ".txt", ".jinja", ".tiktoken", ".py")
+NOT_MODEL_FILES = ("training_args.bin", "README.md")
+
+
+def folder_digest(folder: Path) -> str:
+    """One digest over the files of a model or adapter folder that change its outputs, each hashed once."""
+    files = sorted(f for f in folder.iterdir() if f.is_file() and f.suffix in MODEL_FILES
+                   and f.name not in NOT_MODEL_FILES)
+    return hashlib.sha256("".join(f"{f.name}\t{file_digest(f)}\n" for f in files).encode()).hexdigest()
+
+
 def resolve_source(model: str) -> Source:
     """An alias, a .gguf path or a local model folder; anything else is a one-line error."""
     if model in ALIASES:
         path = _alias_path(model)
-        return Source(path, f"{model}:{_sha256(path)[:16]}")
+        return Source(path, f"{model}:{file_digest(path)[:16]}")
     path = Path(model).expanduser()
     if path.suffix == ".gguf" and path.is_file():
-        return Source(path.resolve(), f"{path.name}:{_sha256(path)[:16]}")
+        return Source(path.resolve(), f"{path.name}:{file_digest(path)[:16]}")
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise BackendError(f"{path} is a folder but has no config.json; pass a transformers model "
                                f"folder, a .gguf file, or one of: {', '.join(ALIASES)}.")
-        return Source(path.resolve(), str(path.resolve()))
+        # by content, not path: a model retrained into the same folder is another model (and another run)
+        return Source(path.resolve(), f"{path.resolve()}:{folder_digest(path)[:16]}")
     raise BackendError(f"No model at {model!r}: pass a transformers model folder, a .gguf file, or one "
                        f"of the aliases: {', '.join(ALIASES)}.")
 
@@ -136,4 +173,4 @@ def adapter_identity(adapter: str | Path) -> str:
     weights = sorted(path.glob("adapter_model.*")) if path.is_dir() else []
     if not weights:
         raise BackendError(f"{path} is not a PEFT adapter folder (no adapter_model.safetensors in it).")
-    return f"adapter:{path.name}:{_sha256(weights[0])[:16]}"
+    return f"adapter:{path.name}:{file_digest(weights[0])[:16]}"

@@ -25,7 +25,7 @@ from typing import Any
 
 from skillgap.errors import BackendError
 from skillgap.items import Message
-from skillgap.models import Generation, ModelConfig
+from skillgap.models import Generation, ModelConfig, device_class, model_identity, resolved_dtype
 from skillgap.models.sources import (
     adapter_identity,
     cache_dir,
@@ -53,19 +53,7 @@ def import_vllm() -> Any:
 
 
 def on_gpu(device: str) -> bool:
-    if device == "auto":
-        import torch
-
-        return torch.cuda.is_available()
-    return device.startswith("cuda")
-
-
-def pick_dtype(dtype: str, gpu: bool) -> str:
-    """fp32 on CPU: it reproduces the hf backend's greedy text exactly (bf16 changed 57 of 128 outputs).
-    bf16 on GPU, as the hf backend does there."""
-    if dtype == "auto":
-        return "bfloat16" if gpu else "float32"
-    return dtype
+    return device_class(device) == "cuda"
 
 
 def adapter_rank(adapter: str | Path) -> int:
@@ -92,8 +80,10 @@ def lora_slot(rank: int, adapter: str | Path | None = None) -> int:
 
 
 def merged_path(base: Path, adapter: str) -> Path:
-    """Where `merged_folder` caches the merge: one folder per base and adapter content."""
-    return cache_dir() / "merged" / f"{base.name}+{adapter_identity(adapter).rsplit(':', 1)[1]}"
+    """Where `merged_folder` caches the merge: one folder per base and adapter content (a base retrained in
+    its folder is another base)."""
+    base_key = resolve_source(str(base)).identity.rsplit(":", 1)[1]
+    return cache_dir() / "merged" / f"{base.name}-{base_key}+{adapter_identity(adapter).rsplit(':', 1)[1]}"
 
 
 def merged_folder(base: Path, adapter: str) -> Path:
@@ -220,21 +210,21 @@ class VLLMBackend:
         base = materialize(src)
         gpu = on_gpu(cfg.device)
         mode = adapter_mode(cfg)
-        identity = f"hf:{src.identity}"  # as models.model_identity spells it
-        if cfg.dtype not in ("auto", "float32"):
-            identity += f"@{cfg.dtype}"
         if cfg.adapter:
             from skillgap.library import is_router
             from skillgap.models import router_needs_hf
 
             if is_router(cfg.adapter):
                 raise BackendError(router_needs_hf(cfg.adapter, "vllm"))
-            identity += f"+{adapter_identity(cfg.adapter)}"
+        identity = model_identity(cfg)
         adapter = cfg.adapter if mode == "lora" else None
         want = max(lora_rank if mode == "lora" else 0, adapter_rank(adapter) if adapter else 0)
         return {"identity": identity, "mode": mode, "adapter": adapter, "gpu": gpu,
                 "folder": merged_folder(base, cfg.adapter) if cfg.adapter and mode == "merge" else base,
-                "dtype": pick_dtype(cfg.dtype, gpu), "max_lora_rank": lora_slot(want, adapter) if want else 0,
+                # auto: fp32 on CPU, which reproduces the hf backend's greedy text exactly (bf16 changed 57 of 128
+                # outputs); bf16 on CUDA, as hf does there. One rule for both backends and the run id.
+                "dtype": resolved_dtype(cfg.dtype, device_class(cfg.device)),
+                "max_lora_rank": lora_slot(want, adapter) if want else 0,
                 "max_num_seqs": max(batch_size, MIN_BATCH)}
 
     def close(self) -> None:

@@ -54,7 +54,7 @@ def graph_recipe(model: ModelConfig, data: DataConfig, tc: TrainConfig, output_p
 
     def run(name: str, weights: dict[str, float], base: ModelConfig, steps: int) -> tuple[ModelConfig, list[dict]]:
         cfg = replace(tc, max_steps=steps, eval_every=steps, save_every=steps)
-        stream = MixtureStream(Static(weights), sources, seed=data.seed)
+        stream = MixtureStream(Static(weights), sources, seed=data.seed, sources_key=data.describe())
         console.print(f"[bold]{name}[/bold]: {steps} steps")
         res = train(base, [], cfg, work / name, val=val, console=console, stream=stream, round_steps=steps)
         trained = replace(base, adapter=res.weights) if cfg.method == "lora" else replace(base, model=res.weights)

@@ -34,9 +34,10 @@ from skillgap.data import DataConfig, load_items
 from skillgap.errors import ConfigError
 from skillgap.localize import (GRAFTABLE, GraftConfig, Mask, find_mask, graft, graftable, movement_mask, random_mask,
                                task_vector)
-from skillgap.models import ModelConfig, ModelPool
+from skillgap.models import ModelConfig, ModelPool, model_identity
 from skillgap.recipes.profile import EvalConfig, profile, write_json
 from skillgap.verify import assert_disjoint
+from skillgap.store import fingerprint
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,12 @@ def localize_recipe(base: ModelConfig, finetuned: ModelConfig | dict[str, ModelC
     out = Path(output_path)
     out.mkdir(parents=True, exist_ok=True)
     config = {"base": base.to_dict(), "finetuned": {s: per_skill[s].to_dict() for s in lc.skills},
-              "data": asdict(data), "localize": asdict(lc), "graft": asdict(gc), "eval": asdict(ev)}
+              "data": asdict(data), "localize": asdict(lc), "graft": asdict(gc), "eval": asdict(ev),
+              # the models and items by content: a model retrained in its folder or an edited file is another run
+              "identity": {"base": model_identity(base),
+                           "finetuned": {s: model_identity(per_skill[s]) for s in lc.skills},
+                           "items": fingerprint({s: {k: [it.to_dict() for it in v] for k, v in by.items()}
+                                                 for s, by in items.items()})}}
     saved = out / "config.json"
 
     def comparable(c: dict[str, Any]) -> dict[str, Any]:  # more sparsity levels extend a run: each has its masks
@@ -131,8 +137,8 @@ def localize_recipe(base: ModelConfig, finetuned: ModelConfig | dict[str, ModelC
         return c
 
     if saved.is_file() and comparable(json.loads(saved.read_text())) != comparable(config):
-        raise ConfigError(f"{out} holds a localize run with other settings ({saved}); give another --output-path "
-                          "or delete it.")
+        raise ConfigError(f"{out} holds a localize run with other settings, models or items ({saved}); give another "
+                          "--output-path or delete it.")
     write_json(config, saved)
     models = ModelPool()
 

@@ -27,6 +27,7 @@ from skillgap.models import ModelConfig
 from skillgap.profile import Profile
 from skillgap.recipes.profile import EvalConfig, profile, write_json
 from skillgap.skills import SkillSet
+from skillgap.store import fingerprint
 from skillgap.target.online import MixtureStream, make_policy, natural_proportions, reachable, skill_sources
 from skillgap.train import TrainConfig, TrainResult, train
 from skillgap.verify import assert_disjoint, prompt_key
@@ -148,7 +149,9 @@ def build_online(data: DataConfig, mc: MixConfig, tc: TrainConfig, test_items: l
     if suite is not None:  # a file pool is checked whole above; a suite's stream up to what training can read
         assert_disjoint(reachable(sources, skills.ids, tc.max_steps * tc.batch_size * tc.grad_accum), test_items,
                         f"the {mc.mixture} stream of suite {data.suite}", source(data))
-    return Online(MixtureStream(policy, sources, seed=data.seed), val, rounds, eta, graph)
+    # the pool by content: an edited --train-data file under the same path is another training
+    sources_key = f"{mc.train_data}:{fingerprint([it.to_dict() for it in pool])}" if mc.train_data else data.describe()
+    return Online(MixtureStream(policy, sources, seed=data.seed, sources_key=sources_key), val, rounds, eta, graph)
 
 
 def online_recipe(model: ModelConfig, data: DataConfig, mc: MixConfig, tc: TrainConfig, ev: EvalConfig,

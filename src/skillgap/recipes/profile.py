@@ -15,7 +15,7 @@ so a second identical run after completion does not even load the model.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -73,11 +73,13 @@ class RateColumn(ProgressColumn):
         return Text(f"{speed:.2f} items/s" if speed else "- items/s")
 
 
-def run_id_for(model: ModelConfig, data: DataConfig, ev: EvalConfig,
+def run_id_for(model: ModelConfig, data: DataConfig, ev: EvalConfig, items: list[Item],
                grader: str | None = None) -> tuple[str, dict[str, Any]]:
-    """A readable, deterministic id: what determines the outputs and their grades, hashed. A file's grader is the one
-    that grades it (`grader`, its default resolved): a file graded by another default is another run."""
-    identity = {"kind": "profile", "model": model_identity(model), "data": data.describe(),
+    """A readable, deterministic id: what determines the outputs and their grades, hashed. The items count by
+    content, so an edited data file (the same path and ids) is a new run, not the old one's grades; a file's grader
+    is the one that grades it (`grader`, its default resolved): a file graded by another default is another run."""
+    identity = {"kind": "profile", "model": model_identity(generation_model(model, ev)), "data": data.describe(),
+                "items": fingerprint([it.to_dict() for it in items]),
                 "limit": data.limit, "seed": data.seed, "max_new_tokens": ev.max_new_tokens,
                 "grader": ev.grader or (grader if data.data else None)}
     if ev.grader == "judge" and ev.judge:
@@ -85,6 +87,14 @@ def run_id_for(model: ModelConfig, data: DataConfig, ev: EvalConfig,
     slug = "".join(c if c.isalnum() else "-" for c in Path(model.model).name.lower()).strip("-")[:24]
     name = data.suite if not data.data else Path(data.data).stem
     return f"{slug}-{name}-s{data.seed}-{fingerprint(identity)[:8]}", identity
+
+
+def generation_model(model: ModelConfig, ev: EvalConfig) -> ModelConfig:
+    """The model as the generating process resolves it: Ray replicas with GPUs run `--device auto` on CUDA
+    (and so `--dtype auto` in bf16), whatever the driver has."""
+    if ev.ray and ev.ray_gpus_per_replica > 0 and model.device == "auto":
+        return replace(model, device="cuda")
+    return model
 
 
 def profile(model: ModelConfig, data: DataConfig, ev: EvalConfig, runs_dir: str | Path = "runs",
@@ -96,7 +106,7 @@ def profile(model: ModelConfig, data: DataConfig, ev: EvalConfig, runs_dir: str 
         cfg.check()
     items, skills, spec = load_items(data, ev.grader, check=True)  # every reference gradable, before any model loads
     grader = make_grader(ev, spec)
-    run_id, identity = run_id_for(model, data, ev, spec)
+    run_id, identity = run_id_for(model, data, ev, items, spec)
     config = {"model": model.to_dict(), "data": asdict(data), "eval": asdict(ev), "identity": identity}
 
     store = RunStore(runs_dir)

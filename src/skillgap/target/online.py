@@ -141,6 +141,7 @@ class MixtureStream:
     sources: Callable[[str], Iterator[Item]]  # skill -> an endless stream of that skill's training items
     seed: int = 0
     changes: list[tuple[int, dict[str, float]]] = field(default_factory=list)  # (first example, weights)
+    sources_key: str = ""  # what `sources` draw from (a suite, or a digest of a file pool): a training's fingerprint
     position: int = 0  # examples drawn by the latest iterator
 
     def __post_init__(self) -> None:
