@@ -233,7 +233,8 @@ def report(res: dict[str, Any], path: Path, n_boot: int) -> None:
              f"`{cfg['model']}`, LoRA with `skillgap train`'s defaults, {cfg['budget']} examples per regime. No "
              f"training item composes a held-out pair (`{cfg['hold_out_pairs'] or 'none'}`) or a held-out skill with "
              f"another (`{cfg.get('hold_out_skills') or 'none'}`). {len(res['items'])} test items of the whole suite "
-             f"({sample}), shared by every run.", "",
+             f"({sample}), shared by every run; {res.get('seconds', 0) / 60:.0f} minutes for the runs of the last "
+             "session.", "",
              "Groups: `k=j` is every test item of j skills; within each k >= 2, `seen` items compose no held-out pair "
              "or skill, `unseen pair` items compose a held-out pair, `unseen skill` items a held-out skill with "
              f"others. A group of fewer than {MIN_ITEMS} items gets no verdict: below that, a change of 25 points "
