@@ -40,6 +40,7 @@ import hashlib
 import json
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from statistics import NormalDist
@@ -105,7 +106,7 @@ def held_out(config: dict[str, str]) -> tuple[list[tuple[str, str]], list[str]]:
     return pairs, skills  # type: ignore[return-value]
 
 
-def cell(k: int, skills: list[str], pairs: list[tuple[str, str]], held_skills: list[str]) -> str:
+def cell(k: int, skills: Sequence[str], pairs: Sequence[tuple[str, str]], held_skills: Sequence[str]) -> str:
     """The group of one test item: "k=1", or within its k whether it composes a held-out skill, a held-out pair
     or neither ("seen")."""
     if k == 1:
@@ -118,8 +119,8 @@ def cell(k: int, skills: list[str], pairs: list[tuple[str, str]], held_skills: l
     return f"k={k} seen"
 
 
-def groups(items: list[dict[str, Any]], pairs: list[tuple[str, str]],
-           held_skills: list[str] = ()) -> dict[str, list[int]]:  # type: ignore[assignment]
+def groups(items: list[dict[str, Any]], pairs: Sequence[tuple[str, str]],
+           held_skills: Sequence[str] = ()) -> dict[str, list[int]]:
     """Test item indices by k, and the composed ones within their k by `cell`: unseen and seen combinations are
     compared at the same k, never one k against a mixture of others."""
     out: dict[str, list[int]] = {}
@@ -140,7 +141,8 @@ def training_data(ks: tuple[int, ...], pairs: list[tuple[str, str]], held_skills
             from skillgap.errors import unknown_name
 
             raise unknown_name("--hold-out-skills skill of suite 'arith'", s, list(SKILLS.ids))
-    held = {tuple(sorted(p)) for p in pairs} | {tuple(sorted((s, t))) for s in held_skills for t in SKILLS.ids if t != s}
+    held = {tuple(sorted(p)) for p in pairs}
+    held |= {tuple(sorted((s, t))) for s in held_skills for t in SKILLS.ids if t != s}
     return DataConfig(suite="arith", split="train", limit=None, seed=seed, k_values=ks,
                       hold_out_pairs=tuple(sorted(held)))  # type: ignore[arg-type]
 
@@ -158,7 +160,7 @@ def draw_test_items(pairs: list[tuple[str, str]], held_skills: list[str], per_gr
         taken: dict[str, int] = {}
         keep = []
         for it in suite.generate("test", n, 0):
-            c = cell(it.k, list(it.skills), pairs, held_skills)
+            c = cell(it.k, it.skills, pairs, held_skills)
             if taken.get(c, 0) < per_group:
                 taken[c] = taken.get(c, 0) + 1
                 keep.append(it)
@@ -222,6 +224,7 @@ def verdict(diff: list[float], n: int) -> str:
 
 
 def report(res: dict[str, Any], path: Path, n_boot: int) -> None:
+    """The markdown of a results file, computed from its per-item bits alone (so a new grouping regroups old runs)."""
     cfg = res["config"]
     pairs, held_skills = held_out(cfg)
     g = groups(res["items"], pairs, held_skills)
@@ -264,8 +267,8 @@ def report(res: dict[str, Any], path: Path, n_boot: int) -> None:
                 cells.append(f"{_pp(diff)} {verdict(diff, len(idx))}")
             lines.append(f"| {name} | {len(idx)} | " + " | ".join(cells) + " |")
     columns = [(regime, seed) for regime, by_seed in done.items() for seed in by_seed]
-    lines += ["", "Paired against the base model (exact McNemar), per seed: base → trained accuracy (+gained/−lost, p):",
-              "", "| group | n | " + " | ".join(f"{{{r}}} seed {s}" for r, s in columns) + " |",
+    lines += ["", "Paired against the base model (exact McNemar), per seed: base → trained accuracy "
+              "(+gained/−lost, p):", "", "| group | n | " + " | ".join(f"{{{r}}} seed {s}" for r, s in columns) + " |",
               "|---|---|" + "---|" * len(columns)]
     per_run = {c: measures(done[c[0]][c[1]]["correct"], res["base"]["correct"], g) for c in columns}
     for name, idx in g.items():
