@@ -21,16 +21,19 @@ k = 4, 5, combinations of skills never seen together, and held-out skills. Here 
 
 Resumable: trainings skip when done, profiles live in the work directory's run store, and `--output-path`
 is rewritten after every run; a run already in it is skipped (so a new machine, without the work directory,
-resumes from the committed results) as long as the base model's graded test items are the same bits.
+resumes from the committed results) as long as the base model's graded test items are the same bits. Results
+made with other settings are never mixed in or overwritten: the script refuses, naming the settings.
 `--report-only` rewrites the markdown from it.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/composition.py --seeds 0,1,2 \\
+    # the committed first run (it resumes from its results): the first 300 items of the test stream
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/composition.py --seeds 0,1,2 --per-group 0 \\
         --work-dir /var/tmp/skillgap-composition --output-path benchmarks/results/composition.json
-    # held-out skills too (a separate results file)
+    # 63 test items per k x group cell, and held-out skills too (a separate results file)
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/composition.py --seeds 0 --hold-out-skills place_value,order_ops \\
         --work-dir /var/tmp/skillgap-composition-skills --output-path benchmarks/results/composition-skills.json
 
-A smoke run (a minute): --model scratch-tiny --backend hf --budget 16 --train-batch-size 4 --per-group 2 --seeds 0
+A smoke run (a minute; tests/test_composition_benchmark.py runs it): --model scratch-tiny --backend hf --budget 16
+--train-batch-size 4 --per-group 2 --seeds 0 --hold-out-skills place_value --work-dir /tmp/c --output-path /tmp/c/c.json
 """
 
 from __future__ import annotations
@@ -305,14 +308,17 @@ def main(argv: list[str] | None = None) -> None:
     name = str(scratch_model(a.model, "arith")) if is_scratch(a.model) else a.model
     base = ModelConfig(name, backend=a.backend)
     ev = EvalConfig(max_new_tokens=a.max_new_tokens, grader="numeric")
-    test = evaluation_data(a, pairs, held_skills)
     runs_dir = a.work_dir / "runs"
     res: dict[str, Any] = json.loads(a.output_path.read_text()) if a.output_path.is_file() else {}
-    same = ("seeds", "work_dir", "output_path", "report_only")
-    saved = {**ADDED, **res["config"]} if "config" in res else {}
-    if {k: v for k, v in saved.items() if k not in same} != {k: v for k, v in config.items() if k not in same}:
-        res.pop("runs", None)  # measured under other settings: not comparable
+    if res.get("runs"):  # runs measured under other settings are not comparable: never mixed, never dropped
+        saved = {**ADDED, **res["config"]}
+        other = [k for k in config if k not in ("seeds", "work_dir", "output_path", "report_only", "bootstrap")
+                 and saved.get(k) != config[k]]
+        if other:
+            raise ConfigError(f"{a.output_path} holds runs made with other settings (" + ", ".join(
+                f"--{k.replace('_', '-')} {saved.get(k)}" for k in other) + "); give another --output-path.")
     res["config"] = config
+    test = evaluation_data(a, pairs, held_skills)
     t0 = time.perf_counter()
     with ModelPool() as models:
         bprof = profile(base, test, ev, runs_dir, a.work_dir / "base.json", console, models=models).to_dict()

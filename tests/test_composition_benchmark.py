@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from skillgap.errors import ConfigError
+
 ROOT = Path(__file__).parents[1]
 spec = importlib.util.spec_from_file_location("composition", ROOT / "benchmarks" / "composition.py")
 co = importlib.util.module_from_spec(spec)
@@ -93,4 +95,7 @@ def test_smoke_run_with_held_out_skills(tmp_path):
     assert "| k=3 unseen skill | 2 |" in md and "`place_value`" in md and "too few items for a verdict" in md
     stamp = out.stat().st_mtime_ns
     co.main(args)  # resumed: every run is in the results already
+    assert out.stat().st_mtime_ns == stamp
+    with pytest.raises(ConfigError, match="other settings .--budget 16"):  # never mixed with, nor dropped for, others
+        co.main([a if a != "16" else "32" for a in args])
     assert out.stat().st_mtime_ns == stamp
