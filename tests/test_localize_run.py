@@ -129,7 +129,7 @@ def test_a_classification_task_is_localized_by_label_words_with_calibration(tmp_
     assert abs(r["finetuned"]["nll"] - r["base"]["nll"]) > 1e-2  # the adapter changes the model
     whole = r["masks"]["0.6"]["movement"]
     assert whole["nll"] == pytest.approx(r["finetuned"]["nll"], rel=1e-4)
-    assert whole["ece"] == pytest.approx(r["finetuned"]["ece"], abs=1e-5) and whole["recovery"] == pytest.approx(1)
+    assert whole["ece"] == pytest.approx(r["finetuned"]["ece"], abs=1e-5) and whole["accuracy_ratio"] == pytest.approx(1)
     for kind in ("graft", "movement", "random"):
         assert 0 <= r["masks"]["0.01"][kind]["ece"] <= 1 and r["masks"]["0.01"][kind]["n"] == 12
     assert (tmp_path / "loc" / "masks" / "sst2-graft-0.01.safetensors").is_file()

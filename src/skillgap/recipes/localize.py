@@ -5,7 +5,8 @@
         graft   = find_mask(pre, τ, the skill's train items)   # scored on train + validation items, as the paper
         movement, random = the baselines at the graft's size
         each mask grafted onto pre, written as a model folder, profiled on the skill's held-out test items
-        recovery = grafted accuracy / fine-tuned accuracy
+        gain recovery = (grafted − base) / (fine-tuned − base)   # the share of the fine-tune's gain the mask keeps
+        accuracy ratio = grafted / fine-tuned                     # the paper's headline, base model included
     overlap[i][j] = |γ_i ∩ γ_j| / |γ_j| at each sparsity     -> overlap-<s>.png beside the prerequisite graph
 
 For a suite (or a labelled file of open-ended items) accuracy is the loop's own: generation, graded, every
@@ -17,12 +18,14 @@ the mask is selected by train + validation accuracy, as the paper's code does. M
 
 `--finetuned` may be a skill library (`skillgap library`): each skill is then localized in its own adapter's
 delta, and the overlap matrix compares what separate fine-tunes moved, as the paper's multi-task figure does.
+
+`python -m skillgap.recipes.localize DIR...` recomputes the derived fields and rewrites `DIR/localize.md` from
+`DIR/localize.json`, without loading a model.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import shutil
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -247,14 +250,14 @@ def localize_recipe(base: ModelConfig, finetuned: ModelConfig | dict[str, ModelC
                         models.close()
                         if not lc.keep_models:
                             shutil.rmtree(folder, ignore_errors=True)
-                    ft_acc = res["skills"][s]["finetuned"]["accuracy"]
-                    row[kind] = got | {"count": m.count, "sparsity": m.count / n_graftable,
-                                       "recovery": got["accuracy"] / ft_acc if ft_acc else math.nan,
-                                       "tensors": _by_module(m)}
+                    row[kind] = got | {"count": m.count, "sparsity": m.count / n_graftable, "tensors": _by_module(m)}
                 res["skills"][s]["masks"][f"{sp:g}"] = row
+                derive(res["skills"][s])
                 console.print(f"{s} @ {sp:g}: graft {row['graft']['accuracy']:.0%} ({row['graft']['count']} coords, "
-                              f"recovery {row['graft']['recovery']:.2f}), movement {row['movement']['accuracy']:.0%}, "
-                              f"random {row['random']['accuracy']:.0%}; fine-tuned {res['skills'][s]['finetuned']['accuracy']:.0%}")
+                              f"gain recovery {_ratio(row['graft']['gain_recovery'])}), movement "
+                              f"{row['movement']['accuracy']:.0%}, random {row['random']['accuracy']:.0%}; "
+                              f"fine-tuned {res['skills'][s]['finetuned']['accuracy']:.0%}, "
+                              f"base {res['skills'][s]['base']['accuracy']:.0%}")
                 write_json(res, out / "localize.json")
         res["overlap"] = {f"{sp:g}": [[masks[(a, sp)].overlap(masks[(b, sp)]) for b in lc.skills] for a in lc.skills]
                           for sp in lc.sparsities}
@@ -330,6 +333,24 @@ def _items(data: DataConfig, lc: LocalizeConfig) -> tuple[dict[str, dict[str, li
     return items, prereq
 
 
+def gain_recovery(grafted: float, base: float, finetuned: float) -> float | None:
+    """The share of the fine-tune's gain over the base model that a grafted model keeps: 0 when it scores as the
+    base does, 1 as the fine-tune does. None when the fine-tune gained nothing: there is no gain to keep."""
+    return (grafted - base) / (finetuned - base) if finetuned > base else None
+
+
+def derive(r: dict[str, Any]) -> None:
+    """Each mask's gain recovery and accuracy ratio, from the accuracies of one skill's result `r` (which a
+    report recomputes, so results written before a field existed get it too)."""
+    b, f = r["base"]["accuracy"], r["finetuned"]["accuracy"]
+    for row in r["masks"].values():
+        for kind in ("graft", "movement", "random"):
+            m = row[kind]
+            m.pop("recovery", None)  # the accuracy ratio's former name, read as a share of the gain it is not
+            m["gain_recovery"] = gain_recovery(m["accuracy"], b, f)
+            m["accuracy_ratio"] = m["accuracy"] / f if f else None
+
+
 def _overall(prof: dict[str, Any]) -> dict[str, Any]:
     o = prof["overall"]
     return {k: o[k] for k in ("accuracy", "n", "correct", "ci_low", "ci_high", "unparsed")}
@@ -346,18 +367,39 @@ def _by_module(m: Mask) -> dict[str, int]:
     return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
+def _ratio(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}"
+
+
+def settings(res: dict[str, Any]) -> str:
+    """What the masks were found on, from the run's config: the kind of delta and the search's length."""
+    cfg, n = res["config"], {r["base"]["n"] for r in res["skills"].values()}
+    fts = cfg["finetuned"]
+    fts = [fts] if "model" in fts else list(fts.values())  # one model for every skill, or one per skill
+    deltas = {"a LoRA adapter merged into the base" if f.get("adapter") else "a full fine-tune" for f in fts}
+    g, lc = cfg["graft"], cfg["localize"]
+    return (f"τ = fine-tuned − base from {' and '.join(sorted(deltas))}; mask search: {g['steps']} steps at score lr "
+            f"{g['lr']:g} (the paper: a full fine-tune, 10 to 100 steps), on {lc['train_limit']} train + "
+            f"{lc['val_limit']} validation items per skill; measured on {', '.join(map(str, sorted(n)))} held-out test "
+            "items per skill.")
+
+
 def write_markdown(res: dict[str, Any], path: Path) -> None:
     lines = ["# Skill localization by grafting", "",
              f"{res['graftable_parameters']:,} graftable parameters (decoder blocks) of {res['all_parameters']:,}. "
-             "Accuracy on each skill's held-out single-skill test items; recovery = grafted / fine-tuned.", "",
-             "| skill | sparsity | coords | graft | recovery | movement | random | fine-tuned | base |",
+             + settings(res), "",
+             "Accuracy on each skill's held-out single-skill test items, and in brackets the gain recovery (grafted − "
+             "base) / (fine-tuned − base): 0 keeps none of the fine-tune's gain, 1 all of it. graft / ft is the raw "
+             "accuracy ratio, which counts the base model's own accuracy as recovered.", "",
+             "| skill | sparsity | coords | graft (gain recovery) | graft / ft | movement | random | fine-tuned | base |",
              "|---|---|---|---|---|---|---|---|---|"]
     for s, r in res["skills"].items():
+        derive(r)
         for sp, row in r["masks"].items():
             g = row["graft"]
-            lines.append(f"| {s} | {sp} | {g['count']:,} ({g['sparsity']:.1e}) | {g['accuracy']:.1%} | "
-                         f"{g['recovery']:.2f} | {row['movement']['accuracy']:.1%} | {row['random']['accuracy']:.1%} | "
-                         f"{r['finetuned']['accuracy']:.1%} | {r['base']['accuracy']:.1%} |")
+            lines.append(f"| {s} | {sp} | {g['count']:,} ({g['sparsity']:.1e}) | " + " | ".join(
+                [_acc(g), _ratio(g["accuracy_ratio"]), _acc(row["movement"]), _acc(row["random"])])
+                         + f" | {r['finetuned']['accuracy']:.1%} | {r['base']['accuracy']:.1%} |")
     if res.get("measure") == "label words":
         lines += ["", "Expected calibration error (10 bins) of the most probable label word, on the same test items:",
                   "", "| skill | sparsity | graft | movement | random | fine-tuned | base |", "|---|---|---|---|---|---|---|"]
@@ -372,6 +414,24 @@ def write_markdown(res: dict[str, Any], path: Path) -> None:
                   "| | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
         lines += [f"| {a} | " + " | ".join(f"{v:.3f}" for v in row) + " |" for a, row in zip(names, mat)]
     path.write_text("\n".join(lines) + "\n")
+
+
+def _acc(m: dict[str, Any]) -> str:
+    return f"{m['accuracy']:.1%} ({_ratio(m['gain_recovery'])})"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Rewrite each run folder's localize.json (derived fields) and localize.md, loading no model."""
+    import argparse
+
+    p = argparse.ArgumentParser(description="rewrite localize.md (and the derived fields of localize.json)")
+    p.add_argument("dirs", nargs="+", type=Path, help="localize output folders")
+    for d in p.parse_args(argv).dirs:
+        res = json.loads((d / "localize.json").read_text())
+        for r in res["skills"].values():
+            derive(r)
+        write_json(res, d / "localize.json")
+        write_markdown(res, d / "localize.md")
 
 
 def plot_overlap(res: dict[str, Any], sp: str, path: Path) -> None:
@@ -398,3 +458,7 @@ def plot_overlap(res: dict[str, Any], sp: str, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()
