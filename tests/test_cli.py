@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -89,3 +90,20 @@ def test_kill_9_then_rerun_resumes_without_recomputing(tmp_path, smollm_dir):
     generated = [n for (n,) in db.execute("SELECT (SELECT COUNT(*) FROM items i WHERE i.session = s.session) "
                                           "FROM sessions s ORDER BY s.session")]
     assert generated == [len(before), 24 - len(before)]
+
+
+def test_show_items_prints_the_question_of_a_messages_item_not_its_solution(tmp_path: Path) -> None:
+    """`show --items` printed the last chat turn, which for a `messages` item is the worked solution."""
+    from skillgap.grade import Grade
+    from skillgap.items import Item
+    from skillgap.profile import Record
+    from skillgap.store import RunStore
+
+    item = Item(id="m1", messages=({"role": "user", "content": "QUESTION 2+2?"},
+                                   {"role": "assistant", "content": "SOLUTION 4"}), answer="4", skills=("add",))
+    store = RunStore(tmp_path / "runs")
+    session = store.open_run("run-messages", "profile", "m", "d", 0, 1, {})
+    store.add("run-messages", session, [(0, Record(item, "4", Grade(1.0, "4", "", "ok", "numeric")))])
+    store.close()
+    out = run_cli("show", "run-messages", "--items", "--runs-dir", "runs", cwd=tmp_path).stdout
+    assert "prompt: QUESTION 2+2?" in out and "prompt: SOLUTION" not in out

@@ -813,10 +813,12 @@ def cmd_show(a: argparse.Namespace) -> int:
               "re-run its command to resume.")
     print_profile(prof)
     if a.items:
+        from skillgap.label import item_text  # the question, not the last turn (a messages item's solution)
+
         for r in records:
             print(f"\n[{r.item.id}] skills={','.join(r.item.skills)} answer={r.item.answer} "
                   f"extracted={r.grade.answer} status={r.grade.status} score={r.grade.score}\n"
-                  f"  prompt: {r.item.chat()[-1]['content']}\n  output: {r.output}")
+                  f"  prompt: {item_text(r.item)}\n  output: {r.output}")
     return 0
 
 
