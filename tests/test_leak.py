@@ -120,3 +120,16 @@ def test_library_from_a_file_measures_each_adapter_on_items_it_never_trained_on(
         assert len(trained) == index["skills"][skill]["examples"] == 6 and len(measured) == 4
         assert not {r["id"] for r in trained} & {r["id"] for r in measured}
         assert {r["skills"][0] for r in trained} == {r["skills"][0] for r in measured} == {skill}
+
+
+def test_a_training_file_without_split_fields_is_read_as_training_items(tmp_path) -> None:
+    """Items of --train-data are training items because of where they come from: the pool (and the train.jsonl
+    written from it) says split 'train', not the 'test' a line without a split field defaults to."""
+    from skillgap.data import DataConfig
+    from skillgap.recipes.train import TargetConfig, load_pool
+
+    train = tmp_path / "train.jsonl"
+    train.write_text("".join(json.dumps({"id": f"t{i}", "prompt": f"What is {i}+1?", "answer": str(i + 1),
+                                         "skills": ["add"]}) + "\n" for i in range(3)))
+    pool = load_pool(DataConfig(data=str(tmp_path / "test.jsonl")), TargetConfig(train_data=str(train)))[0]
+    assert [it.split for it in pool] == ["train"] * 3

@@ -91,7 +91,8 @@ def load_pool(data: DataConfig, tc: TargetConfig, grader: str | None = None) -> 
     are checked against it (the diagnosis grades pool items), before any model loads."""
     if tc.train_data:
         cfg = train_file(data, tc.train_data, tc.train_format, tc.train_fields)
-        return load_items(cfg, grader, check=grader is not None)[0], None, None
+        items = load_items(cfg, grader, check=grader is not None)[0]
+        return [replace(it, split="train") for it in items], None, None  # training items by where they come from
     if data.data:
         raise ConfigError("With --data, also give --train-data: the pool that targeting selects from.")
     suite = suite_of(data)
