@@ -140,9 +140,30 @@ def weights(results: dict[str, Any], second: dict[str, Any]) -> str:
     return "\n".join(lines + text)
 
 
+def main_job(r: dict[str, Any]) -> str:
+    """The main job's figures, from benchmarks/main_job.py's record of a fresh-clone run."""
+    t, o = r["timings"], r["overall"]
+    stages = ", ".join(f"{k} {v:.0f} s" for k, v in t.items() if k != "total")
+    cpu = "with bf16 units (`--precision auto` trains in bf16)" if r["cpu_bf16"] else "without bf16 units"
+    install = f"{r['install_seconds'] / 60:.1f} minutes to install, then " if r["install_seconds"] else ""
+    peak = f"; {r['peak_rss_gb']:.1f} GB peak memory" if r["peak_rss_gb"] else ""
+    note = f" ({r['note']})" if r["note"] else ""
+    ks = "; ".join(f"k = {x['k']}: {100 * x['before']:.0f}% to {100 * x['after']:.0f}% "
+                   f"(p = {x['p_value']:.2g}{', significant' if x['significant'] else ''})" for x in r["by_k"])
+    return (f"At the last fresh-clone check, on a 2-core CPU {cpu}{note}: {install}`skillgap run` "
+            f"{sum(v for k, v in t.items() if k != 'total') / 60:.1f} minutes ({stages}{peak}). "
+            f"With seed 0 it takes SmolLM2-135M-Instruct from **{100 * o['before']:.0f}% to {100 * o['after']:.0f}%** "
+            f"on {o['n']} test items: {100 * o['delta']:+.1f} pp, paired 95% CI {100 * o['delta_ci_low']:+.1f} to "
+            f"{100 * o['delta_ci_high']:+.1f}; {o['gained']} items went wrong → right and {o['lost']} right → wrong "
+            f"(exact McNemar p = {o['p_value']:.1g}). By k: {ks}. The last line it prints:\n\n"
+            f"    {r['verdict']}\n\n"
+            f"([record](benchmarks/results/main_job.json); figures differ on a CPU {'without' if r['cpu_bf16'] else 'with'} "
+            "bf16 units.)")
+
+
 def blocks() -> dict[str, str]:
     load = lambda name: json.loads((RESULTS / name).read_text())  # noqa: E731
-    return {"targeting": targeting(load("targeting_efficiency.json")),
+    return {"main-job": main_job(load("main_job.json")), "targeting": targeting(load("targeting_efficiency.json")),
             "weights": weights(load("weights.json"), load("weights-add_multi-fraction_of.json"))}
 
 
