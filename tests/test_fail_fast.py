@@ -147,3 +147,4 @@ def test_an_output_path_of_the_wrong_kind_is_a_one_line_error_before_any_work(tm
         (["profile", "--suite", "arith", "--output-path", "afile/p.json"], "afile is a file, not a folder"),
         (["profile", "--suite", "arith", "--output-path", "afolder"], "--output-path afolder is a folder"),
     ], tmp_path, capsys)
+    assert (tmp_path / "afile").read_text() == "a file, not a folder" and not any((tmp_path / "afolder").iterdir())
