@@ -33,6 +33,8 @@ BBH_FIELDS = {"prompt": "input", "answer": "target", "skills": "task"}
     ("It will be 3:45 PM.", "3:45 PM", "time", True),
     ("The answer is 15:45", "3:45 PM", "time", True),
     ("The time is 3:45 AM.", "3:45 PM", "time", False),
+    ("The answer is 15:45", "3:45 AM", "time", False),  # a 24-hour time is not ambiguous
+    ("It is 3:45.", "3:45 PM", "time", True),  # '3:45' may be either half of the day
     ("So the answer is 9:05 a.m.", "9:05 AM", "time", True),
     ("12:38", "12:38", "time", True),
     ("It is 12:37.", "12:38", "time", False),

@@ -332,10 +332,14 @@ class Clock:
     text: str  # as '3:45 PM' or '15:45'
 
     def same(self, other: Clock) -> bool:
-        """'3:45 PM' is '15:45'; a time written without AM/PM ('3:45') matches either half of the day."""
+        """'3:45 PM' is '15:45'; a time written without AM/PM matches either half of the day only when its hour could
+        be read either way ('3:45'), never when it is a 24-hour time ('15:45' is not '3:45 AM')."""
         if self.twelve_hour == other.twelve_hour:
             return self.minutes == other.minutes
-        return self.minutes % 720 == other.minutes % 720
+        plain = other if self.twelve_hour else self
+        if 60 <= plain.minutes < 13 * 60:  # hours 1 to 12: AM or PM
+            return self.minutes % 720 == other.minutes % 720
+        return self.minutes == other.minutes
 
 
 def _clock(m: re.Match[str]) -> Clock | None:
