@@ -9,7 +9,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from skillgap.errors import BackendError
 from skillgap.items import Message
-from skillgap.models import Generation, ModelConfig, device_class, model_identity, resolved_dtype
+from skillgap.models.config import Generation, ModelConfig, device_class, model_identity, resolved_dtype
+from skillgap.models.router import is_router, load_router
 from skillgap.models.sources import materialize, resolve_source
 
 
@@ -39,8 +40,6 @@ class HFBackend:
         self.model = AutoModelForCausalLM.from_pretrained(folder, dtype=pick_dtype(cfg.dtype, self.device))
         if cfg.adapter:
             from peft import PeftModel
-
-            from skillgap.library import is_router, load_router
 
             if is_router(cfg.adapter):  # routing depends on the input: it stays a PEFT model, unmerged
                 self.model = load_router(self.model, cfg.adapter)

@@ -24,7 +24,7 @@ import openai
 
 from skillgap.errors import BackendError, ConfigError
 from skillgap.items import Message
-from skillgap.models import Generation, ModelConfig
+from skillgap.models.config import Generation, ModelConfig
 
 TRANSIENT = (openai.APIConnectionError, openai.APITimeoutError, openai.RateLimitError,
              openai.InternalServerError)

@@ -33,7 +33,7 @@ from typing import Any
 
 from skillgap.errors import BackendError, ConfigError, SkillgapError
 from skillgap.items import Item
-from skillgap.models import Generation, ModelConfig
+from skillgap.models.config import Generation, ModelConfig
 
 INSTALL = 'pip install "ray[data]"'
 

