@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from jinja2 import Environment, PackageLoader, StrictUndefined, Template
 from markupsafe import Markup
 
 # Colours shared by the plots and the CSS, so a red bar and a red table row mean the same thing.
@@ -48,11 +49,16 @@ def write_report(report: dict[str, Any], out_dir: str | Path) -> Path:
 
 def render_html(report: dict[str, Any]) -> str:
     """The report as one HTML page: embedded CSS, inline SVG plots, everything escaped."""
-    from jinja2 import Environment, StrictUndefined
+    return _template("report.html.j2").render(**_context(report))
 
-    env = Environment(autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+
+def _template(name: str) -> Template:
+    """A page template of this package: autoescaped, and an error (not a blank) for a name the page lacks."""
+    env = Environment(loader=PackageLoader("skillgap", "templates"), autoescape=True, undefined=StrictUndefined,
+                      trim_blocks=True, lstrip_blocks=True)
     env.filters.update(pct=_pct, pp=_pp, num=_num, pval=_pval)
-    return env.from_string(_TEMPLATE).render(**_context(report))
+    env.globals["colour"] = {"red": C_REGRESSION, "green": C_IMPROVED, "blue": C_AFTER}  # the plots' colours
+    return env.get_template(name)
 
 
 # ---------------------------------------------------------------- view model
@@ -367,219 +373,6 @@ def _write_atomic(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-# ---------------------------------------------------------------- template
-
-_CSS = """
-:root{--fg:#1f2328;--muted:#656d76;--line:#d0d7de;--zebra:#f6f8fa;--red:""" + C_REGRESSION + """;
---green:""" + C_IMPROVED + """;--blue:""" + C_AFTER + """}
-*{box-sizing:border-box}
-body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;
-color:var(--fg);background:#fff}
-main{max-width:1100px;margin:0 auto;padding:24px 40px 40px}
-header h1{font-size:22px;margin:0 0 6px}
-header dl{display:flex;flex-wrap:wrap;gap:4px 22px;margin:0;color:var(--muted)}
-header dt{display:inline;font-weight:600}header dd{display:inline;margin:0 0 0 4px;color:var(--fg)}
-.headline{font-size:18px;margin:18px 0 6px;padding:12px 16px;background:var(--zebra);border-radius:6px}
-section{margin-top:30px}
-h2{font-size:17px;border-bottom:1px solid var(--line);padding-bottom:4px;margin:0 0 12px}
-h3{font-size:14px;margin:14px 0 6px}
-table{border-collapse:collapse;font-size:13px;margin:8px 0}
-th,td{padding:4px 9px;text-align:right;white-space:nowrap;vertical-align:top}
-td.delta .ci,td.acc .ci,td .unparsed{display:block}
-th{border-bottom:2px solid var(--line);font-weight:600}
-th:first-child,td:first-child{text-align:left}
-tbody tr:nth-child(even){background:var(--zebra)}
-tr.regression td{color:var(--red)}tr.regression td:first-child{border-left:3px solid var(--red)}
-tr.improved td.flag,tr.improved td.delta{color:var(--green)}
-.flag{font-weight:600}.ci,.muted,.unparsed{color:var(--muted);font-size:12px}
-.up{color:var(--green)}.down{color:var(--red)}
-figure.plot{margin:8px 0}figure.plot svg{width:100%;height:auto;display:block}
-figure.side{flex:0 1 560px}
-.cols{display:flex;gap:28px;flex-wrap:wrap;align-items:flex-start}
-ul.regressions li{color:var(--red)}
-.empty{color:var(--muted);font-style:italic}
-footer{margin-top:40px;border-top:1px solid var(--line);padding-top:10px;color:var(--muted);font-size:12px}
-pre{background:var(--zebra);padding:10px;overflow:auto;font-size:12px;max-height:480px}
-code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
-"""
-
-_TEMPLATE = """<!DOCTYPE html>
-{% macro score(s) %}{% if s %}{{ s.accuracy | pct }}{% else %}—{% endif %}{% endmacro %}
-{% macro ci(s) %}{% if s %}<span class="ci">[{{ s.ci_low | pct }}, {{ s.ci_high | pct }}]</span>{% endif %}{% endmacro %}
-{% macro n(count, unparsed) %}{{ count | num }}{% if unparsed %} <span class="unparsed" \
-title="outputs with no gradable answer (format failures): counted in n, as wrong">{{ unparsed | num }} unparsed\
-{% if count %} ({{ (unparsed / count) | pct }}){% endif %}</span>{% endif %}{% endmacro %}
-{% macro rate(count, total) %}{{ count | num }}{% if total %} ({{ (count / total) | pct }}){% endif %}{% endmacro %}
-{% macro flips(d) %}{% if d and d.gained is defined %}<span class="up">+{{ d.gained }}</span> / \
-<span class="down">&minus;{{ d.lost }}</span>{% else %}—{% endif %}{% endmacro %}
-{% macro signed(d) %}{% if d is number %}<span class="{{ 'up' if d > 0 else 'down' if d < 0 else '' }}">\
-{{ d | pp }}</span>{% else %}—{% endif %}{% endmacro %}
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{ title }}</title>
-<style>""" + _CSS + """</style>
-</head>
-<body>
-<main>
-<header>
-<h1>skillgap report</h1>
-<dl>
-<div><dt>model</dt><dd><code>{{ r.model | default('—', true) }}</code></dd></div>
-<div><dt>suite</dt><dd>{{ r.suite | default('—', true) }}</dd></div>
-<div><dt>strategy</dt><dd>{{ r.strategy | default('—', true) }}</dd></div>
-<div><dt>budget</dt><dd>{{ r.budget | num }}</dd></div>
-<div><dt>seed</dt><dd>{{ '—' if r.get('seed') is none else r.seed }}</dd></div>
-<div><dt>data cost</dt><dd>{{ mixture.n_examples | num }} examples\
-{% if training.train_tokens is defined %}, {{ training.train_tokens | num }} train tokens{% endif %}</dd></div>
-</dl>
-<p class="headline" id="headline">overall
-{% if overall.before %}<b>{{ overall.before.accuracy | pct }}</b> {{ ci(overall.before) }}{% else %}—{% endif %}
- &rarr; {% if overall.after %}<b>{{ overall.after.accuracy | pct }}</b> {{ ci(overall.after) }}{% else %}—{% endif %}
-{% if overall.delta %}
-&nbsp;<b>{{ signed(overall.delta.delta) }} pp</b>
-<span class="ci">[{{ overall.delta.delta_ci_low | pp }}, {{ overall.delta.delta_ci_high | pp }}], \
-p {{ overall.delta.p_value | pval }}{% if overall.delta.gained is defined %} (exact McNemar: \
-{{ overall.delta.gained }} wrong &rarr; right, {{ overall.delta.lost }} right &rarr; wrong){% endif %}</span>
-{% endif %}
-</p>
-</header>
-
-<section id="summary">
-<h2>Summary</h2>
-<table>
-<thead><tr><th></th><th>n</th><th>unparsed (format failures)</th><th>accuracy</th><th>95% CI</th></tr></thead>
-<tbody>
-<tr><td>before</td><td>{{ overall.before.n if overall.before else 0 }}</td>
-<td class="n-unparsed">{{ rate(overall.before_unparsed, overall.before.n if overall.before else 0) }}</td>
-<td>{{ score(overall.before) }}</td><td>{{ ci(overall.before) }}</td></tr>
-<tr><td>after</td><td>{{ overall.after.n if overall.after else 0 }}</td>
-<td class="n-unparsed">{{ rate(overall.after_unparsed, overall.after.n if overall.after else 0) }}</td>
-<td>{{ score(overall.after) }}</td><td>{{ ci(overall.after) }}</td></tr>
-</tbody>
-</table>
-{% if verdict %}<p id="verdict"><b>Verdict:</b> {{ verdict }}</p>{% endif %}
-<p>per skill: <span class="up"><b id="n-improved">{{ n_improved }}</b> improved</span> ·
-<span class="{{ 'down' if regressions else '' }}"><b id="n-regressions">{{ regressions | length }}</b> \
-regression{{ '' if regressions | length == 1 else 's' }}</span> · {{ skills | length }} skills measured</p>
-<p class="muted" id="method">Accuracy counts every item (an unparsed output is wrong). \
-{% if overall.delta and overall.delta.test == 'mcnemar-exact' %}Before and after are the same items: \
-p-values are exact McNemar tests on the items that flipped, intervals are Newcombe's paired score intervals\
-{% else %}Unpaired: two-proportion z-tests, Newcombe's hybrid score intervals{% endif %}; \
-skill flags at adjusted p &lt; {{ r.deltas.alpha | default(0.05) }} \
-({{ {'holm': 'Holm', 'bh': 'Benjamini-Hochberg', 'none': 'uncorrected'}[r.deltas.correction | default('holm')] }}).</p>
-{% if diagnosis %}<p class="muted">targeted from diagnosis run <code>{{ diagnosis.run_id | default('?') }}</code>\
-{% if diagnosis.overall %} (overall {{ diagnosis.overall.accuracy | pct }}, n = {{ diagnosis.overall.n | num }}){% endif %}</p>{% endif %}
-</section>
-
-<section id="skills">
-<h2>Skills</h2>
-{% if skills_svg %}<figure class="plot">{{ skills_svg }}</figure>{% endif %}
-{% if skills %}
-<table>
-<thead><tr><th>skill</th><th>n before</th><th>before % (95% CI)</th><th>n after</th><th>after % (95% CI)</th>
-<th>delta (pp)</th><th>flips</th><th>p-value</th><th>adjusted</th><th>flag</th></tr></thead>
-<tbody>
-{% for s in skills %}
-<tr data-skill="{{ s.id }}"{% if s.flag %} class="{{ s.flag }}"{% endif %}>
-<td title="{{ s.id }}">{{ s.name }}</td>
-<td>{{ n(s.n_before, s.unparsed_before) }}</td><td class="acc">{{ score(s.before) }} {{ ci(s.before) }}</td>
-<td>{{ n(s.n_after, s.unparsed_after) }}</td><td class="acc">{{ score(s.after) }} {{ ci(s.after) }}</td>
-<td class="delta">{% if s.delta %}{{ signed(s.delta.delta) }} <span class="ci">[{{ s.delta.delta_ci_low | pp }}, \
-{{ s.delta.delta_ci_high | pp }}]</span>{% else %}—{% endif %}</td>
-<td class="flips">{{ flips(s.delta) }}</td>
-<td>{{ s.delta.p_value | pval if s.delta else '—' }}</td>
-<td>{{ s.delta.p_adjusted | pval if s.delta and s.delta.p_adjusted is defined else '—' }}</td>
-<td class="flag">{{ s.flag }}</td>
-</tr>
-{% endfor %}
-</tbody>
-</table>
-{% else %}<p class="empty">No skills measured.</p>{% endif %}
-</section>
-
-<section id="by-k">
-<h2>Accuracy by k (skills composed per item)</h2>
-{% if by_k %}
-<div class="cols">
-{% if by_k_svg %}<figure class="plot side">{{ by_k_svg }}</figure>{% endif %}
-<table>
-<thead><tr><th>k</th><th>n before</th><th>before %</th><th>n after</th><th>after %</th><th>delta (pp)</th>\
-<th>flips</th><th>p-value</th></tr></thead>
-<tbody>
-{% for row in by_k %}
-<tr data-k="{{ row.k }}"><td>{{ row.k }}</td><td>{{ n(row.n_before, row.unparsed_before) }}</td>\
-<td>{{ score(row.before) }}</td>
-<td>{{ n(row.n_after, row.unparsed_after) }}</td><td>{{ score(row.after) }}</td>
-<td>{% if row.delta %}{{ signed(row.delta.delta) }}{% else %}—{% endif %}</td>
-<td class="flips">{{ flips(row.delta) }}</td><td>{{ row.delta.p_value | pval if row.delta else '—' }}</td></tr>
-{% endfor %}
-</tbody>
-</table>
-</div>
-{% else %}<p class="empty">No composition data.</p>{% endif %}
-</section>
-
-<section id="training">
-<h2>Training</h2>
-{% if training_svg %}
-<p>{{ training.method | default('?') }} · {{ training.steps | num }} steps · {{ training.examples_seen | num }} examples seen
-· {{ training.train_tokens | num }} tokens · {{ training.seconds | num(1) }} s</p>
-<figure class="plot">{{ training_svg }}</figure>
-{% else %}<p class="empty">No training in this run.</p>{% endif %}
-</section>
-
-<section id="mixture">
-<h2>Training mixture</h2>
-{% if mixture %}
-<p>strategy <b>{{ mixture.strategy | default(r.strategy, true) | default('—', true) }}</b> ·
-{{ mixture.n_examples | num }} examples (budget {{ mixture.budget | num }})
-{% if mixture.order %} · order {{ mixture.order }}{% endif %}</p>
-<div class="cols">
-{% if mixture_svg %}<figure class="plot side">{{ mixture_svg }}</figure>{% endif %}
-<div>
-{% if mixture_by_skill %}
-<table><thead><tr><th>skill</th><th>examples</th><th>weight</th></tr></thead><tbody>
-{% for m in mixture_by_skill %}
-<tr data-skill="{{ m.id }}"><td>{{ m.name }}</td><td>{{ m.n | num }}</td><td>{{ m.weight | num(3) }}</td></tr>
-{% endfor %}
-</tbody></table>
-{% endif %}
-{% if mixture_by_k %}
-<table><thead><tr><th>k</th><th>examples</th></tr></thead><tbody>
-{% for k, count in mixture_by_k %}<tr><td>{{ k }}</td><td>{{ count | num }}</td></tr>{% endfor %}
-</tbody></table>
-{% endif %}
-</div>
-</div>
-{% else %}<p class="empty">No training mixture in this run.</p>{% endif %}
-</section>
-
-<section id="regressions">
-<h2>Regressions</h2>
-{% if regressions %}
-<ul class="regressions">
-{% for s in regressions %}
-<li data-skill="{{ s.id }}"><b>{{ s.name }}</b> <code>{{ s.id }}</code>: {{ score(s.before) }} → {{ score(s.after) }}
-{% if s.delta %}({{ s.delta.delta | pp }} pp, p {{ s.delta.p_value | pval }}){% endif %}</li>
-{% endfor %}
-</ul>
-{% else %}<p class="empty">No significant regressions.</p>{% endif %}
-</section>
-
-<footer>
-<p>skillgap {{ r.skillgap_version | default('?') }}
-{% if timings %} · timings: {% for stage, secs in timings.items() %}{{ stage }} {{ secs | num(1) }} s{{ ', ' if not loop.last }}\
-{% endfor %}{% endif %}</p>
-<details><summary>config</summary><pre><code>{{ config_json }}</code></pre></details>
-</footer>
-</main>
-</body>
-</html>
-"""
-
-
 # ---------------------------------------------------------------- Skill-Mix
 
 _SKILLMIX_METRICS = (("full_marks", "Ratio of Full Marks", C_AFTER), ("all_skills", "Ratio of All Skills", C_IMPROVED),
@@ -606,89 +399,6 @@ def _skillmix_svg(by_k: list[dict[str, Any]]) -> str | None:
 
 def render_skillmix(result: dict[str, Any]) -> str:
     """A Skill-Mix run as one HTML page: the aggregates by k (plot and table), per skill, and every draw."""
-    from jinja2 import Environment, StrictUndefined
-
-    env = Environment(autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(pct=_pct, num=_num)
-    return env.from_string(_SKILLMIX_TEMPLATE).render(
+    return _template("skillmix.html.j2").render(
         r=result, plot=_markup(_skillmix_svg(result["by_k"])), metrics=_SKILLMIX_METRICS,
         config_json=json.dumps(result["config"], indent=2, default=str))
-
-
-_SKILLMIX_TEMPLATE = """<!DOCTYPE html>
-{% macro cell(v) %}{{ v[0] | pct }}{% if v[1] is number and v[1] == v[1] %} \
-<span class="ci">[{{ v[1] | pct }}, {{ v[2] | pct }}]</span>{% endif %}{% endmacro %}
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>skillgap Skill-Mix: {{ r.student }}</title>
-<style>""" + _CSS + """</style>
-</head>
-<body>
-<main>
-<header>
-<h1>Skill-Mix</h1>
-<dl>
-<div><dt>student</dt><dd><code>{{ r.student }}</code></dd></div>
-<div><dt>judge</dt><dd><code>{{ r.judge }}</code></dd></div>
-<div><dt>inventory</dt><dd>{{ r.n_skills }} skills, {{ r.n_topics }} topics</dd></div>
-<div><dt>rounds × grading runs</dt><dd>{{ r.config.rounds }} × {{ r.config.grading_runs }}</dd></div>
-<div><dt>seed</dt><dd>{{ r.config.seed }}</dd></div>
-<div><dt>run</dt><dd><code>{{ r.run_id }}</code></dd></div>
-</dl>
-<p class="muted">Each text is graded on k + 3 points (one per skill; topic; sense; at most k − 1 sentences,
-counted, not judged). A judge reply whose table does not parse is a judge error: counted and shown, never scored 0.
-The grades are only as good as the judge.</p>
-</header>
-
-<section id="by-k">
-<h2>By k</h2>
-<div class="cols">
-{% if plot %}<figure class="plot side">{{ plot }}</figure>{% endif %}
-<table>
-<thead><tr><th>k</th><th>draws</th><th>graded</th><th>judge errors</th>
-{% for key, label, _ in metrics %}<th>{{ label }}</th>{% endfor %}</tr></thead>
-<tbody>
-{% for row in r.by_k %}
-<tr data-k="{{ row.k }}"><td>{{ row.k }}</td><td>{{ row.n | num }}</td><td>{{ row.graded | num }}</td>
-<td>{{ row.judge_errors | num }}</td>
-{% for key, label, _ in metrics %}<td>{{ cell(row[key]) }}</td>{% endfor %}</tr>
-{% endfor %}
-</tbody></table>
-</div>
-</section>
-
-<section id="skills">
-<h2>By skill</h2>
-<table>
-<thead><tr><th>skill</th><th>graded texts asking for it</th><th>point earned</th></tr></thead>
-<tbody>
-{% for s in r.skills %}
-<tr data-skill="{{ s.skill }}"><td>{{ s.skill }}</td><td>{{ s.n | num }}</td>
-<td>{{ s.rate | pct }} <span class="ci">[{{ s.ci[0] | pct }}, {{ s.ci[1] | pct }}]</span></td></tr>
-{% endfor %}
-</tbody></table>
-</section>
-
-<section id="draws">
-<h2>Every draw</h2>
-<table>
-<thead><tr><th>draw</th><th>topic</th><th>skills</th><th>points</th><th>status</th><th>text</th></tr></thead>
-<tbody>
-{% for d in r.draws %}
-<tr class="{{ 'regression' if d.status != 'ok' else '' }}" data-status="{{ d.status }}"><td>{{ d.id }}</td>
-<td>{{ d.topic }}</td><td>{{ d.skills | join(', ') }}</td>
-<td>{{ d.points | join(' ') if d.points else '—' }}</td><td>{{ d.status }}</td>
-<td style="white-space:normal;text-align:left;max-width:460px">{{ d.text }}</td></tr>
-{% endfor %}
-</tbody></table>
-</section>
-
-<footer>
-<details><summary>config</summary><pre><code>{{ config_json }}</code></pre></details>
-</footer>
-</main>
-</body>
-</html>
-"""
