@@ -1,7 +1,10 @@
-"""Report: the last stage of `skillgap run`, one JSON file and one self-contained HTML page.
+"""Report pages: `skillgap run`'s report.json and report.html, and the Skill-Mix page.
 
-The page must open anywhere, offline and forever, so plots are inline SVG from matplotlib and the
-CSS is embedded: no CDN, no fonts, no scripts. matplotlib is imported only when a plot is drawn.
+This module holds the typed schema the run page reads (`Report`, built from the run's report dict in
+one place), the plots, and the rendering; the HTML lives in `templates/*.html.j2` (one base with the
+head and CSS, one page per report). A page must open anywhere, offline and forever, so plots are
+inline SVG from matplotlib and the CSS is embedded: no CDN, no fonts, no scripts. matplotlib is
+imported only when a plot is drawn.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import io
 import json
 import math
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +53,10 @@ def write_report(report: dict[str, Any], out_dir: str | Path) -> Path:
 
 def render_html(report: dict[str, Any]) -> str:
     """The report as one HTML page: embedded CSS, inline SVG plots, everything escaped."""
-    return _template("report.html.j2").render(**_context(report))
+    r = Report.read(report)
+    return _template("report.html.j2").render(
+        r=r, skills_svg=_markup(_skills_svg(r.skills)), by_k_svg=_markup(_by_k_svg(r.by_k)),
+        training_svg=_markup(_training_svg(r.training)), mixture_svg=_markup(_mixture_svg(r.mixture, r.skills)))
 
 
 def _template(name: str) -> Template:
@@ -61,39 +68,164 @@ def _template(name: str) -> Template:
     return env.get_template(name)
 
 
-# ---------------------------------------------------------------- view model
+# ---------------------------------------------------------------- schema: what the page reads
+# The run's report dict (recipes/run.py) is read here and only here. A part of a run that did not happen is None
+# (the page says so); inside a part that did, a missing key is a KeyError now, not a blank on the page.
 
 
-def _context(report: dict[str, Any]) -> dict[str, Any]:
-    before = report.get("before") or {}
-    after = report.get("after") or {}
-    deltas = report.get("deltas") or {}
-    mixture = report.get("mixture") or {}
-    training = report.get("training") or {}
-    skills = _skill_rows(report)
-    by_k = _k_rows(before, after, deltas)
-    regressions = [r for r in skills if r["flag"] == "regression"]
-    return {
-        "r": report,
-        "title": f"skillgap · {report.get('model', '?')} · {report.get('suite', '?')}",
-        "overall": _overall(before, after, deltas.get("overall") or {}),
-        "skills": skills,
-        "n_improved": sum(r["flag"] == "improved" for r in skills),
-        "regressions": regressions,
-        "verdict": _verdict(report),
-        "by_k": by_k,
-        "mixture": mixture,
-        "mixture_by_skill": _mixture_rows(mixture, skills),
-        "mixture_by_k": sorted(((str(k), v) for k, v in (mixture.get("by_k") or {}).items()), key=_k_sort),
-        "training": training,
-        "timings": report.get("timings") or {},
-        "diagnosis": report.get("diagnosis") or {},
-        "config_json": json.dumps(report.get("config") or {}, indent=2, default=str, sort_keys=True),
-        "skills_svg": _markup(_skills_svg(skills)),
-        "by_k_svg": _markup(_by_k_svg(by_k)),
-        "training_svg": _markup(_training_svg(training)),
-        "mixture_svg": _markup(_mixture_svg(mixture, skills)),
-    }
+@dataclass(frozen=True)
+class Score:
+    """An accuracy over n graded items (unparsed outputs counted, as wrong) with its 95% interval."""
+
+    n: int
+    accuracy: float
+    ci_low: float
+    ci_high: float
+    unparsed: int = 0
+
+    @classmethod
+    def read(cls, d: dict[str, Any]) -> Score:
+        return cls(d["n"], d["accuracy"], d["ci_low"], d["ci_high"], d.get("unparsed", 0))
+
+    @classmethod
+    def measured(cls, d: dict[str, Any] | None) -> Score | None:
+        """None when nothing was measured (absent, or zero graded items)."""
+        return cls.read(d) if d and d.get("n") else None
+
+
+@dataclass(frozen=True)
+class Delta:
+    """After minus before on one slice (verify.compare): the change, its interval and test; flips when paired."""
+
+    delta: float
+    delta_ci_low: float
+    delta_ci_high: float
+    p_value: float
+    test: str = ""
+    p_adjusted: float | None = None
+    gained: int | None = None  # paired only: items wrong before and right after
+    lost: int | None = None
+
+    @classmethod
+    def read(cls, d: dict[str, Any] | None) -> Delta | None:
+        if not d:
+            return None
+        return cls(d["delta"], d["delta_ci_low"], d["delta_ci_high"], d["p_value"], d.get("test", ""),
+                   d.get("p_adjusted"), d.get("gained"), d.get("lost"))
+
+
+@dataclass(frozen=True)
+class Change:
+    """One slice of the test items measured before and after (None: not measured there), and the test between."""
+
+    before: Score | None
+    after: Score | None
+    delta: Delta | None
+
+
+@dataclass(frozen=True)
+class SkillRow(Change):
+    id: str
+    name: str
+    flag: str  # "improved", "regression" or ""
+
+
+@dataclass(frozen=True)
+class KRow(Change):
+    k: int
+
+
+@dataclass(frozen=True)
+class MixtureRow:
+    id: str
+    name: str
+    n: int
+    weight: float | None
+
+
+@dataclass(frozen=True)
+class MixtureSummary:
+    """What the target stage allotted (target.Mixture.to_dict plus the budget)."""
+
+    strategy: str | None  # the mixture's, else the run's
+    n_examples: int
+    budget: int
+    order: str
+    by_skill: list[MixtureRow]
+    by_k: list[tuple[str, int]]  # sorted by k
+
+
+@dataclass(frozen=True)
+class TrainingSummary:
+    """train.TrainResult as a dict; a run that only logged losses has None for the rest."""
+
+    method: str | None
+    steps: int | None
+    examples_seen: int | None
+    train_tokens: int | None
+    seconds: float | None
+    log: list[dict[str, Any]]  # step, loss, learning_rate
+    val_loss: list[dict[str, Any]]  # step, skill, loss
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """The profile the targeting read, when it was its own run."""
+
+    run_id: str
+    overall: Score | None
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything report.html shows, read from a `skillgap run` report dict by `Report.read`."""
+
+    title: str
+    version: str
+    model: str | None
+    suite: str | None
+    strategy: str | None
+    budget: int | None
+    seed: int | None
+    overall: Change
+    skills: list[SkillRow]
+    by_k: list[KRow]
+    verdict: str | None
+    alpha: float
+    correction: str  # the multiple-comparison correction of the skill flags: holm, bh or none
+    diagnosis: Diagnosis | None
+    mixture: MixtureSummary | None
+    training: TrainingSummary | None
+    timings: dict[str, float]
+    config_json: str
+
+    @property
+    def n_improved(self) -> int:
+        return sum(r.flag == "improved" for r in self.skills)
+
+    @property
+    def regressions(self) -> list[SkillRow]:
+        return [r for r in self.skills if r.flag == "regression"]
+
+    @classmethod
+    def read(cls, report: dict[str, Any]) -> Report:
+        before, after = report.get("before") or {}, report.get("after") or {}
+        deltas = report["deltas"] or {}
+        skills = _skill_rows(report)
+        return cls(
+            title=f"skillgap · {report.get('model', '?')} · {report.get('suite', '?')}",
+            version=report.get("skillgap_version", "?"),
+            model=report.get("model"), suite=report.get("suite"), strategy=report.get("strategy"),
+            budget=report.get("budget"), seed=report.get("seed"),
+            overall=Change(Score.measured(before.get("overall")), Score.measured(after.get("overall")),
+                           Delta.read(deltas.get("overall"))),
+            skills=skills, by_k=_k_rows(before, after, deltas), verdict=_verdict(report),
+            alpha=deltas.get("alpha", 0.05), correction=deltas.get("correction", "holm"),
+            diagnosis=_diagnosis(report.get("diagnosis")),
+            mixture=_mixture(report.get("mixture"), skills, report.get("strategy")),
+            training=_training(report.get("training")),
+            timings=report.get("timings") or {},
+            config_json=json.dumps(report.get("config") or {}, indent=2, default=str, sort_keys=True))
 
 
 def _verdict(report: dict[str, Any]) -> str | None:
@@ -107,29 +239,14 @@ def _verdict(report: dict[str, Any]) -> str | None:
     return verdict_line(deltas | flags)
 
 
-def _score(d: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A profile score, or None when there is nothing measured (absent, or zero graded items)."""
-    if not d or not d.get("n"):
-        return None
-    return d
-
-
-def _overall(before: dict[str, Any], after: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
-    return {"before": _score(before.get("overall")), "after": _score(after.get("overall")),
-            "before_unparsed": (before.get("overall") or {}).get("unparsed", 0),
-            "after_unparsed": (after.get("overall") or {}).get("unparsed", 0),
-            "delta": delta or None}
-
-
-def _skill_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+def _skill_rows(report: dict[str, Any]) -> list[SkillRow]:
     """One row per skill seen anywhere (deltas first, then before, then after), in a stable order."""
     before = {s["id"]: s for s in (report.get("before") or {}).get("skills") or []}
     after = {s["id"]: s for s in (report.get("after") or {}).get("skills") or []}
     deltas = {d["id"]: d for d in (report.get("deltas") or {}).get("skills") or []}
     regressed, improved = set(report.get("regressions") or []), set(report.get("improved") or [])
-    ids = list(dict.fromkeys([*deltas, *before, *after]))
     rows = []
-    for sid in ids:
+    for sid in dict.fromkeys([*deltas, *before, *after]):
         b, a, d = before.get(sid), after.get(sid), deltas.get(sid)
         flag = (d or {}).get("flag") or ""
         if sid in regressed:
@@ -137,31 +254,43 @@ def _skill_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
         elif sid in improved and flag != "regression":
             flag = "improved"
         name = next((x["name"] for x in (d, a, b) if x and x.get("name")), sid)
-        rows.append({"id": sid, "name": name, "before": _score(b), "after": _score(a), "delta": d, "flag": flag,
-                     "n_before": (b or {}).get("n", 0), "n_after": (a or {}).get("n", 0),
-                     "unparsed_before": (b or {}).get("unparsed", 0), "unparsed_after": (a or {}).get("unparsed", 0)})
+        rows.append(SkillRow(Score.measured(b), Score.measured(a), Delta.read(d), id=sid, name=name, flag=flag))
     return rows
 
 
-def _k_rows(before: dict[str, Any], after: dict[str, Any], deltas: dict[str, Any]) -> list[dict[str, Any]]:
+def _k_rows(before: dict[str, Any], after: dict[str, Any], deltas: dict[str, Any]) -> list[KRow]:
     b = {int(x["k"]): x for x in before.get("by_k") or []}
     a = {int(x["k"]): x for x in after.get("by_k") or []}
     d = {int(x["k"]): x for x in deltas.get("by_k") or []}
-    return [{"k": k, "before": _score(b.get(k)), "after": _score(a.get(k)), "delta": d.get(k),
-             "n_before": (b.get(k) or {}).get("n", 0), "n_after": (a.get(k) or {}).get("n", 0),
-             "unparsed_before": (b.get(k) or {}).get("unparsed", 0), "unparsed_after": (a.get(k) or {}).get("unparsed", 0)}
+    return [KRow(Score.measured(b.get(k)), Score.measured(a.get(k)), Delta.read(d.get(k)), k=k)
             for k in sorted({*b, *a, *d})]
 
 
-def _mixture_rows(mixture: dict[str, Any], skills: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    names = {r["id"]: r["name"] for r in skills}
-    weights = mixture.get("weights") or {}
-    return [{"id": sid, "name": names.get(sid, sid), "n": n, "weight": weights.get(sid)}
-            for sid, n in (mixture.get("by_skill") or {}).items()]
+def _diagnosis(d: dict[str, Any] | None) -> Diagnosis | None:
+    if not d:
+        return None
+    return Diagnosis(d.get("run_id", "?"), Score.read(d["overall"]) if d["overall"] else None)
+
+
+def _mixture(m: dict[str, Any] | None, skills: list[SkillRow], run_strategy: str | None) -> MixtureSummary | None:
+    if not m:
+        return None
+    names = {r.id: r.name for r in skills}
+    weights = m.get("weights") or {}
+    by_skill = [MixtureRow(sid, names.get(sid, sid), n, weights.get(sid)) for sid, n in m["by_skill"].items()]
+    by_k = sorted(((str(k), v) for k, v in (m.get("by_k") or {}).items()), key=_k_sort)
+    return MixtureSummary(m.get("strategy") or run_strategy, m["n_examples"], m["budget"], m["order"], by_skill, by_k)
 
 
 def _k_sort(kv: tuple[str, Any]) -> tuple[int, str]:
     return (int(kv[0]), "") if kv[0].lstrip("-").isdigit() else (1 << 30, kv[0])
+
+
+def _training(t: dict[str, Any] | None) -> TrainingSummary | None:
+    if not t:
+        return None
+    return TrainingSummary(t.get("method", "?"), t.get("steps"), t.get("examples_seen"), t.get("train_tokens"),
+                           t.get("seconds"), t.get("log") or [], t.get("val_loss") or [])
 
 
 # ---------------------------------------------------------------- formatting (jinja filters)
@@ -232,14 +361,14 @@ def _markup(svg: str | None) -> Markup | None:
     return Markup(svg) if svg else None  # matplotlib's SVG writer escapes all text it embeds
 
 
-def _err(score: dict[str, Any]) -> tuple[float, float]:
-    acc = score["accuracy"]
-    return max(0.0, acc - score["ci_low"]) * 100, max(0.0, score["ci_high"] - acc) * 100
+def _err(score: Score) -> tuple[float, float]:
+    acc = score.accuracy
+    return max(0.0, acc - score.ci_low) * 100, max(0.0, score.ci_high - acc) * 100
 
 
-def _skills_svg(rows: list[dict[str, Any]]) -> str | None:
+def _skills_svg(rows: list[SkillRow]) -> str | None:
     """Grouped horizontal bars, before vs after, with 95% CIs; regressions in red and marked."""
-    if not any(r["before"] or r["after"] for r in rows):
+    if not any(r.before or r.after for r in rows):
         return None
     n = len(rows)
     fig = _figure(PAGE_W_IN, max(2.2, 0.42 * n + 1.0))
@@ -249,21 +378,21 @@ def _skills_svg(rows: list[dict[str, Any]]) -> str | None:
     colour = {"regression": C_REGRESSION, "improved": C_IMPROVED}
     for i, r in enumerate(rows):
         y = n - 1 - i  # first skill on top
-        if r["before"]:
-            ax.barh(y + h / 2, r["before"]["accuracy"] * 100, h, color=C_BEFORE, xerr=[[e] for e in _err(r["before"])],
+        if r.before:
+            ax.barh(y + h / 2, r.before.accuracy * 100, h, color=C_BEFORE, xerr=[[e] for e in _err(r.before)],
                     error_kw=ebar)
         else:
             ax.text(1, y + h / 2, "not measured", va="center", fontsize=7, color="#777777")
-        if r["after"]:
-            ax.barh(y - h / 2, r["after"]["accuracy"] * 100, h, color=colour.get(r["flag"], C_AFTER),
-                    xerr=[[e] for e in _err(r["after"])], error_kw=ebar)
+        if r.after:
+            ax.barh(y - h / 2, r.after.accuracy * 100, h, color=colour.get(r.flag, C_AFTER),
+                    xerr=[[e] for e in _err(r.after)], error_kw=ebar)
         else:
             ax.text(1, y - h / 2, "not measured", va="center", fontsize=7, color="#777777")
-    ax.set_yticks(range(n), [_tex_safe(("▼ " if r["flag"] == "regression" else "") + r["name"])
+    ax.set_yticks(range(n), [_tex_safe(("▼ " if r.flag == "regression" else "") + r.name)
                              for r in reversed(rows)])
     for tick, r in zip(ax.get_yticklabels(), reversed(rows)):
-        if r["flag"] in colour:
-            tick.set_color(colour[r["flag"]])
+        if r.flag in colour:
+            tick.set_color(colour[r.flag])
             tick.set_fontweight("bold")
     ax.set_xlim(0, 100)
     ax.set_ylim(-0.7, n - 0.3)
@@ -273,31 +402,31 @@ def _skills_svg(rows: list[dict[str, Any]]) -> str | None:
     from matplotlib.patches import Patch
 
     handles = [Patch(color=C_BEFORE, label="before"), Patch(color=C_AFTER, label="after")]
-    if any(r["flag"] == "improved" for r in rows):
+    if any(r.flag == "improved" for r in rows):
         handles.append(Patch(color=C_IMPROVED, label="after (improved)"))
-    if any(r["flag"] == "regression" for r in rows):
+    if any(r.flag == "regression" for r in rows):
         handles.append(Patch(color=C_REGRESSION, label="after (▼ regression)"))
     fig.legend(handles=handles, loc="outside upper center", ncol=len(handles), frameon=False)
     return _to_svg(fig, "skills")
 
 
-def _by_k_svg(rows: list[dict[str, Any]]) -> str | None:
+def _by_k_svg(rows: list[KRow]) -> str | None:
     """Accuracy against the number of composed skills, before and after, with 95% CI bands."""
-    if not any(r["before"] or r["after"] for r in rows):
+    if not any(r.before or r.after for r in rows):
         return None
     fig = _figure(PAGE_W_IN * 0.52, 3.0)
     ax = fig.add_subplot()
     for side, colour in (("before", C_BEFORE), ("after", C_AFTER)):
-        pts = [(r["k"], r[side]) for r in rows if r[side]]
+        pts = [(r.k, getattr(r, side)) for r in rows if getattr(r, side)]
         if not pts:
             continue
         ks = [k for k, _ in pts]
-        acc = [s["accuracy"] * 100 for _, s in pts]
-        ax.fill_between(ks, [s["ci_low"] * 100 for _, s in pts], [s["ci_high"] * 100 for _, s in pts],
+        acc = [s.accuracy * 100 for _, s in pts]
+        ax.fill_between(ks, [s.ci_low * 100 for _, s in pts], [s.ci_high * 100 for _, s in pts],
                         color=colour, alpha=0.18, linewidth=0)
         ax.errorbar(ks, acc, yerr=list(zip(*(_err(s) for _, s in pts))), color=colour, marker="o", markersize=4,
                     capsize=3, linewidth=1.6, label=side)
-    _k_axis(ax, [r["k"] for r in rows], "k (skills composed per item)", "accuracy (%), 95% CI")
+    _k_axis(ax, [r.k for r in rows], "k (skills composed per item)", "accuracy (%), 95% CI")
     return _to_svg(fig, "by-k")
 
 
@@ -311,10 +440,12 @@ def _k_axis(ax: Any, ks: list[int], xlabel: str, ylabel: str) -> None:
     ax.legend(frameon=False)
 
 
-def _training_svg(training: dict[str, Any]) -> str | None:
+def _training_svg(training: TrainingSummary | None) -> str | None:
     """Train loss and per-skill validation loss against the optimiser step."""
-    log = [e for e in training.get("log") or [] if _finite(e.get("loss")) and _finite(e.get("step"))]
-    val = [e for e in training.get("val_loss") or [] if _finite(e.get("loss")) and _finite(e.get("step"))]
+    if training is None:
+        return None
+    log = [e for e in training.log if _finite(e.get("loss")) and _finite(e.get("step"))]
+    val = [e for e in training.val_loss if _finite(e.get("loss")) and _finite(e.get("step"))]
     if not log and not val:
         return None
     fig = _figure(PAGE_W_IN, 3.0)
@@ -342,20 +473,20 @@ def _training_svg(training: dict[str, Any]) -> str | None:
     return _to_svg(fig, "training")
 
 
-def _mixture_svg(mixture: dict[str, Any], skills: list[dict[str, Any]]) -> str | None:
+def _mixture_svg(mixture: MixtureSummary | None, skills: list[SkillRow]) -> str | None:
     """Training examples per skill, as the target stage actually allotted them."""
-    rows = _mixture_rows(mixture, skills)
+    rows = mixture.by_skill if mixture else []
     if not rows:
         return None
-    flags = {r["id"]: r["flag"] for r in skills}
+    flags = {r.id: r.flag for r in skills}
     fig = _figure(PAGE_W_IN * 0.6, max(1.8, 0.3 * len(rows) + 0.9))
     ax = fig.add_subplot()
     ys = range(len(rows) - 1, -1, -1)
-    ax.barh(list(ys), [r["n"] for r in rows], 0.6,
-            color=[C_REGRESSION if flags.get(r["id"]) == "regression" else C_AFTER for r in rows])
+    ax.barh(list(ys), [r.n for r in rows], 0.6,
+            color=[C_REGRESSION if flags.get(r.id) == "regression" else C_AFTER for r in rows])
     for y, r in zip(ys, rows):
-        ax.text(r["n"], y, f" {r['n']:,}", va="center", fontsize=7)
-    ax.set_yticks(list(ys), [_tex_safe(r["name"]) for r in rows])
+        ax.text(r.n, y, f" {r.n:,}", va="center", fontsize=7)
+    ax.set_yticks(list(ys), [_tex_safe(r.name) for r in rows])
     ax.set_xlabel("training examples")
     ax.margins(x=0.12)
     ax.grid(axis="x", color="#eeeeee", linewidth=0.6)
