@@ -236,3 +236,15 @@ def test_a_score_without_its_interval_is_an_error_not_a_blank() -> None:
     del report["mixture"]["order"]
     with pytest.raises(KeyError, match="order"):
         render_html(report)
+
+
+def test_a_skillmix_page_missing_a_number_is_an_error_not_a_dash() -> None:
+    from jinja2.exceptions import UndefinedError
+
+    from skillgap.report import render_skillmix
+
+    result = {"run_id": "skillmix-abc", "student": "hf:student", "judge": "openai:judge", "n_skills": 1, "n_topics": 1,
+              "config": {"rounds": 1, "grading_runs": 1, "seed": 0}, "draws": [],
+              "by_k": [], "skills": [{"skill": "metaphor", "n": 2, "ci": [0.1, 0.9]}]}  # no "rate"
+    with pytest.raises(UndefinedError, match="rate"):
+        render_skillmix(result)

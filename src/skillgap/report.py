@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, Template
+from jinja2 import Environment, PackageLoader, StrictUndefined, Template, Undefined
 from markupsafe import Markup
 
 # Colours shared by the plots and the CSS, so a red bar and a red table row mean the same thing.
@@ -297,6 +297,8 @@ def _training(t: dict[str, Any] | None) -> TrainingSummary | None:
 
 
 def _finite(x: Any) -> bool:
+    if isinstance(x, Undefined):
+        str(x)  # a key the page's data lacks: StrictUndefined raises, naming it, where a filter would print "—"
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 

@@ -7,6 +7,9 @@ transforms it too (followed by "How many shells does Mia have now?") or asks a c
 about it (rounding, place value, comparison, unit conversion). Every step's value is stored in
 `metadata.steps`, which lets the profile stage find the first step a model got wrong.
 
+Each skill is one `SkillSpec` in `SPECS` (its inventory entry, how its steps are drawn, computed
+and explained): adding a skill is adding one entry.
+
 Train, validation and test never share an item: a problem's split is a hash of its *mathematics*
 (skills and operands, not the names or nouns), so the same computation cannot land in two
 streams, whatever the seeds. 20% of problems are test, 10% validation (the held-out losses that
