@@ -224,3 +224,27 @@ def _assert_rendered(png: Path) -> None:
         colours = rgb.getcolors(maxcolors=1 << 16) or []
     reds = sum(n for n, (r, g, b) in colours if r > 170 and g < 90 and b < 90)
     assert len(colours) > 50 and reds > 20, (len(colours), reds)
+
+
+def test_a_score_without_its_interval_is_an_error_not_a_blank() -> None:
+    """The page reads a typed schema: a measured score missing a key fails in Python before any HTML is made."""
+    report = make_report()
+    del report["after"]["skills"][1]["ci_high"]
+    with pytest.raises(KeyError, match="ci_high"):
+        render_html(report)
+    report = make_report()
+    del report["mixture"]["order"]
+    with pytest.raises(KeyError, match="order"):
+        render_html(report)
+
+
+def test_a_skillmix_page_missing_a_number_is_an_error_not_a_dash() -> None:
+    from jinja2.exceptions import UndefinedError
+
+    from skillgap.report import render_skillmix
+
+    result = {"run_id": "skillmix-abc", "student": "hf:student", "judge": "openai:judge", "n_skills": 1, "n_topics": 1,
+              "config": {"rounds": 1, "grading_runs": 1, "seed": 0}, "draws": [],
+              "by_k": [], "skills": [{"skill": "metaphor", "n": 2, "ci": [0.1, 0.9]}]}  # no "rate"
+    with pytest.raises(UndefinedError, match="rate"):
+        render_skillmix(result)

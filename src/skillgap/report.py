@@ -1,7 +1,10 @@
-"""Report: the last stage of `skillgap run`, one JSON file and one self-contained HTML page.
+"""Report pages: `skillgap run`'s report.json and report.html, and the Skill-Mix page.
 
-The page must open anywhere, offline and forever, so plots are inline SVG from matplotlib and the
-CSS is embedded: no CDN, no fonts, no scripts. matplotlib is imported only when a plot is drawn.
+This module holds the typed schema the run page reads (`Report`, built from the run's report dict in
+one place), the plots, and the rendering; the HTML lives in `templates/*.html.j2` (one base with the
+head and CSS, one page per report). A page must open anywhere, offline and forever, so plots are
+inline SVG from matplotlib and the CSS is embedded: no CDN, no fonts, no scripts. matplotlib is
+imported only when a plot is drawn.
 """
 
 from __future__ import annotations
@@ -10,9 +13,11 @@ import io
 import json
 import math
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from jinja2 import Environment, PackageLoader, StrictUndefined, Template, Undefined
 from markupsafe import Markup
 
 # Colours shared by the plots and the CSS, so a red bar and a red table row mean the same thing.
@@ -48,46 +53,179 @@ def write_report(report: dict[str, Any], out_dir: str | Path) -> Path:
 
 def render_html(report: dict[str, Any]) -> str:
     """The report as one HTML page: embedded CSS, inline SVG plots, everything escaped."""
-    from jinja2 import Environment, StrictUndefined
+    r = Report.read(report)
+    return _template("report.html.j2").render(
+        r=r, skills_svg=_markup(_skills_svg(r.skills)), by_k_svg=_markup(_by_k_svg(r.by_k)),
+        training_svg=_markup(_training_svg(r.training)), mixture_svg=_markup(_mixture_svg(r.mixture, r.skills)))
 
-    env = Environment(autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+
+def _template(name: str) -> Template:
+    """A page template of this package: autoescaped, and an error (not a blank) for a name the page lacks."""
+    env = Environment(loader=PackageLoader("skillgap", "templates"), autoescape=True, undefined=StrictUndefined,
+                      trim_blocks=True, lstrip_blocks=True)
     env.filters.update(pct=_pct, pp=_pp, num=_num, pval=_pval)
-    return env.from_string(_TEMPLATE).render(**_context(report))
+    env.globals["colour"] = {"red": C_REGRESSION, "green": C_IMPROVED, "blue": C_AFTER}  # the plots' colours
+    return env.get_template(name)
 
 
-# ---------------------------------------------------------------- view model
+# ---------------------------------------------------------------- schema: what the page reads
+# The run's report dict (recipes/run.py) is read here and only here. A part of a run that did not happen is None
+# (the page says so); inside a part that did, a missing key is a KeyError now, not a blank on the page.
 
 
-def _context(report: dict[str, Any]) -> dict[str, Any]:
-    before = report.get("before") or {}
-    after = report.get("after") or {}
-    deltas = report.get("deltas") or {}
-    mixture = report.get("mixture") or {}
-    training = report.get("training") or {}
-    skills = _skill_rows(report)
-    by_k = _k_rows(before, after, deltas)
-    regressions = [r for r in skills if r["flag"] == "regression"]
-    return {
-        "r": report,
-        "title": f"skillgap · {report.get('model', '?')} · {report.get('suite', '?')}",
-        "overall": _overall(before, after, deltas.get("overall") or {}),
-        "skills": skills,
-        "n_improved": sum(r["flag"] == "improved" for r in skills),
-        "regressions": regressions,
-        "verdict": _verdict(report),
-        "by_k": by_k,
-        "mixture": mixture,
-        "mixture_by_skill": _mixture_rows(mixture, skills),
-        "mixture_by_k": sorted(((str(k), v) for k, v in (mixture.get("by_k") or {}).items()), key=_k_sort),
-        "training": training,
-        "timings": report.get("timings") or {},
-        "diagnosis": report.get("diagnosis") or {},
-        "config_json": json.dumps(report.get("config") or {}, indent=2, default=str, sort_keys=True),
-        "skills_svg": _markup(_skills_svg(skills)),
-        "by_k_svg": _markup(_by_k_svg(by_k)),
-        "training_svg": _markup(_training_svg(training)),
-        "mixture_svg": _markup(_mixture_svg(mixture, skills)),
-    }
+@dataclass(frozen=True)
+class Score:
+    """An accuracy over n graded items (unparsed outputs counted, as wrong) with its 95% interval."""
+
+    n: int
+    accuracy: float
+    ci_low: float
+    ci_high: float
+    unparsed: int = 0
+
+    @classmethod
+    def read(cls, d: dict[str, Any]) -> Score:
+        return cls(d["n"], d["accuracy"], d["ci_low"], d["ci_high"], d.get("unparsed", 0))
+
+    @classmethod
+    def measured(cls, d: dict[str, Any] | None) -> Score | None:
+        """None when nothing was measured (absent, or zero graded items)."""
+        return cls.read(d) if d and d.get("n") else None
+
+
+@dataclass(frozen=True)
+class Delta:
+    """After minus before on one slice (verify.compare): the change, its interval and test; flips when paired."""
+
+    delta: float
+    delta_ci_low: float
+    delta_ci_high: float
+    p_value: float
+    test: str = ""
+    p_adjusted: float | None = None
+    gained: int | None = None  # paired only: items wrong before and right after
+    lost: int | None = None
+
+    @classmethod
+    def read(cls, d: dict[str, Any] | None) -> Delta | None:
+        if not d:
+            return None
+        return cls(d["delta"], d["delta_ci_low"], d["delta_ci_high"], d["p_value"], d.get("test", ""),
+                   d.get("p_adjusted"), d.get("gained"), d.get("lost"))
+
+
+@dataclass(frozen=True)
+class Change:
+    """One slice of the test items measured before and after (None: not measured there), and the test between."""
+
+    before: Score | None
+    after: Score | None
+    delta: Delta | None
+
+
+@dataclass(frozen=True)
+class SkillRow(Change):
+    id: str
+    name: str
+    flag: str  # "improved", "regression" or ""
+
+
+@dataclass(frozen=True)
+class KRow(Change):
+    k: int
+
+
+@dataclass(frozen=True)
+class MixtureRow:
+    id: str
+    name: str
+    n: int
+    weight: float | None
+
+
+@dataclass(frozen=True)
+class MixtureSummary:
+    """What the target stage allotted (target.Mixture.to_dict plus the budget)."""
+
+    strategy: str | None  # the mixture's, else the run's
+    n_examples: int
+    budget: int
+    order: str
+    by_skill: list[MixtureRow]
+    by_k: list[tuple[str, int]]  # sorted by k
+
+
+@dataclass(frozen=True)
+class TrainingSummary:
+    """train.TrainResult as a dict; a run that only logged losses has None for the rest."""
+
+    method: str | None
+    steps: int | None
+    examples_seen: int | None
+    train_tokens: int | None
+    seconds: float | None
+    log: list[dict[str, Any]]  # step, loss, learning_rate
+    val_loss: list[dict[str, Any]]  # step, skill, loss
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """The profile the targeting read, when it was its own run."""
+
+    run_id: str
+    overall: Score | None
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything report.html shows, read from a `skillgap run` report dict by `Report.read`."""
+
+    title: str
+    version: str
+    model: str | None
+    suite: str | None
+    strategy: str | None
+    budget: int | None
+    seed: int | None
+    overall: Change
+    skills: list[SkillRow]
+    by_k: list[KRow]
+    verdict: str | None
+    alpha: float
+    correction: str  # the multiple-comparison correction of the skill flags: holm, bh or none
+    diagnosis: Diagnosis | None
+    mixture: MixtureSummary | None
+    training: TrainingSummary | None
+    timings: dict[str, float]
+    config_json: str
+
+    @property
+    def n_improved(self) -> int:
+        return sum(r.flag == "improved" for r in self.skills)
+
+    @property
+    def regressions(self) -> list[SkillRow]:
+        return [r for r in self.skills if r.flag == "regression"]
+
+    @classmethod
+    def read(cls, report: dict[str, Any]) -> Report:
+        before, after = report.get("before") or {}, report.get("after") or {}
+        deltas = report["deltas"] or {}
+        skills = _skill_rows(report)
+        return cls(
+            title=f"skillgap · {report.get('model', '?')} · {report.get('suite', '?')}",
+            version=report.get("skillgap_version", "?"),
+            model=report.get("model"), suite=report.get("suite"), strategy=report.get("strategy"),
+            budget=report.get("budget"), seed=report.get("seed"),
+            overall=Change(Score.measured(before.get("overall")), Score.measured(after.get("overall")),
+                           Delta.read(deltas.get("overall"))),
+            skills=skills, by_k=_k_rows(before, after, deltas), verdict=_verdict(report),
+            alpha=deltas.get("alpha", 0.05), correction=deltas.get("correction", "holm"),
+            diagnosis=_diagnosis(report.get("diagnosis")),
+            mixture=_mixture(report.get("mixture"), skills, report.get("strategy")),
+            training=_training(report.get("training")),
+            timings=report.get("timings") or {},
+            config_json=json.dumps(report.get("config") or {}, indent=2, default=str, sort_keys=True))
 
 
 def _verdict(report: dict[str, Any]) -> str | None:
@@ -101,29 +239,14 @@ def _verdict(report: dict[str, Any]) -> str | None:
     return verdict_line(deltas | flags)
 
 
-def _score(d: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A profile score, or None when there is nothing measured (absent, or zero graded items)."""
-    if not d or not d.get("n"):
-        return None
-    return d
-
-
-def _overall(before: dict[str, Any], after: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
-    return {"before": _score(before.get("overall")), "after": _score(after.get("overall")),
-            "before_unparsed": (before.get("overall") or {}).get("unparsed", 0),
-            "after_unparsed": (after.get("overall") or {}).get("unparsed", 0),
-            "delta": delta or None}
-
-
-def _skill_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+def _skill_rows(report: dict[str, Any]) -> list[SkillRow]:
     """One row per skill seen anywhere (deltas first, then before, then after), in a stable order."""
     before = {s["id"]: s for s in (report.get("before") or {}).get("skills") or []}
     after = {s["id"]: s for s in (report.get("after") or {}).get("skills") or []}
     deltas = {d["id"]: d for d in (report.get("deltas") or {}).get("skills") or []}
     regressed, improved = set(report.get("regressions") or []), set(report.get("improved") or [])
-    ids = list(dict.fromkeys([*deltas, *before, *after]))
     rows = []
-    for sid in ids:
+    for sid in dict.fromkeys([*deltas, *before, *after]):
         b, a, d = before.get(sid), after.get(sid), deltas.get(sid)
         flag = (d or {}).get("flag") or ""
         if sid in regressed:
@@ -131,37 +254,51 @@ def _skill_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
         elif sid in improved and flag != "regression":
             flag = "improved"
         name = next((x["name"] for x in (d, a, b) if x and x.get("name")), sid)
-        rows.append({"id": sid, "name": name, "before": _score(b), "after": _score(a), "delta": d, "flag": flag,
-                     "n_before": (b or {}).get("n", 0), "n_after": (a or {}).get("n", 0),
-                     "unparsed_before": (b or {}).get("unparsed", 0), "unparsed_after": (a or {}).get("unparsed", 0)})
+        rows.append(SkillRow(Score.measured(b), Score.measured(a), Delta.read(d), id=sid, name=name, flag=flag))
     return rows
 
 
-def _k_rows(before: dict[str, Any], after: dict[str, Any], deltas: dict[str, Any]) -> list[dict[str, Any]]:
+def _k_rows(before: dict[str, Any], after: dict[str, Any], deltas: dict[str, Any]) -> list[KRow]:
     b = {int(x["k"]): x for x in before.get("by_k") or []}
     a = {int(x["k"]): x for x in after.get("by_k") or []}
     d = {int(x["k"]): x for x in deltas.get("by_k") or []}
-    return [{"k": k, "before": _score(b.get(k)), "after": _score(a.get(k)), "delta": d.get(k),
-             "n_before": (b.get(k) or {}).get("n", 0), "n_after": (a.get(k) or {}).get("n", 0),
-             "unparsed_before": (b.get(k) or {}).get("unparsed", 0), "unparsed_after": (a.get(k) or {}).get("unparsed", 0)}
+    return [KRow(Score.measured(b.get(k)), Score.measured(a.get(k)), Delta.read(d.get(k)), k=k)
             for k in sorted({*b, *a, *d})]
 
 
-def _mixture_rows(mixture: dict[str, Any], skills: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    names = {r["id"]: r["name"] for r in skills}
-    weights = mixture.get("weights") or {}
-    return [{"id": sid, "name": names.get(sid, sid), "n": n, "weight": weights.get(sid)}
-            for sid, n in (mixture.get("by_skill") or {}).items()]
+def _diagnosis(d: dict[str, Any] | None) -> Diagnosis | None:
+    if not d:
+        return None
+    return Diagnosis(d.get("run_id", "?"), Score.read(d["overall"]) if d["overall"] else None)
+
+
+def _mixture(m: dict[str, Any] | None, skills: list[SkillRow], run_strategy: str | None) -> MixtureSummary | None:
+    if not m:
+        return None
+    names = {r.id: r.name for r in skills}
+    weights = m.get("weights") or {}
+    by_skill = [MixtureRow(sid, names.get(sid, sid), n, weights.get(sid)) for sid, n in m["by_skill"].items()]
+    by_k = sorted(((str(k), v) for k, v in (m.get("by_k") or {}).items()), key=_k_sort)
+    return MixtureSummary(m.get("strategy") or run_strategy, m["n_examples"], m["budget"], m["order"], by_skill, by_k)
 
 
 def _k_sort(kv: tuple[str, Any]) -> tuple[int, str]:
     return (int(kv[0]), "") if kv[0].lstrip("-").isdigit() else (1 << 30, kv[0])
 
 
+def _training(t: dict[str, Any] | None) -> TrainingSummary | None:
+    if not t:
+        return None
+    return TrainingSummary(t.get("method", "?"), t.get("steps"), t.get("examples_seen"), t.get("train_tokens"),
+                           t.get("seconds"), t.get("log") or [], t.get("val_loss") or [])
+
+
 # ---------------------------------------------------------------- formatting (jinja filters)
 
 
 def _finite(x: Any) -> bool:
+    if isinstance(x, Undefined):
+        str(x)  # a key the page's data lacks: StrictUndefined raises, naming it, where a filter would print "—"
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
@@ -226,14 +363,14 @@ def _markup(svg: str | None) -> Markup | None:
     return Markup(svg) if svg else None  # matplotlib's SVG writer escapes all text it embeds
 
 
-def _err(score: dict[str, Any]) -> tuple[float, float]:
-    acc = score["accuracy"]
-    return max(0.0, acc - score["ci_low"]) * 100, max(0.0, score["ci_high"] - acc) * 100
+def _err(score: Score) -> tuple[float, float]:
+    acc = score.accuracy
+    return max(0.0, acc - score.ci_low) * 100, max(0.0, score.ci_high - acc) * 100
 
 
-def _skills_svg(rows: list[dict[str, Any]]) -> str | None:
+def _skills_svg(rows: list[SkillRow]) -> str | None:
     """Grouped horizontal bars, before vs after, with 95% CIs; regressions in red and marked."""
-    if not any(r["before"] or r["after"] for r in rows):
+    if not any(r.before or r.after for r in rows):
         return None
     n = len(rows)
     fig = _figure(PAGE_W_IN, max(2.2, 0.42 * n + 1.0))
@@ -243,21 +380,21 @@ def _skills_svg(rows: list[dict[str, Any]]) -> str | None:
     colour = {"regression": C_REGRESSION, "improved": C_IMPROVED}
     for i, r in enumerate(rows):
         y = n - 1 - i  # first skill on top
-        if r["before"]:
-            ax.barh(y + h / 2, r["before"]["accuracy"] * 100, h, color=C_BEFORE, xerr=[[e] for e in _err(r["before"])],
+        if r.before:
+            ax.barh(y + h / 2, r.before.accuracy * 100, h, color=C_BEFORE, xerr=[[e] for e in _err(r.before)],
                     error_kw=ebar)
         else:
             ax.text(1, y + h / 2, "not measured", va="center", fontsize=7, color="#777777")
-        if r["after"]:
-            ax.barh(y - h / 2, r["after"]["accuracy"] * 100, h, color=colour.get(r["flag"], C_AFTER),
-                    xerr=[[e] for e in _err(r["after"])], error_kw=ebar)
+        if r.after:
+            ax.barh(y - h / 2, r.after.accuracy * 100, h, color=colour.get(r.flag, C_AFTER),
+                    xerr=[[e] for e in _err(r.after)], error_kw=ebar)
         else:
             ax.text(1, y - h / 2, "not measured", va="center", fontsize=7, color="#777777")
-    ax.set_yticks(range(n), [_tex_safe(("▼ " if r["flag"] == "regression" else "") + r["name"])
+    ax.set_yticks(range(n), [_tex_safe(("▼ " if r.flag == "regression" else "") + r.name)
                              for r in reversed(rows)])
     for tick, r in zip(ax.get_yticklabels(), reversed(rows)):
-        if r["flag"] in colour:
-            tick.set_color(colour[r["flag"]])
+        if r.flag in colour:
+            tick.set_color(colour[r.flag])
             tick.set_fontweight("bold")
     ax.set_xlim(0, 100)
     ax.set_ylim(-0.7, n - 0.3)
@@ -267,31 +404,31 @@ def _skills_svg(rows: list[dict[str, Any]]) -> str | None:
     from matplotlib.patches import Patch
 
     handles = [Patch(color=C_BEFORE, label="before"), Patch(color=C_AFTER, label="after")]
-    if any(r["flag"] == "improved" for r in rows):
+    if any(r.flag == "improved" for r in rows):
         handles.append(Patch(color=C_IMPROVED, label="after (improved)"))
-    if any(r["flag"] == "regression" for r in rows):
+    if any(r.flag == "regression" for r in rows):
         handles.append(Patch(color=C_REGRESSION, label="after (▼ regression)"))
     fig.legend(handles=handles, loc="outside upper center", ncol=len(handles), frameon=False)
     return _to_svg(fig, "skills")
 
 
-def _by_k_svg(rows: list[dict[str, Any]]) -> str | None:
+def _by_k_svg(rows: list[KRow]) -> str | None:
     """Accuracy against the number of composed skills, before and after, with 95% CI bands."""
-    if not any(r["before"] or r["after"] for r in rows):
+    if not any(r.before or r.after for r in rows):
         return None
     fig = _figure(PAGE_W_IN * 0.52, 3.0)
     ax = fig.add_subplot()
     for side, colour in (("before", C_BEFORE), ("after", C_AFTER)):
-        pts = [(r["k"], r[side]) for r in rows if r[side]]
+        pts = [(r.k, getattr(r, side)) for r in rows if getattr(r, side)]
         if not pts:
             continue
         ks = [k for k, _ in pts]
-        acc = [s["accuracy"] * 100 for _, s in pts]
-        ax.fill_between(ks, [s["ci_low"] * 100 for _, s in pts], [s["ci_high"] * 100 for _, s in pts],
+        acc = [s.accuracy * 100 for _, s in pts]
+        ax.fill_between(ks, [s.ci_low * 100 for _, s in pts], [s.ci_high * 100 for _, s in pts],
                         color=colour, alpha=0.18, linewidth=0)
         ax.errorbar(ks, acc, yerr=list(zip(*(_err(s) for _, s in pts))), color=colour, marker="o", markersize=4,
                     capsize=3, linewidth=1.6, label=side)
-    _k_axis(ax, [r["k"] for r in rows], "k (skills composed per item)", "accuracy (%), 95% CI")
+    _k_axis(ax, [r.k for r in rows], "k (skills composed per item)", "accuracy (%), 95% CI")
     return _to_svg(fig, "by-k")
 
 
@@ -305,10 +442,12 @@ def _k_axis(ax: Any, ks: list[int], xlabel: str, ylabel: str) -> None:
     ax.legend(frameon=False)
 
 
-def _training_svg(training: dict[str, Any]) -> str | None:
+def _training_svg(training: TrainingSummary | None) -> str | None:
     """Train loss and per-skill validation loss against the optimiser step."""
-    log = [e for e in training.get("log") or [] if _finite(e.get("loss")) and _finite(e.get("step"))]
-    val = [e for e in training.get("val_loss") or [] if _finite(e.get("loss")) and _finite(e.get("step"))]
+    if training is None:
+        return None
+    log = [e for e in training.log if _finite(e.get("loss")) and _finite(e.get("step"))]
+    val = [e for e in training.val_loss if _finite(e.get("loss")) and _finite(e.get("step"))]
     if not log and not val:
         return None
     fig = _figure(PAGE_W_IN, 3.0)
@@ -336,20 +475,20 @@ def _training_svg(training: dict[str, Any]) -> str | None:
     return _to_svg(fig, "training")
 
 
-def _mixture_svg(mixture: dict[str, Any], skills: list[dict[str, Any]]) -> str | None:
+def _mixture_svg(mixture: MixtureSummary | None, skills: list[SkillRow]) -> str | None:
     """Training examples per skill, as the target stage actually allotted them."""
-    rows = _mixture_rows(mixture, skills)
+    rows = mixture.by_skill if mixture else []
     if not rows:
         return None
-    flags = {r["id"]: r["flag"] for r in skills}
+    flags = {r.id: r.flag for r in skills}
     fig = _figure(PAGE_W_IN * 0.6, max(1.8, 0.3 * len(rows) + 0.9))
     ax = fig.add_subplot()
     ys = range(len(rows) - 1, -1, -1)
-    ax.barh(list(ys), [r["n"] for r in rows], 0.6,
-            color=[C_REGRESSION if flags.get(r["id"]) == "regression" else C_AFTER for r in rows])
+    ax.barh(list(ys), [r.n for r in rows], 0.6,
+            color=[C_REGRESSION if flags.get(r.id) == "regression" else C_AFTER for r in rows])
     for y, r in zip(ys, rows):
-        ax.text(r["n"], y, f" {r['n']:,}", va="center", fontsize=7)
-    ax.set_yticks(list(ys), [_tex_safe(r["name"]) for r in rows])
+        ax.text(r.n, y, f" {r.n:,}", va="center", fontsize=7)
+    ax.set_yticks(list(ys), [_tex_safe(r.name) for r in rows])
     ax.set_xlabel("training examples")
     ax.margins(x=0.12)
     ax.grid(axis="x", color="#eeeeee", linewidth=0.6)
@@ -365,219 +504,6 @@ def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
-
-
-# ---------------------------------------------------------------- template
-
-_CSS = """
-:root{--fg:#1f2328;--muted:#656d76;--line:#d0d7de;--zebra:#f6f8fa;--red:""" + C_REGRESSION + """;
---green:""" + C_IMPROVED + """;--blue:""" + C_AFTER + """}
-*{box-sizing:border-box}
-body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;
-color:var(--fg);background:#fff}
-main{max-width:1100px;margin:0 auto;padding:24px 40px 40px}
-header h1{font-size:22px;margin:0 0 6px}
-header dl{display:flex;flex-wrap:wrap;gap:4px 22px;margin:0;color:var(--muted)}
-header dt{display:inline;font-weight:600}header dd{display:inline;margin:0 0 0 4px;color:var(--fg)}
-.headline{font-size:18px;margin:18px 0 6px;padding:12px 16px;background:var(--zebra);border-radius:6px}
-section{margin-top:30px}
-h2{font-size:17px;border-bottom:1px solid var(--line);padding-bottom:4px;margin:0 0 12px}
-h3{font-size:14px;margin:14px 0 6px}
-table{border-collapse:collapse;font-size:13px;margin:8px 0}
-th,td{padding:4px 9px;text-align:right;white-space:nowrap;vertical-align:top}
-td.delta .ci,td.acc .ci,td .unparsed{display:block}
-th{border-bottom:2px solid var(--line);font-weight:600}
-th:first-child,td:first-child{text-align:left}
-tbody tr:nth-child(even){background:var(--zebra)}
-tr.regression td{color:var(--red)}tr.regression td:first-child{border-left:3px solid var(--red)}
-tr.improved td.flag,tr.improved td.delta{color:var(--green)}
-.flag{font-weight:600}.ci,.muted,.unparsed{color:var(--muted);font-size:12px}
-.up{color:var(--green)}.down{color:var(--red)}
-figure.plot{margin:8px 0}figure.plot svg{width:100%;height:auto;display:block}
-figure.side{flex:0 1 560px}
-.cols{display:flex;gap:28px;flex-wrap:wrap;align-items:flex-start}
-ul.regressions li{color:var(--red)}
-.empty{color:var(--muted);font-style:italic}
-footer{margin-top:40px;border-top:1px solid var(--line);padding-top:10px;color:var(--muted);font-size:12px}
-pre{background:var(--zebra);padding:10px;overflow:auto;font-size:12px;max-height:480px}
-code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
-"""
-
-_TEMPLATE = """<!DOCTYPE html>
-{% macro score(s) %}{% if s %}{{ s.accuracy | pct }}{% else %}—{% endif %}{% endmacro %}
-{% macro ci(s) %}{% if s %}<span class="ci">[{{ s.ci_low | pct }}, {{ s.ci_high | pct }}]</span>{% endif %}{% endmacro %}
-{% macro n(count, unparsed) %}{{ count | num }}{% if unparsed %} <span class="unparsed" \
-title="outputs with no gradable answer (format failures): counted in n, as wrong">{{ unparsed | num }} unparsed\
-{% if count %} ({{ (unparsed / count) | pct }}){% endif %}</span>{% endif %}{% endmacro %}
-{% macro rate(count, total) %}{{ count | num }}{% if total %} ({{ (count / total) | pct }}){% endif %}{% endmacro %}
-{% macro flips(d) %}{% if d and d.gained is defined %}<span class="up">+{{ d.gained }}</span> / \
-<span class="down">&minus;{{ d.lost }}</span>{% else %}—{% endif %}{% endmacro %}
-{% macro signed(d) %}{% if d is number %}<span class="{{ 'up' if d > 0 else 'down' if d < 0 else '' }}">\
-{{ d | pp }}</span>{% else %}—{% endif %}{% endmacro %}
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{ title }}</title>
-<style>""" + _CSS + """</style>
-</head>
-<body>
-<main>
-<header>
-<h1>skillgap report</h1>
-<dl>
-<div><dt>model</dt><dd><code>{{ r.model | default('—', true) }}</code></dd></div>
-<div><dt>suite</dt><dd>{{ r.suite | default('—', true) }}</dd></div>
-<div><dt>strategy</dt><dd>{{ r.strategy | default('—', true) }}</dd></div>
-<div><dt>budget</dt><dd>{{ r.budget | num }}</dd></div>
-<div><dt>seed</dt><dd>{{ '—' if r.get('seed') is none else r.seed }}</dd></div>
-<div><dt>data cost</dt><dd>{{ mixture.n_examples | num }} examples\
-{% if training.train_tokens is defined %}, {{ training.train_tokens | num }} train tokens{% endif %}</dd></div>
-</dl>
-<p class="headline" id="headline">overall
-{% if overall.before %}<b>{{ overall.before.accuracy | pct }}</b> {{ ci(overall.before) }}{% else %}—{% endif %}
- &rarr; {% if overall.after %}<b>{{ overall.after.accuracy | pct }}</b> {{ ci(overall.after) }}{% else %}—{% endif %}
-{% if overall.delta %}
-&nbsp;<b>{{ signed(overall.delta.delta) }} pp</b>
-<span class="ci">[{{ overall.delta.delta_ci_low | pp }}, {{ overall.delta.delta_ci_high | pp }}], \
-p {{ overall.delta.p_value | pval }}{% if overall.delta.gained is defined %} (exact McNemar: \
-{{ overall.delta.gained }} wrong &rarr; right, {{ overall.delta.lost }} right &rarr; wrong){% endif %}</span>
-{% endif %}
-</p>
-</header>
-
-<section id="summary">
-<h2>Summary</h2>
-<table>
-<thead><tr><th></th><th>n</th><th>unparsed (format failures)</th><th>accuracy</th><th>95% CI</th></tr></thead>
-<tbody>
-<tr><td>before</td><td>{{ overall.before.n if overall.before else 0 }}</td>
-<td class="n-unparsed">{{ rate(overall.before_unparsed, overall.before.n if overall.before else 0) }}</td>
-<td>{{ score(overall.before) }}</td><td>{{ ci(overall.before) }}</td></tr>
-<tr><td>after</td><td>{{ overall.after.n if overall.after else 0 }}</td>
-<td class="n-unparsed">{{ rate(overall.after_unparsed, overall.after.n if overall.after else 0) }}</td>
-<td>{{ score(overall.after) }}</td><td>{{ ci(overall.after) }}</td></tr>
-</tbody>
-</table>
-{% if verdict %}<p id="verdict"><b>Verdict:</b> {{ verdict }}</p>{% endif %}
-<p>per skill: <span class="up"><b id="n-improved">{{ n_improved }}</b> improved</span> ·
-<span class="{{ 'down' if regressions else '' }}"><b id="n-regressions">{{ regressions | length }}</b> \
-regression{{ '' if regressions | length == 1 else 's' }}</span> · {{ skills | length }} skills measured</p>
-<p class="muted" id="method">Accuracy counts every item (an unparsed output is wrong). \
-{% if overall.delta and overall.delta.test == 'mcnemar-exact' %}Before and after are the same items: \
-p-values are exact McNemar tests on the items that flipped, intervals are Newcombe's paired score intervals\
-{% else %}Unpaired: two-proportion z-tests, Newcombe's hybrid score intervals{% endif %}; \
-skill flags at adjusted p &lt; {{ r.deltas.alpha | default(0.05) }} \
-({{ {'holm': 'Holm', 'bh': 'Benjamini-Hochberg', 'none': 'uncorrected'}[r.deltas.correction | default('holm')] }}).</p>
-{% if diagnosis %}<p class="muted">targeted from diagnosis run <code>{{ diagnosis.run_id | default('?') }}</code>\
-{% if diagnosis.overall %} (overall {{ diagnosis.overall.accuracy | pct }}, n = {{ diagnosis.overall.n | num }}){% endif %}</p>{% endif %}
-</section>
-
-<section id="skills">
-<h2>Skills</h2>
-{% if skills_svg %}<figure class="plot">{{ skills_svg }}</figure>{% endif %}
-{% if skills %}
-<table>
-<thead><tr><th>skill</th><th>n before</th><th>before % (95% CI)</th><th>n after</th><th>after % (95% CI)</th>
-<th>delta (pp)</th><th>flips</th><th>p-value</th><th>adjusted</th><th>flag</th></tr></thead>
-<tbody>
-{% for s in skills %}
-<tr data-skill="{{ s.id }}"{% if s.flag %} class="{{ s.flag }}"{% endif %}>
-<td title="{{ s.id }}">{{ s.name }}</td>
-<td>{{ n(s.n_before, s.unparsed_before) }}</td><td class="acc">{{ score(s.before) }} {{ ci(s.before) }}</td>
-<td>{{ n(s.n_after, s.unparsed_after) }}</td><td class="acc">{{ score(s.after) }} {{ ci(s.after) }}</td>
-<td class="delta">{% if s.delta %}{{ signed(s.delta.delta) }} <span class="ci">[{{ s.delta.delta_ci_low | pp }}, \
-{{ s.delta.delta_ci_high | pp }}]</span>{% else %}—{% endif %}</td>
-<td class="flips">{{ flips(s.delta) }}</td>
-<td>{{ s.delta.p_value | pval if s.delta else '—' }}</td>
-<td>{{ s.delta.p_adjusted | pval if s.delta and s.delta.p_adjusted is defined else '—' }}</td>
-<td class="flag">{{ s.flag }}</td>
-</tr>
-{% endfor %}
-</tbody>
-</table>
-{% else %}<p class="empty">No skills measured.</p>{% endif %}
-</section>
-
-<section id="by-k">
-<h2>Accuracy by k (skills composed per item)</h2>
-{% if by_k %}
-<div class="cols">
-{% if by_k_svg %}<figure class="plot side">{{ by_k_svg }}</figure>{% endif %}
-<table>
-<thead><tr><th>k</th><th>n before</th><th>before %</th><th>n after</th><th>after %</th><th>delta (pp)</th>\
-<th>flips</th><th>p-value</th></tr></thead>
-<tbody>
-{% for row in by_k %}
-<tr data-k="{{ row.k }}"><td>{{ row.k }}</td><td>{{ n(row.n_before, row.unparsed_before) }}</td>\
-<td>{{ score(row.before) }}</td>
-<td>{{ n(row.n_after, row.unparsed_after) }}</td><td>{{ score(row.after) }}</td>
-<td>{% if row.delta %}{{ signed(row.delta.delta) }}{% else %}—{% endif %}</td>
-<td class="flips">{{ flips(row.delta) }}</td><td>{{ row.delta.p_value | pval if row.delta else '—' }}</td></tr>
-{% endfor %}
-</tbody>
-</table>
-</div>
-{% else %}<p class="empty">No composition data.</p>{% endif %}
-</section>
-
-<section id="training">
-<h2>Training</h2>
-{% if training_svg %}
-<p>{{ training.method | default('?') }} · {{ training.steps | num }} steps · {{ training.examples_seen | num }} examples seen
-· {{ training.train_tokens | num }} tokens · {{ training.seconds | num(1) }} s</p>
-<figure class="plot">{{ training_svg }}</figure>
-{% else %}<p class="empty">No training in this run.</p>{% endif %}
-</section>
-
-<section id="mixture">
-<h2>Training mixture</h2>
-{% if mixture %}
-<p>strategy <b>{{ mixture.strategy | default(r.strategy, true) | default('—', true) }}</b> ·
-{{ mixture.n_examples | num }} examples (budget {{ mixture.budget | num }})
-{% if mixture.order %} · order {{ mixture.order }}{% endif %}</p>
-<div class="cols">
-{% if mixture_svg %}<figure class="plot side">{{ mixture_svg }}</figure>{% endif %}
-<div>
-{% if mixture_by_skill %}
-<table><thead><tr><th>skill</th><th>examples</th><th>weight</th></tr></thead><tbody>
-{% for m in mixture_by_skill %}
-<tr data-skill="{{ m.id }}"><td>{{ m.name }}</td><td>{{ m.n | num }}</td><td>{{ m.weight | num(3) }}</td></tr>
-{% endfor %}
-</tbody></table>
-{% endif %}
-{% if mixture_by_k %}
-<table><thead><tr><th>k</th><th>examples</th></tr></thead><tbody>
-{% for k, count in mixture_by_k %}<tr><td>{{ k }}</td><td>{{ count | num }}</td></tr>{% endfor %}
-</tbody></table>
-{% endif %}
-</div>
-</div>
-{% else %}<p class="empty">No training mixture in this run.</p>{% endif %}
-</section>
-
-<section id="regressions">
-<h2>Regressions</h2>
-{% if regressions %}
-<ul class="regressions">
-{% for s in regressions %}
-<li data-skill="{{ s.id }}"><b>{{ s.name }}</b> <code>{{ s.id }}</code>: {{ score(s.before) }} → {{ score(s.after) }}
-{% if s.delta %}({{ s.delta.delta | pp }} pp, p {{ s.delta.p_value | pval }}){% endif %}</li>
-{% endfor %}
-</ul>
-{% else %}<p class="empty">No significant regressions.</p>{% endif %}
-</section>
-
-<footer>
-<p>skillgap {{ r.skillgap_version | default('?') }}
-{% if timings %} · timings: {% for stage, secs in timings.items() %}{{ stage }} {{ secs | num(1) }} s{{ ', ' if not loop.last }}\
-{% endfor %}{% endif %}</p>
-<details><summary>config</summary><pre><code>{{ config_json }}</code></pre></details>
-</footer>
-</main>
-</body>
-</html>
-"""
 
 
 # ---------------------------------------------------------------- Skill-Mix
@@ -606,89 +532,6 @@ def _skillmix_svg(by_k: list[dict[str, Any]]) -> str | None:
 
 def render_skillmix(result: dict[str, Any]) -> str:
     """A Skill-Mix run as one HTML page: the aggregates by k (plot and table), per skill, and every draw."""
-    from jinja2 import Environment, StrictUndefined
-
-    env = Environment(autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(pct=_pct, num=_num)
-    return env.from_string(_SKILLMIX_TEMPLATE).render(
+    return _template("skillmix.html.j2").render(
         r=result, plot=_markup(_skillmix_svg(result["by_k"])), metrics=_SKILLMIX_METRICS,
         config_json=json.dumps(result["config"], indent=2, default=str))
-
-
-_SKILLMIX_TEMPLATE = """<!DOCTYPE html>
-{% macro cell(v) %}{{ v[0] | pct }}{% if v[1] is number and v[1] == v[1] %} \
-<span class="ci">[{{ v[1] | pct }}, {{ v[2] | pct }}]</span>{% endif %}{% endmacro %}
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>skillgap Skill-Mix: {{ r.student }}</title>
-<style>""" + _CSS + """</style>
-</head>
-<body>
-<main>
-<header>
-<h1>Skill-Mix</h1>
-<dl>
-<div><dt>student</dt><dd><code>{{ r.student }}</code></dd></div>
-<div><dt>judge</dt><dd><code>{{ r.judge }}</code></dd></div>
-<div><dt>inventory</dt><dd>{{ r.n_skills }} skills, {{ r.n_topics }} topics</dd></div>
-<div><dt>rounds × grading runs</dt><dd>{{ r.config.rounds }} × {{ r.config.grading_runs }}</dd></div>
-<div><dt>seed</dt><dd>{{ r.config.seed }}</dd></div>
-<div><dt>run</dt><dd><code>{{ r.run_id }}</code></dd></div>
-</dl>
-<p class="muted">Each text is graded on k + 3 points (one per skill; topic; sense; at most k − 1 sentences,
-counted, not judged). A judge reply whose table does not parse is a judge error: counted and shown, never scored 0.
-The grades are only as good as the judge.</p>
-</header>
-
-<section id="by-k">
-<h2>By k</h2>
-<div class="cols">
-{% if plot %}<figure class="plot side">{{ plot }}</figure>{% endif %}
-<table>
-<thead><tr><th>k</th><th>draws</th><th>graded</th><th>judge errors</th>
-{% for key, label, _ in metrics %}<th>{{ label }}</th>{% endfor %}</tr></thead>
-<tbody>
-{% for row in r.by_k %}
-<tr data-k="{{ row.k }}"><td>{{ row.k }}</td><td>{{ row.n | num }}</td><td>{{ row.graded | num }}</td>
-<td>{{ row.judge_errors | num }}</td>
-{% for key, label, _ in metrics %}<td>{{ cell(row[key]) }}</td>{% endfor %}</tr>
-{% endfor %}
-</tbody></table>
-</div>
-</section>
-
-<section id="skills">
-<h2>By skill</h2>
-<table>
-<thead><tr><th>skill</th><th>graded texts asking for it</th><th>point earned</th></tr></thead>
-<tbody>
-{% for s in r.skills %}
-<tr data-skill="{{ s.skill }}"><td>{{ s.skill }}</td><td>{{ s.n | num }}</td>
-<td>{{ s.rate | pct }} <span class="ci">[{{ s.ci[0] | pct }}, {{ s.ci[1] | pct }}]</span></td></tr>
-{% endfor %}
-</tbody></table>
-</section>
-
-<section id="draws">
-<h2>Every draw</h2>
-<table>
-<thead><tr><th>draw</th><th>topic</th><th>skills</th><th>points</th><th>status</th><th>text</th></tr></thead>
-<tbody>
-{% for d in r.draws %}
-<tr class="{{ 'regression' if d.status != 'ok' else '' }}" data-status="{{ d.status }}"><td>{{ d.id }}</td>
-<td>{{ d.topic }}</td><td>{{ d.skills | join(', ') }}</td>
-<td>{{ d.points | join(' ') if d.points else '—' }}</td><td>{{ d.status }}</td>
-<td style="white-space:normal;text-align:left;max-width:460px">{{ d.text }}</td></tr>
-{% endfor %}
-</tbody></table>
-</section>
-
-<footer>
-<details><summary>config</summary><pre><code>{{ config_json }}</code></pre></details>
-</footer>
-</main>
-</body>
-</html>
-"""

@@ -7,6 +7,9 @@ transforms it too (followed by "How many shells does Mia have now?") or asks a c
 about it (rounding, place value, comparison, unit conversion). Every step's value is stored in
 `metadata.steps`, which lets the profile stage find the first step a model got wrong.
 
+Each skill is one `SkillSpec` in `SPECS` (its inventory entry, how its steps are drawn, computed
+and explained): adding a skill is adding one entry.
+
 Train, validation and test never share an item: a problem's split is a hash of its *mathematics*
 (skills and operands, not the names or nouns), so the same computation cannot land in two
 streams, whatever the seeds. 20% of problems are test, 10% validation (the held-out losses that
@@ -27,32 +30,6 @@ from skillgap.skills import Skill, SkillSet
 
 NAMES = ("Mia", "Omar", "Lena", "Ravi", "Sofia", "Tom", "Aiko", "Ben", "Nora", "Yusuf", "Ella", "Kofi")
 OBJECTS = ("shells", "stamps", "marbles", "stickers", "apples", "coins", "books", "pencils", "cards", "beads")
-
-SKILLS = SkillSet((
-    Skill("add_1digit", "Single-digit addition", "Add two numbers below 10.", "addition"),
-    Skill("place_value", "Place value", "Name the digit in a given place of a whole number.", "number_sense"),
-    Skill("add_multi", "Multi-digit addition with carry", "Add multi-digit numbers where a column carries.",
-          "addition", ("add_1digit", "place_value")),
-    Skill("sub_borrow", "Subtraction with borrow", "Subtract multi-digit numbers where a column borrows.",
-          "subtraction", ("add_1digit", "place_value")),
-    Skill("mul_facts", "Multiplication facts", "Multiply two one-digit numbers.", "multiplication",
-          ("add_1digit",)),
-    Skill("mul_1digit", "Multi-digit times one digit", "Multiply a multi-digit number by a one-digit number.",
-          "multiplication", ("mul_facts", "add_multi")),
-    Skill("div_remainder", "Division with remainder", "Divide and find the quotient or the remainder.",
-          "division", ("mul_facts", "sub_borrow")),
-    Skill("compare", "Comparison", "Decide which of two close whole numbers is larger.", "number_sense",
-          ("place_value",)),
-    Skill("round", "Rounding", "Round a whole number to the nearest ten or hundred.", "number_sense",
-          ("place_value", "compare")),
-    Skill("fraction_of", "Fraction of a quantity", "Take n/d of a whole number.", "fractions",
-          ("mul_facts", "div_remainder")),
-    Skill("percent", "Percent of a quantity", "Take p% of a whole number.", "fractions", ("fraction_of",)),
-    Skill("unit_convert", "Unit conversion", "Convert between metric or time units.", "measurement",
-          ("mul_1digit",)),
-    Skill("order_ops", "Order of operations", "Evaluate an expression with + or - and x, multiplying first.",
-          "expressions", ("add_multi", "mul_facts")),
-))
 
 
 @dataclass(frozen=True)
@@ -95,20 +72,25 @@ def _round_half_up(x: int, base: int) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
-# The skills. start(rng, c) opens a story; then(x, rng, c) transforms the running quantity x;
-# ask(x, rng, c) closes it with a question. Each returns a Step, or None when it does not apply
+# How steps are drawn. start(r, c) opens a story; then(x, r, c) transforms the running quantity x;
+# ask(x, r, c) closes it with a question; alone(r, c) is a skill's own k = 1 problem. Each returns
+# the step's words and operands (its SkillSpec computes the value), or None when it does not apply
 # to x (the chain sampler then tries another skill).
 
-def _add1_start(r: random.Random, c: Ctx) -> Step:
+Operands = tuple[int, ...]
+Drawn = tuple[str, Operands]
+
+
+def _add1_start(r: random.Random, c: Ctx) -> Drawn:
     a, b = r.randint(1, 9), r.randint(1, 9)
-    return Step("add_1digit", f"{c.name} has {a} {c.obj} and finds {b} more.", a + b, (a, b))
+    return f"{c.name} has {a} {c.obj} and finds {b} more.", (a, b)
 
 
-def _add1_then(x: int, r: random.Random, c: Ctx) -> Step | None:
+def _add1_then(x: int, r: random.Random, c: Ctx) -> Drawn | None:
     if not 1 <= x <= 9:
         return None
     b = r.randint(1, 9)
-    return Step("add_1digit", f"Then {c.name} finds {b} more.", x + b, (x, b))
+    return f"Then {c.name} finds {b} more.", (x, b)
 
 
 def _operand(x: int, r: random.Random, lo: int, hi: int, ok: Callable[[int, int], bool]) -> int | None:
@@ -124,49 +106,49 @@ def _addm_operand(x: int, r: random.Random) -> int | None:
     return _operand(x, r, 10, 999 if x >= 100 else 99, _carries)
 
 
-def _addm_start(r: random.Random, c: Ctx) -> Step | None:
+def _addm_start(r: random.Random, c: Ctx) -> Drawn | None:
     a = r.randint(10, 999)
     b = _addm_operand(a, r)
-    return None if b is None else Step("add_multi", f"{c.name} has {a} {c.obj} and gets {b} more.", a + b, (a, b))
+    return None if b is None else (f"{c.name} has {a} {c.obj} and gets {b} more.", (a, b))
 
 
-def _addm_then(x: int, r: random.Random, c: Ctx) -> Step | None:
+def _addm_then(x: int, r: random.Random, c: Ctx) -> Drawn | None:
     b = _addm_operand(x, r) if 10 <= x <= 9999 else None
-    return None if b is None else Step("add_multi", f"Then {c.name} gets {b} more.", x + b, (x, b))
+    return None if b is None else (f"Then {c.name} gets {b} more.", (x, b))
 
 
 def _sub_operand(x: int, r: random.Random) -> int | None:
     return _operand(x, r, 10, x - 1, _borrows)
 
 
-def _sub_start(r: random.Random, c: Ctx) -> Step | None:
+def _sub_start(r: random.Random, c: Ctx) -> Drawn | None:
     a = r.randint(30, 999)
     b = _sub_operand(a, r)
-    return None if b is None else Step("sub_borrow", f"{c.name} has {a} {c.obj} and gives away {b}.", a - b, (a, b))
+    return None if b is None else (f"{c.name} has {a} {c.obj} and gives away {b}.", (a, b))
 
 
-def _sub_then(x: int, r: random.Random, c: Ctx) -> Step | None:
+def _sub_then(x: int, r: random.Random, c: Ctx) -> Drawn | None:
     b = _sub_operand(x, r) if x >= 20 else None
-    return None if b is None else Step("sub_borrow", f"Then {c.name} gives away {b} of them.", x - b, (x, b))
+    return None if b is None else (f"Then {c.name} gives away {b} of them.", (x, b))
 
 
-def _mulf_start(r: random.Random, c: Ctx) -> Step:
+def _mulf_start(r: random.Random, c: Ctx) -> Drawn:
     a, b = r.randint(2, 9), r.randint(2, 9)
-    return Step("mul_facts", f"{c.name} has {a} bags with {b} {c.obj} in each bag.", a * b, (a, b))
+    return f"{c.name} has {a} bags with {b} {c.obj} in each bag.", (a, b)
 
 
-def _times_then(skill: str, lo: int, hi: int) -> Callable[[int, random.Random, Ctx], Step | None]:
-    def then(x: int, r: random.Random, c: Ctx) -> Step | None:
+def _times_then(lo: int, hi: int) -> Callable[[int, random.Random, Ctx], Drawn | None]:
+    def then(x: int, r: random.Random, c: Ctx) -> Drawn | None:
         if not lo <= x <= hi:
             return None
         b = r.randint(2, 9)
-        return Step(skill, f"Then {c.name} ends up with {b} times as many.", x * b, (x, b))
+        return f"Then {c.name} ends up with {b} times as many.", (x, b)
     return then
 
 
-def _mul1_start(r: random.Random, c: Ctx) -> Step:
+def _mul1_start(r: random.Random, c: Ctx) -> Drawn:
     a, b = r.randint(2, 9), r.randint(12, 999)
-    return Step("mul_1digit", f"{c.name} has {a} bags with {b} {c.obj} in each bag.", a * b, (a, b))
+    return f"{c.name} has {a} bags with {b} {c.obj} in each bag.", (a, b)
 
 
 def _div_pick(x: int, r: random.Random) -> int | None:
@@ -174,26 +156,25 @@ def _div_pick(x: int, r: random.Random) -> int | None:
     return r.choice(divisors) if divisors else None
 
 
-def _div_then(x: int, r: random.Random, c: Ctx) -> Step | None:
+def _div_then(x: int, r: random.Random, c: Ctx) -> Drawn | None:
     b = _div_pick(x, r) if x >= 10 else None
     if b is None:
         return None
-    return Step("div_remainder", f"Then {c.name} packs them into bags of {b} and keeps only the "
-                f"{c.obj} left over that do not fill a bag.", x % b, (x, b))
+    return (f"Then {c.name} packs them into bags of {b} and keeps only the {c.obj} left over that do not fill a bag.",
+            (x, b))
 
 
-def _div_alone(r: random.Random, c: Ctx) -> tuple[str, int, tuple[int, ...]]:
-    """Division alone asks for the quotient or the remainder, so both halves of the skill are measured."""
+def _div_alone(r: random.Random, c: Ctx) -> Drawn:
+    """Division alone asks for the quotient (operands x, b, 0) or the remainder (x, b, 1), so both halves of the
+    skill are measured."""
     while True:
         x = r.randint(20, 999)
         b = _div_pick(x, r)
         if b is not None:
             break
     if r.random() < 0.5:
-        q = f"{c.name} packs {x} {c.obj} into bags of {b}. How many full bags does {c.name} get?"
-        return q, x // b, (x, b, 0)
-    q = f"{c.name} packs {x} {c.obj} into bags of {b}. How many {c.obj} are left over?"
-    return q, x % b, (x, b, 1)
+        return f"{c.name} packs {x} {c.obj} into bags of {b}. How many full bags does {c.name} get?", (x, b, 0)
+    return f"{c.name} packs {x} {c.obj} into bags of {b}. How many {c.obj} are left over?", (x, b, 1)
 
 
 FRACTIONS = ((1, 2), (1, 3), (2, 3), (1, 4), (3, 4), (1, 5), (2, 5), (3, 5), (4, 5), (3, 10), (7, 10))
@@ -204,47 +185,48 @@ def _frac_pick(x: int, r: random.Random) -> tuple[int, int] | None:
     return r.choice(ok) if ok else None
 
 
-def _frac_start(r: random.Random, c: Ctx) -> Step:
+def _frac_start(r: random.Random, c: Ctx) -> Drawn:
     n, d = r.choice(FRACTIONS)
     x = d * r.randint(2, 40)
-    return Step("fraction_of", f"{c.name} has {x} {c.obj} and keeps {n}/{d} of them.", x * n // d, (x, n, d))
+    return f"{c.name} has {x} {c.obj} and keeps {n}/{d} of them.", (x, n, d)
 
 
-def _frac_then(x: int, r: random.Random, c: Ctx) -> Step | None:
+def _frac_then(x: int, r: random.Random, c: Ctx) -> Drawn | None:
     nd = _frac_pick(x, r) if x >= 2 else None
     if nd is None:
         return None
     n, d = nd
-    return Step("fraction_of", f"Then {c.name} keeps {n}/{d} of them.", x * n // d, (x, n, d))
+    return f"Then {c.name} keeps {n}/{d} of them.", (x, n, d)
 
 
 PERCENTS = (10, 20, 25, 30, 40, 50, 60, 75, 80, 90)
 
 
-def _pct_start(r: random.Random, c: Ctx) -> Step:
+def _pct_start(r: random.Random, c: Ctx) -> Drawn:
     p = r.choice(PERCENTS)
     x = 20 * r.randint(1, 40)  # every percent in PERCENTS of a multiple of 20 is whole
-    return Step("percent", f"{c.name} has {x} {c.obj} and keeps {p}% of them.", x * p // 100, (x, p))
+    return f"{c.name} has {x} {c.obj} and keeps {p}% of them.", (x, p)
 
 
-def _pct_then(x: int, r: random.Random, c: Ctx) -> Step | None:
+def _pct_then(x: int, r: random.Random, c: Ctx) -> Drawn | None:
     ok = [p for p in PERCENTS if x * p % 100 == 0]
     if not ok or x < 10:
         return None
     p = r.choice(ok)
-    return Step("percent", f"Then {c.name} keeps {p}% of them.", x * p // 100, (x, p))
+    return f"Then {c.name} keeps {p}% of them.", (x, p)
 
 
-def _ops_start(r: random.Random, c: Ctx) -> Step:
+def _ops_start(r: random.Random, c: Ctx) -> Drawn:
+    """a + b × d (operands a, b, d, 0) or a - b × d (a, b, d, 1)."""
     b, d = r.randint(2, 9), r.randint(2, 9)
     if r.random() < 0.5:
         a = r.randint(2, 40)
-        return Step("order_ops", f"The number of {c.obj} {c.name} has is {a} + {b} × {d}.", a + b * d, (a, b, d, 0))
+        return f"The number of {c.obj} {c.name} has is {a} + {b} × {d}.", (a, b, d, 0)
     a = r.randint(b * d + 1, b * d + 60)
-    return Step("order_ops", f"The number of {c.obj} {c.name} has is {a} - {b} × {d}.", a - b * d, (a, b, d, 1))
+    return f"The number of {c.obj} {c.name} has is {a} - {b} × {d}.", (a, b, d, 1)
 
 
-def _cmp_ask(x: int, r: random.Random, c: Ctx) -> Step | None:
+def _cmp_ask(x: int, r: random.Random, c: Ctx) -> Drawn | None:
     """The other number is close (digits swapped or a small change) so the comparison is not obvious."""
     if x < 10:
         return None
@@ -252,25 +234,26 @@ def _cmp_ask(x: int, r: random.Random, c: Ctx) -> Step | None:
     swapped = int(s[:-2] + s[-1] + s[-2]) if len(s) >= 2 and s[-1] != s[-2] else x
     y = swapped if swapped != x and len(str(swapped)) == len(s) and r.random() < 0.5 else x + r.choice(
         [d for d in range(-9, 10) if d and x + d > 0])
-    q = f"{c.other} has {y} {c.obj}. How many {c.obj} does the one with more {c.obj} have?"
-    return Step("compare", q, max(x, y), (x, y))
+    return f"{c.other} has {y} {c.obj}. How many {c.obj} does the one with more {c.obj} have?", (x, y)
 
 
-def _round_ask(x: int, r: random.Random, c: Ctx) -> Step | None:
+def _round_ask(x: int, r: random.Random, c: Ctx) -> Drawn | None:
     if x < 10:
         return None
     base = 100 if x >= 150 and r.random() < 0.5 else 10
-    q = f"Rounded to the nearest {'hundred' if base == 100 else 'ten'}, how many {c.obj} does {c.name} have?"
-    return Step("round", q, _round_half_up(x, base), (x, base))
+    place = "hundred" if base == 100 else "ten"
+    return f"Rounded to the nearest {place}, how many {c.obj} does {c.name} have?", (x, base)
 
 
-def _place_ask(x: int, r: random.Random, c: Ctx) -> Step | None:
+PLACES = ("ones", "tens", "hundreds", "thousands")
+
+
+def _place_ask(x: int, r: random.Random, c: Ctx) -> Drawn | None:
     if x < 10:
         return None
-    places = ["ones", "tens", "hundreds", "thousands"][: len(str(x))]
+    places = PLACES[: len(str(x))]
     i = r.randrange(1, len(places)) if len(places) > 1 else 0  # never "ones": too easy to guess
-    q = f"What digit is in the {places[i]} place of the number of {c.obj} {c.name} has?"
-    return Step("place_value", q, _digits(x)[i], (x, i))
+    return f"What digit is in the {places[i]} place of the number of {c.obj} {c.name} has?", (x, i)
 
 
 UNITS = (("meters", "centimeters", 100), ("kilometers", "meters", 1000), ("hours", "minutes", 60),
@@ -283,46 +266,151 @@ UNIT_QUESTIONS = (
 )
 
 
-def _unit_ask(x: int, r: random.Random, c: Ctx) -> Step | None:
+def _unit_ask(x: int, r: random.Random, c: Ctx) -> Drawn | None:
     if not 1 <= x <= 999:
         return None
     q, f = r.choice(UNIT_QUESTIONS)
-    return Step("unit_convert", q.format(name=c.name, obj=c.obj), x * f, (x, f))
+    return q.format(name=c.name, obj=c.obj), (x, f)
 
 
-def _unit_alone(r: random.Random, c: Ctx) -> tuple[str, int, tuple[int, ...]]:
+def _unit_alone(r: random.Random, c: Ctx) -> Drawn:
+    """Big to small units (operands x, factor, 0) or small to big (x, factor, 1)."""
     big, small, f = r.choice(UNITS)
     if r.random() < 0.7:
         x = r.randint(2, 99)
-        return f"A trip takes {x} {big}. How many {small} is that?", x * f, (x, f, 0)
+        return f"A trip takes {x} {big}. How many {small} is that?", (x, f, 0)
     x = r.randint(2, 20)
-    return f"A trip takes {x * f} {small}. How many {big} is that?", x, (x * f, f, 1)
+    return f"A trip takes {x * f} {small}. How many {big} is that?", (x * f, f, 1)
 
+
+# ---------------------------------------------------------------------------------------------
+# How steps are worked: one line a student would write down, from the step's operands and value.
+
+def _explain_div(o: Operands, value: int) -> str:
+    x, b = o[0], o[1]
+    what = "full bags" if len(o) == 3 and o[2] == 0 else "left over"
+    return f"{x} ÷ {b} = {x // b} remainder {x % b}, so {value} {what}"
+
+
+def _explain_fraction(o: Operands, value: int) -> str:
+    x, n, d = o
+    return f"{x} ÷ {d} = {x // d}, and {x // d} × {n} = {value}"
+
+
+def _explain_order_ops(o: Operands, value: int) -> str:
+    a, b, d, minus = o
+    return f"{b} × {d} = {b * d} first, then {a} {'-' if minus else '+'} {b * d} = {value}"
+
+
+def _explain_compare(o: Operands, value: int) -> str:
+    x, y = o
+    return f"{x} and {y} are equal" if x == y else f"{max(x, y)} is more than {min(x, y)}"
+
+
+def _explain_unit(o: Operands, value: int) -> str:
+    return f"{o[0]} {'÷' if len(o) == 3 and o[2] == 1 else '×'} {o[1]} = {value}"
+
+
+def _explain_plus(o: Operands, value: int) -> str:
+    return f"{o[0]} + {o[1]} = {value}"
+
+
+def _explain_times(o: Operands, value: int) -> str:
+    return f"{o[0]} × {o[1]} = {value}"
+
+
+def _plus(o: Operands) -> int:
+    return o[0] + o[1]
+
+
+def _times(o: Operands) -> int:
+    return o[0] * o[1]
+
+
+# ---------------------------------------------------------------------------------------------
+# The skills: one SkillSpec each, in inventory order. Adding a skill is adding one entry.
 
 @dataclass(frozen=True)
-class Ops:
-    start: Callable[[random.Random, Ctx], Step | None] | None = None
-    then: Callable[[int, random.Random, Ctx], Step | None] | None = None
-    ask: Callable[[int, random.Random, Ctx], Step | None] | None = None
-    alone: Callable[[random.Random, Ctx], tuple[str, int, tuple[int, ...]]] | None = None
+class SkillSpec:
+    """One arith skill whole: its inventory entry, how its steps are drawn, and how a step is computed and explained.
+
+    A skill draws with at least one of `draw_start`, `draw_ask` (its k = 1 problem is a plain quantity and that
+    question) and `draw_alone`; `draw_then` lets it sit in the middle of a story.
+    """
+
+    skill: Skill
+    compute: Callable[[Operands], int]  # the step's value from its operands
+    explain: Callable[[Operands, int], str]  # the step's line of worked solution
+    draw_start: Callable[[random.Random, Ctx], Drawn | None] | None = None
+    draw_then: Callable[[int, random.Random, Ctx], Drawn | None] | None = None
+    draw_ask: Callable[[int, random.Random, Ctx], Drawn | None] | None = None
+    draw_alone: Callable[[random.Random, Ctx], Drawn] | None = None
+
+    def _step(self, drawn: Drawn | None) -> Step | None:
+        return None if drawn is None else Step(self.skill.id, drawn[0], self.compute(drawn[1]), drawn[1])
+
+    def start(self, r: random.Random, c: Ctx) -> Step | None:
+        return self._step(self.draw_start(r, c)) if self.draw_start else None
+
+    def then(self, x: int, r: random.Random, c: Ctx) -> Step | None:
+        return self._step(self.draw_then(x, r, c)) if self.draw_then else None
+
+    def ask(self, x: int, r: random.Random, c: Ctx) -> Step | None:
+        return self._step(self.draw_ask(x, r, c)) if self.draw_ask else None
+
+    def alone(self, r: random.Random, c: Ctx) -> Step | None:
+        return self._step(self.draw_alone(r, c)) if self.draw_alone else None
 
 
-OPS: dict[str, Ops] = {
-    "add_1digit": Ops(start=_add1_start, then=_add1_then),
-    "place_value": Ops(ask=_place_ask),
-    "add_multi": Ops(start=_addm_start, then=_addm_then),
-    "sub_borrow": Ops(start=_sub_start, then=_sub_then),
-    "mul_facts": Ops(start=_mulf_start, then=_times_then("mul_facts", 2, 9)),
-    "mul_1digit": Ops(start=_mul1_start, then=_times_then("mul_1digit", 10, 999)),
-    "div_remainder": Ops(then=_div_then, alone=_div_alone),
-    "compare": Ops(ask=_cmp_ask),
-    "round": Ops(ask=_round_ask),
-    "fraction_of": Ops(start=_frac_start, then=_frac_then),
-    "percent": Ops(start=_pct_start, then=_pct_then),
-    "unit_convert": Ops(ask=_unit_ask, alone=_unit_alone),
-    "order_ops": Ops(start=_ops_start),
-}
-assert set(OPS) == set(SKILLS.ids)
+SPECS = (
+    SkillSpec(Skill("add_1digit", "Single-digit addition", "Add two numbers below 10.", "addition"),
+              _plus, _explain_plus, draw_start=_add1_start, draw_then=_add1_then),
+    SkillSpec(Skill("place_value", "Place value", "Name the digit in a given place of a whole number.",
+                    "number_sense"),
+              lambda o: _digits(o[0])[o[1]], lambda o, v: f"The {PLACES[o[1]]} digit of {o[0]} is {v}",
+              draw_ask=_place_ask),
+    SkillSpec(Skill("add_multi", "Multi-digit addition with carry", "Add multi-digit numbers where a column carries.",
+                    "addition", ("add_1digit", "place_value")),
+              _plus, _explain_plus, draw_start=_addm_start, draw_then=_addm_then),
+    SkillSpec(Skill("sub_borrow", "Subtraction with borrow", "Subtract multi-digit numbers where a column borrows.",
+                    "subtraction", ("add_1digit", "place_value")),
+              lambda o: o[0] - o[1], lambda o, v: f"{o[0]} - {o[1]} = {v}", draw_start=_sub_start,
+              draw_then=_sub_then),
+    SkillSpec(Skill("mul_facts", "Multiplication facts", "Multiply two one-digit numbers.", "multiplication",
+                    ("add_1digit",)),
+              _times, _explain_times, draw_start=_mulf_start, draw_then=_times_then(2, 9)),
+    SkillSpec(Skill("mul_1digit", "Multi-digit times one digit", "Multiply a multi-digit number by a one-digit number.",
+                    "multiplication", ("mul_facts", "add_multi")),
+              _times, _explain_times, draw_start=_mul1_start, draw_then=_times_then(10, 999)),
+    SkillSpec(Skill("div_remainder", "Division with remainder", "Divide and find the quotient or the remainder.",
+                    "division", ("mul_facts", "sub_borrow")),
+              lambda o: o[0] // o[1] if len(o) == 3 and o[2] == 0 else o[0] % o[1], _explain_div,
+              draw_then=_div_then, draw_alone=_div_alone),
+    SkillSpec(Skill("compare", "Comparison", "Decide which of two close whole numbers is larger.", "number_sense",
+                    ("place_value",)),
+              max, _explain_compare, draw_ask=_cmp_ask),
+    SkillSpec(Skill("round", "Rounding", "Round a whole number to the nearest ten or hundred.", "number_sense",
+                    ("place_value", "compare")),
+              lambda o: _round_half_up(o[0], o[1]),
+              lambda o, v: f"{o[0]} rounded to the nearest {'hundred' if o[1] == 100 else 'ten'} is {v}",
+              draw_ask=_round_ask),
+    SkillSpec(Skill("fraction_of", "Fraction of a quantity", "Take n/d of a whole number.", "fractions",
+                    ("mul_facts", "div_remainder")),
+              lambda o: o[0] * o[1] // o[2], _explain_fraction, draw_start=_frac_start, draw_then=_frac_then),
+    SkillSpec(Skill("percent", "Percent of a quantity", "Take p% of a whole number.", "fractions", ("fraction_of",)),
+              lambda o: o[0] * o[1] // 100, lambda o, v: f"{o[1]}% of {o[0]} = {o[0]} × {o[1]} ÷ 100 = {v}",
+              draw_start=_pct_start, draw_then=_pct_then),
+    SkillSpec(Skill("unit_convert", "Unit conversion", "Convert between metric or time units.", "measurement",
+                    ("mul_1digit",)),
+              lambda o: o[0] // o[1] if len(o) == 3 and o[2] == 1 else o[0] * o[1], _explain_unit,
+              draw_ask=_unit_ask, draw_alone=_unit_alone),
+    SkillSpec(Skill("order_ops", "Order of operations", "Evaluate an expression with + or - and x, multiplying first.",
+                    "expressions", ("add_multi", "mul_facts")),
+              lambda o: o[0] - o[1] * o[2] if o[3] else o[0] + o[1] * o[2], _explain_order_ops,
+              draw_start=_ops_start),
+)
+SKILLS = SkillSet(tuple(s.skill for s in SPECS))
+OPS: dict[str, SkillSpec] = {s.skill.id: s for s in SPECS}
 
 # The k of successive items: 40% k=1, 30% k=2, 20% k=3, 10% k=4 when max_k is 4.
 K_PATTERN = (1, 1, 2, 1, 2, 3, 1, 2, 3, 4)
@@ -341,24 +429,27 @@ def _how_many(c: Ctx) -> str:
     return f"How many {c.obj} does {c.name} have now?"
 
 
-def _single(skill: str, r: random.Random) -> tuple[str, list[Step]] | None:
-    c, ops = _ctx(r), OPS[skill]
-    if ops.alone is not None:
-        q, v, operands = ops.alone(r, c)
-        return q, [Step(skill, q, v, operands)]
-    if ops.start is not None:
-        s = ops.start(r, c)
+Problem = tuple[str, list[Step]]  # the story's text and its steps
+
+
+def _single(skill: str, r: random.Random) -> Problem | None:
+    c, spec = _ctx(r), OPS[skill]
+    if spec.draw_alone:
+        s = spec.alone(r, c)
+        return None if s is None else (s.text, [s])
+    if spec.draw_start:
+        s = spec.start(r, c)
         return None if s is None else (f"{s.text} {_how_many(c)}", [s])
     x = r.randint(10, 9999)  # closing-question skills get a plain given quantity
-    s = ops.ask(x, r, c) if ops.ask else None
+    s = spec.ask(x, r, c)
     return None if s is None else (f"{c.name} has {x} {c.obj}. {s.text}", [s])
 
 
-def _chain(k: int, r: random.Random, allowed: tuple[str, ...] = SKILLS.ids) -> tuple[str, list[Step]] | None:
+def _chain(k: int, r: random.Random, allowed: tuple[str, ...] = SKILLS.ids) -> Problem | None:
     """A story of k distinct skills of `allowed`: start, k-2 transforms, then a transform or a closing question."""
     c = _ctx(r)
-    starters = [s for s in allowed if OPS[s].start]
-    first = OPS[r.choice(starters)].start(r, c)  # type: ignore[misc]
+    starters = [s for s in allowed if OPS[s].draw_start]
+    first = OPS[r.choice(starters)].start(r, c)
     if first is None:
         return None
     steps = [first]
@@ -369,7 +460,8 @@ def _chain(k: int, r: random.Random, allowed: tuple[str, ...] = SKILLS.ids) -> t
         r.shuffle(cands)
         nxt = None
         for s in cands:
-            fns = [f for f in (OPS[s].then, OPS[s].ask if last else None) if f]
+            spec = OPS[s]
+            fns = [f for f, ok in ((spec.then, spec.draw_then), (spec.ask, last and spec.draw_ask)) if ok]
             r.shuffle(fns)
             for f in fns:
                 nxt = f(steps[-1].value, r, c)
@@ -397,45 +489,9 @@ def split_of(steps: list[Step], test_percent: int = 20, validation_percent: int 
     return "test" if h < test_percent else "validation" if h < test_percent + validation_percent else "train"
 
 
-PLACES = ("ones", "tens", "hundreds", "thousands")
-
-
 def explain(skill: str, operands: list[int] | tuple[int, ...], value: int) -> str:
     """One line of worked solution for one step: what a student would write down."""
-    o = list(operands)
-    if skill in ("add_1digit", "add_multi"):
-        return f"{o[0]} + {o[1]} = {value}"
-    if skill == "sub_borrow":
-        return f"{o[0]} - {o[1]} = {value}"
-    if skill in ("mul_facts", "mul_1digit"):
-        return f"{o[0]} × {o[1]} = {value}"
-    if skill == "div_remainder":
-        x, b = o[0], o[1]
-        what = "full bags" if len(o) == 3 and o[2] == 0 else "left over"
-        return f"{x} ÷ {b} = {x // b} remainder {x % b}, so {value} {what}"
-    if skill == "fraction_of":
-        x, n, d = o
-        return f"{x} ÷ {d} = {x // d}, and {x // d} × {n} = {value}"
-    if skill == "percent":
-        x, p = o
-        return f"{p}% of {x} = {x} × {p} ÷ 100 = {value}"
-    if skill == "order_ops":
-        a, b, d, minus = o
-        return f"{b} × {d} = {b * d} first, then {a} {'-' if minus else '+'} {b * d} = {value}"
-    if skill == "compare":
-        x, y = o
-        return f"{x} and {y} are equal" if x == y else f"{max(x, y)} is more than {min(x, y)}"
-    if skill == "round":
-        x, base = o
-        return f"{x} rounded to the nearest {'hundred' if base == 100 else 'ten'} is {value}"
-    if skill == "place_value":
-        x, i = o
-        return f"The {PLACES[i]} digit of {x} is {value}"
-    if skill == "unit_convert":
-        if len(o) == 3 and o[2] == 1:
-            return f"{o[0]} ÷ {o[1]} = {value}"
-        return f"{o[0]} × {o[1]} = {value}"
-    raise KeyError(skill)
+    return OPS[skill].explain(tuple(operands), value)
 
 
 def solution(steps: list[Step]) -> str:
@@ -513,43 +569,64 @@ class ArithSuite:
         used = {s.skill for s in steps}
         return not any(a in used and b in used for a, b in self.hold_out_pairs)
 
+    def _distinct(self, n: int, split: str, draw: Callable[[int, int], Problem | None], give_up: int,
+                  too_few: Callable[[int], ConfigError], after: Callable[[int, bool, int], None] | None = None,
+                  ) -> list[Problem]:
+        """Rejection sampling: draw until `n` distinct problems of `split` that compose no held-out pair are kept.
+
+        `draw(kept, misses)` sees how many are kept and how many draws in a row were rejected; `after(kept, ok,
+        misses)` hears each verdict. More than `give_up` rejections in a row: the restriction leaves too few.
+        """
+        seen: set[str] = set()
+        problems: list[Problem] = []
+        misses = 0  # consecutive rejected draws
+        while len(problems) < n:
+            i = len(problems)
+            made = draw(i, misses)
+            sig = "" if made is None else _signature(made[1])
+            ok = made is not None and sig not in seen and split_of(made[1], self.test_percent) == split \
+                and self._kept(made[1])
+            if ok:
+                misses = 0
+                seen.add(sig)
+                problems.append(made)  # type: ignore[arg-type]
+            else:
+                misses += 1
+                if misses > give_up:
+                    raise too_few(len(problems))
+            if after:
+                after(i, ok, misses)
+        return problems
+
     def generate(self, split: str, n: int, seed: int = 0) -> list[Item]:
         if split not in SPLITS:
             raise ValueError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
         r = random.Random(f"arith/{split}/{seed}")
         allowed = self.allowed
         # a story of k skills needs k distinct skills and one of them to open it
-        chains = any(OPS[s].start for s in allowed)
+        chains = any(OPS[s].draw_start for s in allowed)
         pattern = [k for k in K_PATTERN if k <= self.max_k and (k == 1 or (chains and k <= len(allowed)))
                    and (self.k_values is None or k in self.k_values)]
         if not pattern:
             raise ValueError(f"arith: no item can compose k = {','.join(map(str, self.k_values or ()))} of "
                              f"the {len(allowed)} skills left (and max_k {self.max_k}).")
-        singles: list[str] = []
-        seen: set[str] = set()
-        items: list[Item] = []
-        misses = 0  # consecutive rejected draws
-        while len(items) < n:
-            k = pattern[len(items) % len(pattern)]
+        singles: list[str] = []  # the k = 1 skills still to come in this cycle; the last one is drawn next
+
+        def draw(kept: int, misses: int) -> Problem | None:
+            k = pattern[kept % len(pattern)]
             if k == 1 and not singles:  # cycle through every skill before repeating one
-                singles = list(allowed)
+                singles.extend(allowed)
                 r.shuffle(singles)
-            made = _single(singles[-1], r) if k == 1 else _chain(k, r, allowed)
-            sig = "" if made is None else _signature(made[1])
-            if made is None or sig in seen or split_of(made[1], self.test_percent) != split \
-                    or not self._kept(made[1]):
-                misses += 1
-                if misses > 10_000:
-                    raise self._too_few(f"{split} items", len(items), n, "--limit, --pool-size or --diagnose-limit")
-                if k == 1 and misses % 200 == 0:
-                    singles.pop()  # this skill's finite domain (e.g. 9x9 facts) is used up here
-                continue
-            misses = 0
-            seen.add(sig)
-            if k == 1:
+            return _single(singles[-1], r) if k == 1 else _chain(k, r, allowed)
+
+        def after(kept: int, ok: bool, misses: int) -> None:
+            # a kept single is done; 200 rejections in a row: its finite domain (e.g. 9x9 facts) is used up here
+            if pattern[kept % len(pattern)] == 1 and (ok or misses % 200 == 0):
                 singles.pop()
-            items.append(_item(f"arith-{split}-s{seed}-{self._tag}{len(items):05d}", split, *made))
-        return items
+
+        problems = self._distinct(n, split, draw, 10_000, lambda made: self._too_few(
+            f"{split} items", made, n, "--limit, --pool-size or --diagnose-limit"), after)
+        return [_item(f"arith-{split}-s{seed}-{self._tag}{i:05d}", split, *p) for i, p in enumerate(problems)]
 
     def synthesize(self, skill: str, n: int, seed: int = 0, split: str = "train") -> list[Item]:
         """`n` new items of `split` that exercise `skill`: every third one alone, the rest composed with others.
@@ -567,26 +644,18 @@ class ArithSuite:
         if split not in SPLITS:
             raise ValueError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
         r = random.Random(f"arith/syn/{skill}/{seed}" + ("" if split == "train" else f"/{split}"))
-        seen: set[str] = set()
-        items: list[Item] = []
-        misses = 0
         ks = [k for k in (2, 3) if k <= min(self.max_k, len(allowed)) and (self.k_values is None or k in self.k_values)]
         singles_ok = self.k_values is None or 1 in self.k_values
         if not ks and not singles_ok:
             raise ValueError(f"arith: --k {','.join(map(str, self.k_values or ()))} leaves no item to synthesize "
                              f"for {skill!r} (its items are alone, or composed of 2 or 3 skills).")
-        while len(items) < n:
-            alone = singles_ok and ((len(items) % 3 == 0 and misses < 500) or not ks)  # a used-up single domain
+
+        def draw(kept: int, misses: int) -> Problem | None:
+            alone = singles_ok and ((kept % 3 == 0 and misses < 500) or not ks)  # a used-up single domain
             made = _single(skill, r) if alone else _chain(r.choice(ks), r, allowed)  # falls back to chains
-            ok = made is not None and skill in {s.skill for s in made[1]} and self._kept(made[1]) \
-                and _signature(made[1]) not in seen and split_of(made[1], self.test_percent) == split
-            if not ok:
-                misses += 1
-                if misses > 50_000:
-                    raise self._too_few(f"new {split} items for {skill}", len(items), n, "--budget or --val-per-skill")
-                continue
-            misses = 0
-            seen.add(_signature(made[1]))  # type: ignore[index]
-            tag = "syn" if split == "train" else split[:3]
-            items.append(_item(f"arith-{tag}-{skill}-s{seed}-{self._tag}{len(items):05d}", split, *made))  # type: ignore[misc]
-        return items
+            return made if made is not None and skill in {s.skill for s in made[1]} else None
+
+        problems = self._distinct(n, split, draw, 50_000, lambda made: self._too_few(
+            f"new {split} items for {skill}", made, n, "--budget or --val-per-skill"))
+        tag = "syn" if split == "train" else split[:3]
+        return [_item(f"arith-{tag}-{skill}-s{seed}-{self._tag}{i:05d}", split, *p) for i, p in enumerate(problems)]
