@@ -826,117 +826,154 @@ def report(results: dict[str, Any], md_path: Path, png_path: Path) -> None:
              "and test items."), "", "What two of the arms are:", ""]
     lines += [f"- **{shown(s)}**: {text}." for s, text in ARMS.items()] + [""]
     for key, res in results.get("g", {}).items():
-        g = key.split(".")
         sm = res.get("summary", {})
-        lines += [f"## G = {{{', '.join(g)}}}", ""]
-        if res.get("students"):
-            lines += [("Students, one a seed (validation: known skills on their single-skill items, floor "
-                       f"{float(cfg['known_floor']):.0%}; test: the {len(res.get('items', []))} items every run is "
-                       "measured on):"), "",
-                      "| seed | examples | steps | min | validation: known alone | G | overall | "
-                      "test: G | known | overall | by k |", "|---|---|---|---|---|---|---|---|---|---|---|"]
-            builds = [(sd, st) for sd, first in sorted(res["students"].items(), key=lambda x: int(x[0]))
-                      for sd, st in [(sd, first)] + [(f"{sd}/build{i}", b)
-                                                     for i, b in enumerate(first.get("rebuilds", []), 1)]]
-            for sd, st in builds:
-                t = res.get("student_tests", {}).get(sd)
-                test = (f"{t['g_macro']:.1%} | {t['known_macro']:.1%} | {t['overall']:.1%} | "
-                        + ", ".join(f"k={k} {v:.0%}" for k, v in t["by_k"].items()) if t else "- | - | - | -")
-                lines.append(f"| {sd} | {st['examples']} | {st['steps']} | {st['seconds'] / 60:.0f} | "
-                             f"{st['known_alone_macro']:.1%} | {st['g_macro']:.1%} | {st['overall']:.1%} | {test} |")
-            lines += [f"\nSeed {sd.replace('/build', ', build ')} is a rebuild of the seed's student on another "
-                      f"machine (`--rebuild-students`): it grades {st['test_items_graded_otherwise']} of the test "
-                      "items otherwise than the first build, and the runs made from it are paired with it."
-                      for sd, st in builds if "test_items_graded_otherwise" in st]
-            lines.append("")
-        if "settings" in res:
-            cands = ", ".join(f"{c['lr']:g}: {c['overall']:.1%} (G {c['g_macro']:.1%}, known {c['known_macro']:.1%})"
-                              for c in res["settings"]["candidates"])
-            chosen = res["settings"]["lr"]
-            lines += [(f"- **LoRA learning rate** {'(sweep unfinished)' if chosen is None else f'{chosen:g}'}, the "
-                       f"best validation accuracy overall after `uniform` at the largest budget from seed "
-                       f"{res['settings'].get('seed', 0)}'s student, kept for every seed: {cands}.")]
-        if sm:
-            lines += [(f"- **Design ceiling**: {sm['uniform_share_g']:.1%} of uniform's examples touch G, so if only "
-                      f"G's share mattered a targeted set would need 1/{sm['uniform_share_g']:.2f} = "
-                      f"**{sm['ideal_ratio']:.2f}x** fewer examples.")]
-        diag = res.get("diagnosis", {})
-        if diag:
-            lines += ["", ("Diagnosis (the student's missing-skill profile on "
-                      f"{cfg['diagnose_limit']} train items): its top |G| skills by missing count, what STAT "
-                      "targets, and its |G| least accurate skills, against G:"), "",
-                      "| seed | top by count | precision | recall | least accurate | precision | recall |",
-                      "|---|---|---|---|---|---|---|"]
-            for sd, d in diag.items():
-                acc = d.get("by_accuracy", {"top": ["-"], "precision": math.nan, "recall": math.nan})
-                lines += [f"| {sd} | {', '.join(d['top'])} | {d['precision']:.2f} | {d['recall']:.2f} | "
-                          f"{', '.join(acc['top'])} | {acc['precision']:.2f} | {acc['recall']:.2f} |"]
-        if sm.get("table"):
-            budgets = [b for b in next(iter(sm["table"].values()))]
-            for metric, title in (("g_macro", "Accuracy on G (macro over its skills)"),
-                                  ("known_macro", "Accuracy on the known skills (macro): forgetting"),
-                                  ("overall", "Accuracy overall")):
-                lines += ["", f"### {title}", "", "| strategy | replay | " + " | ".join(f"@{b}" for b in budgets)
-                          + " | seeds |", "|---|---|" + "---|" * len(budgets) + "---|"]
-                for name, row in sm["table"].items():
-                    strat, rp = name.rsplit("@r", 1)
-                    lines.append(f"| {shown(strat)} | {rp} | " + " | ".join(fmt_mean(row[b][metric]) if b in row else "-"
-                                                                     for b in budgets)
-                                 + f" | {len(row[budgets[-1]]['seeds']) if budgets[-1] in row else 0} |")
-            lines += ["", "Share of the examples read that touch G, at the largest budget: "
-                      + ", ".join(f"{shown(n.rsplit('@r', 1)[0])} at replay {n.rsplit('@r', 1)[1]} "
-                                  f"{row[budgets[-1]]['share_g']:.0%}" for n, row in sm["table"].items()
-                                  if budgets[-1] in row and row[budgets[-1]]["share_g"] is not None) + "."]
-        if sm.get("ratios"):
-            lines += ["", ("### Examples needed to reach uniform's G accuracy at the largest budget, relative to "
-                      "uniform (>1: fewer examples), on the learning curves averaged over the seeds that have "
-                      "both runs whole [95% bootstrap over seeds and items]; then each seed's own ratio. "
-                      "\"never\": not reached within the budgets (an interval bound of 0 means the same)"), "",
-                      "| strategy | " + " | ".join(f"replay {rk[1:]}" for rk in sm["ratios"]) + " |",
-                      "|---|" + "---|" * len(sm["ratios"])]
-            for s in next(iter(sm["ratios"].values())):
-                cells = []
-                for rk, rs in sm["ratios"].items():
-                    r, sd = rs[s], sm["ratio_seeds"][rk][s]
-                    cells.append("-" if not sd else
-                                 f"{fmt_ratio(r['ratio'])} [{r['ci'][0]:.2f}, {r['ci'][1]:.2f}]; "
-                                 + ", ".join(f"s{x} {fmt_ratio(v)}" for x, v in zip(sd, r.get("per_seed", []))))
-                lines.append(f"| {shown(s)} | " + " | ".join(cells) + " |")
-            lines += ["", f"Ideal if only G's share mattered: {sm['ideal_ratio']:.2f}x."]
-        if sm.get("versus_uniform"):
-            family = next(iter(next(iter(sm["versus_uniform"].values())).values()))["clustered"].get("family")
-            lines += ["", ("### Against uniform at the largest budget (the same seeds and test items, paired; points, "
-                      "95% bootstrap over seeds and items). G items won and lost against uniform: per seed, exact "
-                      "McNemar; over the seeds, the items whose summed change is up or down and the exact clustered "
-                      "McNemar test (items as clusters: the seeds share the items, so their discordant pairs are "
-                      f"not pooled), with Holm's adjustment over the {family} comparisons with uniform of every G and "
-                      "replay share"), "",
-                      "| strategy | replay | seeds | G | known | overall | G items, per seed | over seeds | Holm |",
-                      "|---|---|---|---|---|---|---|---|---|"]
-            for rk, vs in sm["versus_uniform"].items():
-                for s, v in vs.items():
-                    per = ", ".join(f"s{d['seed']} +{d['gained']}/−{d['lost']} (p={d['p_value']:.2g})"
-                                    for d in v["per_seed"])
-                    c = v["clustered"]
-                    lines.append(f"| {shown(s)} | {rk[1:]} | {', '.join(map(str, v['seeds']))} | "
-                                 + " | ".join(fmt_points(v[m]) for m in ("g_macro", "known_macro", "overall"))
-                                 + f" | {per} | {c['items_up']} up, {c['items_down']} down (p={c['p_value']:.2g}) | "
-                                 f"{c['p_holm']:.2g} |")
-        paired = [r for r in res.get("rows", []) if r["budget"] == max(int(b) for b in cfg["budgets"].split(","))]
-        if paired:
-            paired = sorted(paired, key=lambda r: (r["replay"], r["strategy"], r["seed"]))
-            holm = iter(adjust([r[k]["p_value"] for r in paired for k in ("items_g", "items_known")], "holm"))
-            lines += ["", ("### Paired against the student at the largest budget (same test items, exact McNemar per "
-                      f"seed; Holm: adjusted over the {2 * len(paired)} tests of this table)"),
-                      "", ("| strategy | replay | seed | G items: before → after (gained/lost, p, Holm) | "
-                      "other items: before → after (gained/lost, p, Holm) |"), "|---|---|---|---|---|"]
-            for r in paired:
-                cell = [f"{d['before']:.1%} → {d['after']:.1%} (+{d['gained']}/−{d['lost']}, p={d['p_value']:.2g}, "
-                        f"{next(holm):.2g})" for d in (r["items_g"], r["items_known"])]
-                lines.append(f"| {shown(r['strategy'])} | {r['replay']:g} | {r['seed']} | {cell[0]} | {cell[1]} |")
-        lines.append("")
+        lines += [f"## G = {{{', '.join(key.split('.'))}}}", ""]
+        lines += students_lines(res, cfg) + settings_lines(res, cfg) + accuracy_lines(sm) + ratio_lines(sm)
+        lines += versus_lines(sm) + paired_lines(res, cfg) + [""]
     md_path.write_text("\n".join(lines) + "\n")
     plot(results, png_path)
+
+
+def students_lines(res: dict[str, Any], cfg: dict[str, Any]) -> list[str]:
+    """The G's students: one a seed, and any rebuild of one."""
+    lines: list[str] = []
+    if res.get("students"):
+        lines += [("Students, one a seed (validation: known skills on their single-skill items, floor "
+                   f"{float(cfg['known_floor']):.0%}; test: the {len(res.get('items', []))} items every run is "
+                   "measured on):"), "",
+                  "| seed | examples | steps | min | validation: known alone | G | overall | "
+                  "test: G | known | overall | by k |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+        builds = [(sd, st) for sd, first in sorted(res["students"].items(), key=lambda x: int(x[0]))
+                  for sd, st in [(sd, first)] + [(f"{sd}/build{i}", b)
+                                                 for i, b in enumerate(first.get("rebuilds", []), 1)]]
+        for sd, st in builds:
+            t = res.get("student_tests", {}).get(sd)
+            test = (f"{t['g_macro']:.1%} | {t['known_macro']:.1%} | {t['overall']:.1%} | "
+                    + ", ".join(f"k={k} {v:.0%}" for k, v in t["by_k"].items()) if t else "- | - | - | -")
+            lines.append(f"| {sd} | {st['examples']} | {st['steps']} | {st['seconds'] / 60:.0f} | "
+                         f"{st['known_alone_macro']:.1%} | {st['g_macro']:.1%} | {st['overall']:.1%} | {test} |")
+        lines += [f"\nSeed {sd.replace('/build', ', build ')} is a rebuild of the seed's student on another "
+                  f"machine (`--rebuild-students`): it grades {st['test_items_graded_otherwise']} of the test "
+                  "items otherwise than the first build, and the runs made from it are paired with it."
+                  for sd, st in builds if "test_items_graded_otherwise" in st]
+        lines.append("")
+    return lines
+
+
+def settings_lines(res: dict[str, Any], cfg: dict[str, Any]) -> list[str]:
+    """The chosen learning rate, the design ceiling, and how well each diagnosis names G."""
+    lines: list[str] = []
+    sm = res.get("summary", {})
+    if "settings" in res:
+        cands = ", ".join(f"{c['lr']:g}: {c['overall']:.1%} (G {c['g_macro']:.1%}, known {c['known_macro']:.1%})"
+                          for c in res["settings"]["candidates"])
+        chosen = res["settings"]["lr"]
+        lines += [(f"- **LoRA learning rate** {'(sweep unfinished)' if chosen is None else f'{chosen:g}'}, the "
+                   f"best validation accuracy overall after `uniform` at the largest budget from seed "
+                   f"{res['settings'].get('seed', 0)}'s student, kept for every seed: {cands}.")]
+    if sm:
+        lines += [(f"- **Design ceiling**: {sm['uniform_share_g']:.1%} of uniform's examples touch G, so if only "
+                  f"G's share mattered a targeted set would need 1/{sm['uniform_share_g']:.2f} = "
+                  f"**{sm['ideal_ratio']:.2f}x** fewer examples.")]
+    diag = res.get("diagnosis", {})
+    if diag:
+        lines += ["", ("Diagnosis (the student's missing-skill profile on "
+                  f"{cfg['diagnose_limit']} train items): its top |G| skills by missing count, what STAT "
+                  "targets, and its |G| least accurate skills, against G:"), "",
+                  "| seed | top by count | precision | recall | least accurate | precision | recall |",
+                  "|---|---|---|---|---|---|---|"]
+        for sd, d in diag.items():
+            acc = d.get("by_accuracy", {"top": ["-"], "precision": math.nan, "recall": math.nan})
+            lines += [f"| {sd} | {', '.join(d['top'])} | {d['precision']:.2f} | {d['recall']:.2f} | "
+                      f"{', '.join(acc['top'])} | {acc['precision']:.2f} | {acc['recall']:.2f} |"]
+    return lines
+
+
+def accuracy_lines(sm: dict[str, Any]) -> list[str]:
+    """Accuracy on G, on the known skills and overall, per strategy, replay share and budget."""
+    lines: list[str] = []
+    if sm.get("table"):
+        budgets = [b for b in next(iter(sm["table"].values()))]
+        for metric, title in (("g_macro", "Accuracy on G (macro over its skills)"),
+                              ("known_macro", "Accuracy on the known skills (macro): forgetting"),
+                              ("overall", "Accuracy overall")):
+            lines += ["", f"### {title}", "", "| strategy | replay | " + " | ".join(f"@{b}" for b in budgets)
+                      + " | seeds |", "|---|---|" + "---|" * len(budgets) + "---|"]
+            for name, row in sm["table"].items():
+                strat, rp = name.rsplit("@r", 1)
+                lines.append(f"| {shown(strat)} | {rp} | " + " | ".join(fmt_mean(row[b][metric]) if b in row else "-"
+                                                                 for b in budgets)
+                             + f" | {len(row[budgets[-1]]['seeds']) if budgets[-1] in row else 0} |")
+        lines += ["", "Share of the examples read that touch G, at the largest budget: "
+                  + ", ".join(f"{shown(n.rsplit('@r', 1)[0])} at replay {n.rsplit('@r', 1)[1]} "
+                              f"{row[budgets[-1]]['share_g']:.0%}" for n, row in sm["table"].items()
+                              if budgets[-1] in row and row[budgets[-1]]["share_g"] is not None) + "."]
+    return lines
+
+
+def ratio_lines(sm: dict[str, Any]) -> list[str]:
+    """Examples each strategy needs to reach uniform's G accuracy, relative to uniform's."""
+    lines: list[str] = []
+    if sm.get("ratios"):
+        lines += ["", ("### Examples needed to reach uniform's G accuracy at the largest budget, relative to "
+                  "uniform (>1: fewer examples), on the learning curves averaged over the seeds that have "
+                  "both runs whole [95% bootstrap over seeds and items]; then each seed's own ratio. "
+                  "\"never\": not reached within the budgets (an interval bound of 0 means the same)"), "",
+                  "| strategy | " + " | ".join(f"replay {rk[1:]}" for rk in sm["ratios"]) + " |",
+                  "|---|" + "---|" * len(sm["ratios"])]
+        for s in next(iter(sm["ratios"].values())):
+            cells = []
+            for rk, rs in sm["ratios"].items():
+                r, sd = rs[s], sm["ratio_seeds"][rk][s]
+                cells.append("-" if not sd else
+                             f"{fmt_ratio(r['ratio'])} [{r['ci'][0]:.2f}, {r['ci'][1]:.2f}]; "
+                             + ", ".join(f"s{x} {fmt_ratio(v)}" for x, v in zip(sd, r.get("per_seed", []))))
+            lines.append(f"| {shown(s)} | " + " | ".join(cells) + " |")
+        lines += ["", f"Ideal if only G's share mattered: {sm['ideal_ratio']:.2f}x."]
+    return lines
+
+
+def versus_lines(sm: dict[str, Any]) -> list[str]:
+    """Each strategy against uniform at the largest budget, paired."""
+    lines: list[str] = []
+    if sm.get("versus_uniform"):
+        family = next(iter(next(iter(sm["versus_uniform"].values())).values()))["clustered"].get("family")
+        lines += ["", ("### Against uniform at the largest budget (the same seeds and test items, paired; points, "
+                  "95% bootstrap over seeds and items). G items won and lost against uniform: per seed, exact "
+                  "McNemar; over the seeds, the items whose summed change is up or down and the exact clustered "
+                  "McNemar test (items as clusters: the seeds share the items, so their discordant pairs are "
+                  f"not pooled), with Holm's adjustment over the {family} comparisons with uniform of every G and "
+                  "replay share"), "",
+                  "| strategy | replay | seeds | G | known | overall | G items, per seed | over seeds | Holm |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for rk, vs in sm["versus_uniform"].items():
+            for s, v in vs.items():
+                per = ", ".join(f"s{d['seed']} +{d['gained']}/−{d['lost']} (p={d['p_value']:.2g})"
+                                for d in v["per_seed"])
+                c = v["clustered"]
+                lines.append(f"| {shown(s)} | {rk[1:]} | {', '.join(map(str, v['seeds']))} | "
+                             + " | ".join(fmt_points(v[m]) for m in ("g_macro", "known_macro", "overall"))
+                             + f" | {per} | {c['items_up']} up, {c['items_down']} down (p={c['p_value']:.2g}) | "
+                             f"{c['p_holm']:.2g} |")
+    return lines
+
+
+def paired_lines(res: dict[str, Any], cfg: dict[str, Any]) -> list[str]:
+    """Every run against its student at the largest budget, paired, with Holm over the table."""
+    lines: list[str] = []
+    paired = [r for r in res.get("rows", []) if r["budget"] == max(int(b) for b in cfg["budgets"].split(","))]
+    if paired:
+        paired = sorted(paired, key=lambda r: (r["replay"], r["strategy"], r["seed"]))
+        holm = iter(adjust([r[k]["p_value"] for r in paired for k in ("items_g", "items_known")], "holm"))
+        lines += ["", ("### Paired against the student at the largest budget (same test items, exact McNemar per "
+                  f"seed; Holm: adjusted over the {2 * len(paired)} tests of this table)"),
+                  "", ("| strategy | replay | seed | G items: before → after (gained/lost, p, Holm) | "
+                  "other items: before → after (gained/lost, p, Holm) |"), "|---|---|---|---|---|"]
+        for r in paired:
+            cell = [f"{d['before']:.1%} → {d['after']:.1%} (+{d['gained']}/−{d['lost']}, p={d['p_value']:.2g}, "
+                    f"{next(holm):.2g})" for d in (r["items_g"], r["items_known"])]
+            lines.append(f"| {shown(r['strategy'])} | {r['replay']:g} | {r['seed']} | {cell[0]} | {cell[1]} |")
+    return lines
 
 
 def plot(results: dict[str, Any], path: Path) -> None:
