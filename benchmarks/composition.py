@@ -268,7 +268,7 @@ def refuse_other_settings(res: dict[str, Any], config: dict[str, str], path: Pat
     if not res.get("runs"):
         return
     saved = {**ADDED, **res["config"]}
-    other = [k for k in config if k not in NOT_SETTINGS and saved.get(k) != config[k]]
+    other = sorted(k for k in config if k not in NOT_SETTINGS and saved.get(k) != config[k])
     if other:
         raise ConfigError(f"{path} holds runs made with other settings (" + ", ".join(
             f"{option(k)} {saved.get(k)}" for k in other) + "); give another --output-path.")
