@@ -54,10 +54,13 @@ from rich.console import Console
 from skillgap.data import DataConfig, load_items
 from skillgap.errors import ConfigError
 from skillgap.models import ModelConfig, ModelPool
-from skillgap.recipes.profile import EvalConfig, profile, write_json
+from skillgap.recipes.profile import EvalConfig, profile
 from skillgap.recipes.train import TargetConfig, load_pool, train_recipe
 from skillgap.train import TrainConfig
 from skillgap.verify import assert_disjoint, paired_delta
+
+from common import (benchmark_parser, bootstrap_mean, fmt_mean, fmt_points, model_name, numbers, option,
+                    read_results, settings_of, write_json)
 
 # Pairs that the k <= 2 stream composes often, each skill of which still composes with others.
 PAIRS = "add_multi+mul_1digit,percent+fraction_of,sub_borrow+compare,mul_facts+div_remainder"
@@ -79,26 +82,17 @@ MIN_ITEMS = min_items()  # 63
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", default="smollm2-135m")
+    p = benchmark_parser(__doc__, "skillgap-composition", "composition.json", max_new_tokens=256)
     p.add_argument("--regimes", default="1;1,2;1,2,3", help="the k of each regime's training items, ';' between")
     p.add_argument("--hold-out-pairs", default=PAIRS, help="skill pairs no training item composes")
     p.add_argument("--hold-out-skills", default="", help="skills no training item composes with another (they "
                                                          "are still trained alone)")
     p.add_argument("--budget", type=int, default=512, help="training examples, the same for every regime")
-    p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--per-group", type=int, default=MIN_ITEMS,
                    help="test items per k x group cell (default: %(default)s, see min_items); 0: the first "
                         "--test-limit items of the test stream")
     p.add_argument("--test-limit", type=int, default=300, help="with --per-group 0: test items")
-    p.add_argument("--train-batch-size", type=int, default=16)
     p.add_argument("--lr", type=float, default=TrainConfig.learning_rate)
-    p.add_argument("--max-new-tokens", type=int, default=256)
-    p.add_argument("--backend", default="auto")
-    p.add_argument("--bootstrap", type=int, default=2000)
-    p.add_argument("--work-dir", type=Path, default=Path("/var/tmp/skillgap-composition"))
-    p.add_argument("--output-path", type=Path, default=Path("benchmarks/results/composition.json"))
-    p.add_argument("--report-only", action="store_true", help="rewrite the markdown from the results, train nothing")
     return p.parse_args(argv)
 
 
@@ -197,22 +191,6 @@ def measures(correct: str, base: str, groups_: dict[str, list[int]]) -> dict[str
     return out
 
 
-def boot(values: list[list[float]], n_boot: int) -> list[float]:
-    """Mean of a seeds x items table with a 95% bootstrap interval that resamples items and seeds."""
-    import numpy as np
-
-    v = np.array(values, dtype=float)
-    if v.size == 0:
-        return [math.nan] * 3
-    n = v.shape[1]
-    rng = np.random.default_rng(0)
-    w = rng.multinomial(n, np.full(n, 1 / n), size=n_boot).astype(float)
-    per = (w @ v.T) / n  # draws x seeds
-    pick = rng.integers(0, len(v), size=(n_boot, len(v)))
-    draws = np.take_along_axis(per, pick, axis=1).mean(1)
-    return [float(v.mean()), float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5))]
-
-
 def bits(runs: list[str], idx: list[int]) -> list[list[float]]:
     return [[float(r[i] == "1") for i in idx] for r in runs]
 
@@ -251,8 +229,8 @@ def report(res: dict[str, Any], path: Path, n_boot: int) -> None:
              "| group | n | base model | " + " | ".join(f"train k in {{{r}}} ({len(b)} seeds)" for r, b in runs.items())
              + " |", "|---|---|---|" + "---|" * len(runs)]
     for name, idx in g.items():
-        lines.append(f"| {name} | {len(idx)} | {_cell(boot(bits([res['base']['correct']], idx), n_boot))} | "
-                     + " | ".join(_cell(boot(bits(b, idx), n_boot)) for b in runs.values()) + " |")
+        cells = [bootstrap_mean(bits(b, idx), n_boot) for b in [[res["base"]["correct"]], *runs.values()]]
+        lines.append(f"| {name} | {len(idx)} | " + " | ".join(map(fmt_mean, cells)) + " |")
     regimes = list(done)
     if len(regimes) > 1:
         ref, others = regimes[0], regimes[1:]
@@ -264,10 +242,10 @@ def report(res: dict[str, Any], path: Path, n_boot: int) -> None:
             cells = []
             for regime in others:
                 seeds = [s for s in done[regime] if s in done[ref]]
-                diff = boot([[x - y for x, y in zip(a_, b_)] for a_, b_ in zip(
+                diff = bootstrap_mean([[x - y for x, y in zip(a_, b_)] for a_, b_ in zip(
                     bits([done[regime][s]["correct"] for s in seeds], idx),
                     bits([done[ref][s]["correct"] for s in seeds], idx))], n_boot)
-                cells.append(f"{_pp(diff)} {verdict(diff, len(idx))}")
+                cells.append(f"{fmt_points(diff)} {verdict(diff, len(idx))}")
             lines.append(f"| {name} | {len(idx)} | " + " | ".join(cells) + " |")
     columns = [(regime, seed) for regime, by_seed in done.items() for seed in by_seed]
     lines += ["", "Paired against the base model (exact McNemar), per seed: base → trained accuracy "
@@ -281,12 +259,56 @@ def report(res: dict[str, Any], path: Path, n_boot: int) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-def _pp(m: list[float]) -> str:
-    return "-" if math.isnan(m[0]) else f"{100 * m[0]:+.1f} [{100 * m[1]:+.1f}, {100 * m[2]:+.1f}]"
+# Options that change what is shown or where, not what a run measures: the others must match the saved runs'.
+NOT_SETTINGS = ("seeds", "work_dir", "output_path", "report_only", "bootstrap")
 
 
-def _cell(m: list[float]) -> str:
-    return "-" if math.isnan(m[0]) else f"{m[0]:.1%} [{m[1]:.1%}, {m[2]:.1%}]"
+def refuse_other_settings(res: dict[str, Any], config: dict[str, str], path: Path) -> None:
+    """Runs measured under other settings are not comparable: never mixed in, never dropped."""
+    if not res.get("runs"):
+        return
+    saved = {**ADDED, **res["config"]}
+    other = sorted(k for k in config if k not in NOT_SETTINGS and saved.get(k) != config[k])
+    if other:
+        raise ConfigError(f"{path} holds runs made with other settings (" + ", ".join(
+            f"{option(k)} {saved.get(k)}" for k in other) + "); give another --output-path.")
+
+
+def correct_bits(prof: dict[str, Any]) -> str:
+    return "".join("1" if r["correct"] else "0" for r in prof["records"])
+
+
+def measure_base(res: dict[str, Any], base: ModelConfig, test: DataConfig, ev: EvalConfig, a: argparse.Namespace,
+                 console: Console, models: ModelPool) -> None:
+    """The base model on the test items: the items every run is paired on, and the base's grades. Saved runs
+    paired against other grades (another machine's floating point) are dropped."""
+    bprof = profile(base, test, ev, a.work_dir / "runs", a.work_dir / "base.json", console, models=models).to_dict()
+    res["items"] = [{"id": r["id"], "k": r["k"], "skills": r["skills"]} for r in bprof["records"]]
+    b_bits = correct_bits(bprof)
+    if res.get("base", {}).get("correct", b_bits) != b_bits:
+        console.print("the base model grades the test items differently from the saved results: starting afresh")
+        res.pop("runs", None)
+    res["base"] = {"correct": b_bits, "overall": bprof["overall"]["accuracy"]}
+
+
+def train_regime(a: argparse.Namespace, base: ModelConfig, ks: tuple[int, ...], seed: int, held: tuple[list, list],
+                 test: DataConfig, ev: EvalConfig, console: Console, models: ModelPool) -> dict[str, Any]:
+    """One regime trained from the base model at one seed, and measured on the test items."""
+    key = ",".join(map(str, ks))
+    out = a.work_dir / f"k{''.join(map(str, ks))}" / f"seed{seed}"
+    cfg = TrainConfig(method="lora", learning_rate=a.lr, batch_size=a.train_batch_size,
+                      max_steps=a.budget // a.train_batch_size, eval_every=0, seed=seed)
+    models.close()
+    train_data = training_data(ks, *held, seed)
+    target = TargetConfig(strategy="uniform", budget=a.budget, pool_size=max(4000, a.budget))
+    assert_disjoint(load_pool(train_data, target)[0], load_items(test)[0],
+                    f"the k in {{{key}}} training pool", "the test items")
+    runs_dir = a.work_dir / "runs"
+    result = train_recipe(base, train_data, target, cfg, ev, out, runs_dir=runs_dir, console=console)
+    prof = profile(replace(base, adapter=result.weights), test, ev, runs_dir, out / "test.json", console,
+                   models=models).to_dict()
+    trained_k = sorted({len(json.loads(x)["skills"]) for x in (out / "train.jsonl").read_text().splitlines()})
+    return {"correct": correct_bits(prof), "overall": prof["overall"]["accuracy"], "trained_k": trained_k}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -295,62 +317,32 @@ def main(argv: list[str] | None = None) -> None:
     if a.report_only:
         report(json.loads(a.output_path.read_text()), a.output_path.with_suffix(".md"), a.bootstrap)
         return
-    config = {k: str(v) for k, v in vars(a).items()}
-    pairs, held_skills = held_out(config)
-    regimes = [tuple(int(k) for k in r.split(",")) for r in a.regimes.split(";")]
-    seeds = [int(s) for s in a.seeds.split(",")]
+    config = settings_of(a)
+    held = held_out(config)
+    regimes = [tuple(numbers(r)) for r in a.regimes.split(";")]
     for ks in regimes:  # names and k checked before any item is drawn or any model loads
-        training_data(ks, pairs, held_skills, 0).check()
+        training_data(ks, *held, 0).check()
     if a.per_group < 0:
         raise ConfigError(f"--per-group must be 0 or more, got {a.per_group}.")
-    from skillgap.models.scratch import is_scratch, scratch_model
-
-    name = str(scratch_model(a.model, "arith")) if is_scratch(a.model) else a.model
-    base = ModelConfig(name, backend=a.backend)
+    base = ModelConfig(model_name(a.model, "arith"), backend=a.backend)
     ev = EvalConfig(max_new_tokens=a.max_new_tokens, grader="numeric")
-    runs_dir = a.work_dir / "runs"
-    res: dict[str, Any] = json.loads(a.output_path.read_text()) if a.output_path.is_file() else {}
-    if res.get("runs"):  # runs measured under other settings are not comparable: never mixed, never dropped
-        saved = {**ADDED, **res["config"]}
-        other = [k for k in config if k not in ("seeds", "work_dir", "output_path", "report_only", "bootstrap")
-                 and saved.get(k) != config[k]]
-        if other:
-            raise ConfigError(f"{a.output_path} holds runs made with other settings (" + ", ".join(
-                f"--{k.replace('_', '-')} {saved.get(k)}" for k in other) + "); give another --output-path.")
+    res = read_results(a.output_path)
+    refuse_other_settings(res, config, a.output_path)
     res["config"] = config
-    test = evaluation_data(a, pairs, held_skills)
+    test = evaluation_data(a, *held)
     t0 = time.perf_counter()
     with ModelPool() as models:
-        bprof = profile(base, test, ev, runs_dir, a.work_dir / "base.json", console, models=models).to_dict()
-        res["items"] = [{"id": r["id"], "k": r["k"], "skills": r["skills"]} for r in bprof["records"]]
-        b_bits = "".join("1" if r["correct"] else "0" for r in bprof["records"])
-        if res.get("base", {}).get("correct", b_bits) != b_bits:
-            console.print("the base model grades the test items differently from the saved results: starting afresh")
-            res.pop("runs", None)
-        res["base"] = {"correct": b_bits, "overall": bprof["overall"]["accuracy"]}
-        g = groups(res["items"], pairs, held_skills)
-        for seed in seeds:
+        measure_base(res, base, test, ev, a, console, models)
+        g = groups(res["items"], *held)
+        for seed in numbers(a.seeds):
             for ks in regimes:
                 key = ",".join(map(str, ks))
                 if res.get("runs", {}).get(key, {}).get(str(seed)):
                     continue  # measured in an earlier session (the work directory may be gone, the results are not)
-                out = a.work_dir / f"k{''.join(map(str, ks))}" / f"seed{seed}"
-                cfg = TrainConfig(method="lora", learning_rate=a.lr, batch_size=a.train_batch_size,
-                                  max_steps=a.budget // a.train_batch_size, eval_every=0, seed=seed)
-                models.close()
-                train_data = training_data(ks, pairs, held_skills, seed)
-                target = TargetConfig(strategy="uniform", budget=a.budget, pool_size=max(4000, a.budget))
-                assert_disjoint(load_pool(train_data, target)[0], load_items(test)[0],
-                                f"the k in {{{key}}} training pool", "the test items")
-                result = train_recipe(base, train_data, target, cfg, ev, out, runs_dir=runs_dir, console=console)
-                prof = profile(replace(base, adapter=result.weights), test, ev, runs_dir, out / "test.json", console,
-                               models=models).to_dict()
-                correct = "".join("1" if r["correct"] else "0" for r in prof["records"])
-                trained_k = sorted({len(json.loads(x)["skills"]) for x in (out / "train.jsonl").read_text().splitlines()})
-                res.setdefault("runs", {}).setdefault(key, {})[str(seed)] = {
-                    "correct": correct, "overall": prof["overall"]["accuracy"], "trained_k": trained_k}
-                console.print(f"seed {seed} k in {{{key}}}: overall {prof['overall']['accuracy']:.1%}; " + ", ".join(
-                    f"{n} {m['after']:.0%}" for n, m in measures(correct, b_bits, g).items()))
+                run = train_regime(a, base, ks, seed, held, test, ev, console, models)
+                res.setdefault("runs", {}).setdefault(key, {})[str(seed)] = run
+                console.print(f"seed {seed} k in {{{key}}}: overall {run['overall']:.1%}; " + ", ".join(
+                    f"{n} {m['after']:.0%}" for n, m in measures(run["correct"], res["base"]["correct"], g).items()))
                 res["seconds"] = round(time.perf_counter() - t0, 1)
                 write_json(res, a.output_path)
                 report(res, a.output_path.with_suffix(".md"), a.bootstrap)

@@ -33,6 +33,7 @@ import os
 import platform
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,8 @@ from rich.table import Table
 
 from skillgap.models import Generation, ModelConfig, load_model
 from skillgap.suites import load_suite
+
+from common import write_json
 
 FLOP_NOTE = "model FLOPs = 2 * n_params * (prompt + generated tokens); attention and padding not counted"
 
@@ -115,36 +118,24 @@ def raw_chat(engine: Any, chats: list[Any], max_new_tokens: int) -> list[Generat
             for o in outs]
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    args = parse_args(argv)
-    console = Console(width=max(Console().width, 130))
-    items = load_suite("arith").generate("test", args.limit, args.seed)
-    chats = [it.chat() for it in items]
-    path = args.output_path
-    result: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {"rows": {}, "outputs": {}}
-    if result.get("items") not in (None, [it.id for it in items]) or result.get("max_new_tokens", args.max_new_tokens) \
-            != args.max_new_tokens:
-        raise SystemExit(f"{path} holds another benchmark's items or settings: pass another --output-path.")
-    result.update(items=[it.id for it in items], max_new_tokens=args.max_new_tokens, model=args.model,
-                  cpu=platform.processor() or platform.machine(), cpu_count=os.cpu_count(), torch=torch.__version__)
+@dataclass
+class Bench:
+    """The results file of one run and how a path is timed into it: each path is saved as soon as it is measured."""
 
-    def save() -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(result, indent=1) + "\n")
-        tmp.replace(path)
+    result: dict[str, Any]
+    path: Path
+    console: Console
 
-    console.print("matmul peaks ...")  # probed at every (re-)run; the best seen is kept: load only lowers it
-    peaks = {"fp32": matmul_gflops(torch.float32), "bf16": matmul_gflops(torch.bfloat16)}
-    result["peaks"] = {k: max(v, result.get("peaks", {}).get(k, 0.0)) for k, v in peaks.items()}
-    save()
+    def save(self) -> None:
+        write_json(self.result, self.path, indent=1)
 
-    def measure(name: str, fn: Callable[[], list[Generation]], n: int, reference: str | None, prompt_tokens: int,
-                **extra: Any) -> None:
+    def measure(self, name: str, fn: Callable[[], list[Generation]], n: int, reference: str | None,
+                prompt_tokens: int, **extra: Any) -> None:
+        result = self.result
         if name in result["rows"]:
-            console.print(f"[dim]{name}: done before, skipped[/dim]")
+            self.console.print(f"[dim]{name}: done before, skipped[/dim]")
             return
-        console.print(f"{name}: {n} items ...")
+        self.console.print(f"{name}: {n} items ...")
         t0 = time.perf_counter()
         gens = fn()
         seconds = time.perf_counter() - t0
@@ -159,69 +150,86 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                 "pct_bf16_peak": 100 * gflops / result["peaks"]["bf16"],
                                 "agreement": agree, "reference": reference, **extra}
         result["outputs"][name] = texts
-        save()
+        self.save()
 
+
+def open_results(args: argparse.Namespace, items: list[Any]) -> dict[str, Any]:
+    """The results so far, refused if they are of other items or settings; this machine's description added."""
+    path = args.output_path
+    result: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {"rows": {}, "outputs": {}}
+    if result.get("items") not in (None, [it.id for it in items]) or result.get("max_new_tokens", args.max_new_tokens) \
+            != args.max_new_tokens:
+        raise SystemExit(f"{path} holds another benchmark's items or settings: pass another --output-path.")
+    result.update(items=[it.id for it in items], max_new_tokens=args.max_new_tokens, model=args.model,
+                  cpu=platform.processor() or platform.machine(), cpu_count=os.cpu_count(), torch=torch.__version__)
+    return result
+
+
+def hf_paths(args: argparse.Namespace, chats: list[Any], bench: Bench) -> tuple[list[int], int]:
+    """The hf rows: now, before issue 12, naive, and with the adapter; returns the prompt tokens per chat and the
+    base model's parameter count."""
     def load_hf(adapter: str | None = None) -> Any:
         backend = load_model(ModelConfig(model=args.model, backend="hf", device="cpu", adapter=adapter), 16)
-        result["n_params"] = sum(p.numel() for p in backend.model.parameters())
+        bench.result["n_params"] = sum(p.numel() for p in backend.model.parameters())
         return backend
 
-    hf = load_hf()
-    n_params = result["n_params"]
+    hf, now, n = load_hf(), "hf now (batch 16)", len(chats)
+    n_params = bench.result["n_params"]
     tokens = [len(hf.tokenizer(hf.render(c), add_special_tokens=False)["input_ids"]) for c in chats]
-    result["prompt_tokens"] = sum(tokens)
+    bench.result["prompt_tokens"] = sum(tokens)
     hf.generate(chats[:2], 4)  # warm-up: first-kernel costs stay out of the timings
-    measure("hf now (batch 16)", lambda: hf.generate(chats, args.max_new_tokens), len(chats), None, sum(tokens))
-    measure("hf before issue 12 (batch 16)", lambda: hf_before(hf, chats, args.max_new_tokens), len(chats),
-            "hf now (batch 16)", sum(tokens))
+    bench.measure(now, lambda: hf.generate(chats, args.max_new_tokens), n, None, sum(tokens))
+    bench.measure("hf before issue 12 (batch 16)", lambda: hf_before(hf, chats, args.max_new_tokens), n, now,
+                  sum(tokens))
     k = args.naive_limit
-    measure("hf naive (batch 1)", lambda: hf_naive(hf, chats[:k], args.max_new_tokens), k, "hf now (batch 16)",
-            sum(tokens[:k]))
+    bench.measure("hf naive (batch 1)", lambda: hf_naive(hf, chats[:k], args.max_new_tokens), k, now, sum(tokens[:k]))
     if args.adapter:
         hfa = load_hf(args.adapter)
-        measure("hf + adapter (PEFT, merged)", lambda: hfa.generate(chats, args.max_new_tokens), len(chats), None,
-                sum(tokens))
-        hfa = None  # frees the model before the engines start
-    hf = None
+        bench.measure("hf + adapter (PEFT, merged)", lambda: hfa.generate(chats, args.max_new_tokens), n, None,
+                      sum(tokens))
+    return tokens, n_params
 
+
+def vllm_paths(args: argparse.Namespace, chats: list[Any], tokens: int, bench: Bench) -> None:
+    """skillgap's vLLM backend at fp32 and bf16, raw LLM.chat on the same engine, and the LoRARequest adapter."""
     from skillgap.models.vllm import VLLMBackend
 
-    starts = result.setdefault("engine_start_s", {})
+    starts, now, n = bench.result.setdefault("engine_start_s", {}), "hf now (batch 16)", len(chats)
     for dtype, lora in (("float32", 16 if args.adapter else 0), ("bfloat16", 0)):
-        names = [f"skillgap vllm {dtype}", f"raw vLLM LLM.chat {dtype}"]
-        if lora:
-            names.append("vllm + adapter (LoRARequest)")
-        if all(n in result["rows"] for n in names):
+        names = [f"skillgap vllm {dtype}", f"raw vLLM LLM.chat {dtype}"] + ["vllm + adapter (LoRARequest)"] * bool(lora)
+        if all(x in bench.result["rows"] for x in names):
             continue
         t0 = time.perf_counter()
         vb = VLLMBackend(ModelConfig(model=args.model, backend="vllm", device="cpu", dtype=dtype,
                                      adapter_mode="lora" if lora else "auto"), args.vllm_batch_size, lora_rank=lora)
         starts[f"{dtype}{' +lora' if lora else ''}"] = round(time.perf_counter() - t0, 2)
         vb.generate(chats[:2], 4)
-        measure(names[0], lambda: in_chunks(vb, chats, args.max_new_tokens, args.vllm_batch_size), len(chats),
-                "hf now (batch 16)", sum(tokens), batch_size=args.vllm_batch_size)
-        measure(names[1], lambda: raw_chat(vb.engine, chats, args.max_new_tokens), len(chats), "hf now (batch 16)",
-                sum(tokens))
+        bench.measure(names[0], lambda: in_chunks(vb, chats, args.max_new_tokens, args.vllm_batch_size), n, now,
+                      tokens, batch_size=args.vllm_batch_size)
+        bench.measure(names[1], lambda: raw_chat(vb.engine, chats, args.max_new_tokens), n, now, tokens)
         if dtype == "float32":  # the profile recipe's default --batch-size: 16 chats per call
-            measure(f"skillgap vllm {dtype} (batch 16)", lambda: in_chunks(vb, chats, args.max_new_tokens, 16),
-                    len(chats), "hf now (batch 16)", sum(tokens), batch_size=16)
+            bench.measure(f"skillgap vllm {dtype} (batch 16)", lambda: in_chunks(vb, chats, args.max_new_tokens, 16),
+                          n, now, tokens, batch_size=16)
         if lora:
             va = VLLMBackend(ModelConfig(model=args.model, backend="vllm", device="cpu", adapter=args.adapter,
                                          adapter_mode="lora"), args.vllm_batch_size, engine=vb.engine)
-            measure(names[2], lambda: in_chunks(va, chats, args.max_new_tokens, args.vllm_batch_size), len(chats),
-                    "hf + adapter (PEFT, merged)", sum(tokens), batch_size=args.vllm_batch_size)
+            bench.measure(names[2], lambda: in_chunks(va, chats, args.max_new_tokens, args.vllm_batch_size), n,
+                          "hf + adapter (PEFT, merged)", tokens, batch_size=args.vllm_batch_size)
         vb.close()
-    if args.adapter and "vllm + adapter (merged)" not in result["rows"]:
+    if args.adapter and "vllm + adapter (merged)" not in bench.result["rows"]:
         t0 = time.perf_counter()
         vm = VLLMBackend(ModelConfig(model=args.model, backend="vllm", device="cpu", adapter=args.adapter,
                                      adapter_mode="merge"), args.vllm_batch_size)
         starts["float32 merged adapter (merge + start)"] = round(time.perf_counter() - t0, 2)
         vm.generate(chats[:2], 4)
-        measure("vllm + adapter (merged)", lambda: in_chunks(vm, chats, args.max_new_tokens, args.vllm_batch_size),
-                len(chats), "hf + adapter (PEFT, merged)", sum(tokens), batch_size=args.vllm_batch_size)
+        bench.measure("vllm + adapter (merged)", lambda: in_chunks(vm, chats, args.max_new_tokens, args.vllm_batch_size),
+                      n, "hf + adapter (PEFT, merged)", tokens, batch_size=args.vllm_batch_size)
         vm.close()
 
-    table = Table(title=f"{args.model}, {len(chats)} arith items, {args.max_new_tokens} new tokens, "
+
+def print_table(args: argparse.Namespace, result: dict[str, Any], console: Console) -> None:
+    """Every path's row, its share of the machine's peaks recomputed against the best peak seen."""
+    table = Table(title=f"{args.model}, {len(result['items'])} arith items, {args.max_new_tokens} new tokens, "
                         f"{result['cpu_count']} CPUs (peaks: fp32 {result['peaks']['fp32']:.0f}, "
                         f"bf16 {result['peaks']['bf16']:.0f} GFLOP/s)")
     for col in ("path", "items", "items/s", "gen tok/s", "% fp32 peak", "% bf16 peak", "same text as"):
@@ -233,8 +241,24 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         table.add_row(name, str(r["items"]), f"{r['items_per_s']:.2f}", f"{r['gen_tokens_per_s']:.0f}",
                       f"{r['pct_fp32_peak']:.1f}%", f"{r['pct_bf16_peak']:.1f}%", same)
     console.print(table)
-    save()
-    console.print(f"engine start-up (s): {starts}")
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    console = Console(width=max(Console().width, 130))
+    items = load_suite("arith").generate("test", args.limit, args.seed)
+    chats = [it.chat() for it in items]
+    bench = Bench(open_results(args, items), args.output_path, console)
+    result = bench.result
+    console.print("matmul peaks ...")  # probed at every (re-)run; the best seen is kept: load only lowers it
+    peaks = {"fp32": matmul_gflops(torch.float32), "bf16": matmul_gflops(torch.bfloat16)}
+    result["peaks"] = {k: max(v, result.get("peaks", {}).get(k, 0.0)) for k, v in peaks.items()}
+    bench.save()
+    tokens, n_params = hf_paths(args, chats, bench)
+    vllm_paths(args, chats, sum(tokens), bench)
+    print_table(args, result, console)
+    bench.save()
+    console.print(f"engine start-up (s): {result['engine_start_s']}")
     console.print(f"[dim]{FLOP_NOTE}; n_params {n_params / 1e6:.1f}M[/dim]")
     return result
 

@@ -53,12 +53,11 @@ import argparse
 import itertools
 import json
 import math
-import random
 import shutil
 import statistics
 import time
 import warnings
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -67,12 +66,15 @@ from rich.console import Console
 from skillgap.data import DataConfig, load_items, suite_of
 from skillgap.models import ModelConfig, ModelPool
 from skillgap.recipes.online import MixConfig, build_online
-from skillgap.recipes.profile import EvalConfig, profile, write_json
+from skillgap.recipes.profile import EvalConfig, profile
 from skillgap.recipes.train import TargetConfig, diagnose, prepare, train_recipe
-from skillgap.suites import active_skills
 from skillgap.items import Item
+from skillgap.suites import active_skills
 from skillgap.train import TrainConfig, train
 from skillgap.verify import adjust, assert_disjoint, cluster_bootstrap, cluster_mcnemar_p, paired_delta
+
+from common import (benchmark_parser, fmt_mean, fmt_points, model_name, numbers, option, read_results, settings_of,
+                    write_json)
 
 FIXED = ("uniform", "stat-sel", "stat-syn", "curriculum")
 ONLINE = ("skill-it", "stratified", "random")
@@ -115,25 +117,22 @@ def check_rows(rows: list[dict[str, Any]], key: str, settings: dict[str, str], p
                              "settings, so new rows cannot be checked against it; pass another --output-path")
         for k, v in settings.items():
             if old.get(k) != v:
-                flag = "--" + k.replace("_", "-")
+                flag = option(k)
                 raise SystemExit(f"{path}: G={key} rows were made with {flag} {old.get(k)}, not {v}; new rows would "
                                  f"not compare with them: pass {flag} {old.get(k)} or another --output-path")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", default="smollm2-135m", help="the base model the student is made from")
+    p = benchmark_parser(__doc__, "skillgap-targeting", "targeting_efficiency.json", max_new_tokens=128)
     p.add_argument("--suite", default="arith")
     p.add_argument("--g", action="append", required=True, metavar="A,B,C",
                    help="a held-out skill set G (repeat for a second G)")
     p.add_argument("--strategies", default="uniform,stat-sel,stat-syn,curriculum,skill-it")
     p.add_argument("--budgets", default="64,128,256,512")
-    p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--replay", default="0,0.25", help="replay shares to run every strategy with")
     p.add_argument("--test-limit", type=int, default=300, help="test items shared by every run")
     p.add_argument("--val-limit", type=int, default=300, help="validation items for the student and the settings")
     p.add_argument("--diagnose-limit", type=int, default=200)
-    p.add_argument("--train-batch-size", type=int, default=16)
     p.add_argument("--lr", default="1e-4,3e-4,1e-3", help="LoRA learning rates to choose from on validation items")
     p.add_argument("--student-budget", type=int, default=2400, help="training examples for the student")
     p.add_argument("--student-more", type=int, default=800, help="examples of each further stage, until the floor")
@@ -148,14 +147,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "measure the seed's remaining runs from that build, each paired with the build's own test "
                         "measurement (a rebuild matches only up to floating point)")
     p.add_argument("--known-floor", type=float, default=0.6)
-    p.add_argument("--max-new-tokens", type=int, default=128)
-    p.add_argument("--backend", default="auto")
     p.add_argument("--device", default="auto")
-    p.add_argument("--bootstrap", type=int, default=2000)
-    p.add_argument("--work-dir", type=Path, default=Path("/var/tmp/skillgap-targeting"))
-    p.add_argument("--output-path", type=Path, default=Path("benchmarks/results/targeting_efficiency.json"),
-                   help="the results; the markdown and plot are written beside it (.md, .png)")
-    p.add_argument("--report-only", action="store_true", help="rewrite the summary, markdown and plot, train nothing")
     return p.parse_args(argv)
 
 
@@ -257,7 +249,6 @@ def make_student(a: argparse.Namespace, g: list[str], seed: int, work: Path,
     of an hour, and measures the same student. (A rebuild from the seed matches only up to floating point,
     which greedy decoding turns into different answers: rows measured against one student cannot be continued
     against another.)"""
-    from skillgap.models.scratch import is_scratch, scratch_model
     from skillgap.models.sources import adapter_identity, materialize, resolve_source
     from skillgap.models.vllm import merged_folder
 
@@ -266,7 +257,7 @@ def make_student(a: argparse.Namespace, g: list[str], seed: int, work: Path,
     out = work / f"student-{key}" / f"seed{seed}"
     log_path = store / "student.json"
     saved = json.loads(log_path.read_text()) if log_path.is_file() else {"stages": []}
-    name = str(scratch_model(a.model, a.suite)) if is_scratch(a.model) else a.model  # a smoke run's tiny model
+    name = model_name(a.model, a.suite)
     if saved["stages"] and saved["base"] != name:
         raise SystemExit(f"{log_path}: a student made from {saved['base']}, not from --model {name}; "
                          "pass another --student-store")
@@ -380,7 +371,7 @@ def sweep_dir(work: Path, g: list[str], lr: float) -> Path:
 
 
 def budgets_of(a: argparse.Namespace) -> list[int]:
-    return sorted(int(b) for b in a.budgets.split(","))
+    return sorted(numbers(a.budgets))
 
 
 def run_strategy(a: argparse.Namespace, student: ModelConfig, strategy: str, seed: int, replay: float,
@@ -445,175 +436,252 @@ def share_touching(path: Path, g: list[str], n: int) -> float:
     return sum(bool(set(r["skills"]) & set(g)) for r in rows) / len(rows) if rows else math.nan
 
 
+@dataclass
+class Student:
+    """One seed's student as its runs use it: the model, which build of it, and its paired test baseline."""
+
+    model: ModelConfig
+    check: dict[str, Any]  # its figures and identity (make_student)
+    build: int  # 0, or the rebuild it is (--rebuild-students)
+    tkey: str  # its key in student_tests: "seed" or "seed/buildN"
+    baseline: dict[str, Any]  # per item right or wrong: its first test measurement, what every row pairs with
+
+
+@dataclass
+class GRun:
+    """What every stage of one G shares: the options, the results file and this G's part of it, and the tools."""
+
+    a: argparse.Namespace
+    results: dict[str, Any]  # the whole results file, rewritten after every measurement
+    g: list[str]
+    known: list[str]
+    cfg: TrainConfig  # the strategy runs' training, before the learning rate
+    settings: dict[str, str]  # what every row records (ROW_SETTINGS)
+    models: ModelPool
+    console: Console
+
+    @property
+    def key(self) -> str:
+        return ".".join(self.g)
+
+    @property
+    def res(self) -> dict[str, Any]:
+        return self.results["g"][self.key]
+
+    @property
+    def test(self) -> DataConfig:
+        return DataConfig(suite=self.a.suite, split="test", limit=self.a.test_limit, seed=0)
+
+    def save(self) -> None:
+        write_json(self.results, self.a.output_path)
+
+
+def report_only(a: argparse.Namespace) -> None:
+    """The summary, markdown and plot again, from the results as they are."""
+    results = json.loads(a.output_path.read_text())
+    old = argparse.Namespace(**{k: results["config"].get(k, v) for k, v in vars(a).items()})
+    for res in results.get("g", {}).values():
+        per_seed(res)
+        if res.get("rows"):
+            res["summary"] = summarize(res, res["g"], budgets_of(old), a.bootstrap)
+    holm_over_family(results)
+    write_json(results, a.output_path)
+    report(results, a.output_path.with_suffix(".md"), a.output_path.with_suffix(".png"))
+
+
 def main(argv: list[str] | None = None) -> None:
     a = parse_args(argv)
     console = Console(stderr=True)
     budgets = budgets_of(a)
-    if a.report_only:  # the markdown and plot again, from the results as they are
-        results = json.loads(a.output_path.read_text())
-        old = argparse.Namespace(**{k: results["config"].get(k, v) for k, v in vars(a).items()})
-        for res in results.get("g", {}).values():
-            per_seed(res)
-            if res.get("rows"):
-                res["summary"] = summarize(res, res["g"], budgets_of(old), a.bootstrap)
-        holm_over_family(results)
-        write_json(results, a.output_path)
-        report(results, a.output_path.with_suffix(".md"), a.output_path.with_suffix(".png"))
+    if a.report_only:
+        report_only(a)
         return
     if any(b % a.train_batch_size for b in budgets):
         raise SystemExit("every budget must be a multiple of --train-batch-size")
-    seeds = [int(s) for s in a.seeds.split(",")]
-    replays = [float(r) for r in a.replay.split(",")]
-    strategies = a.strategies.split(",")
     a.work_dir.mkdir(parents=True, exist_ok=True)
-    results: dict[str, Any] = json.loads(a.output_path.read_text()) if a.output_path.is_file() else {}
+    results = read_results(a.output_path)
     settings = row_settings(a)
     for g_spec in a.g:
         key = g_spec.replace(",", ".")
         check_rows(results.get("g", {}).get(key, {}).get("rows", []), key, settings, a.output_path)
-    results["config"] = {k: str(v) for k, v in vars(a).items()}  # this invocation's; each row keeps its own
+    results["config"] = settings_of(a)  # this invocation's; each row keeps its own
     t0 = time.perf_counter()
-    ev = EvalConfig(max_new_tokens=a.max_new_tokens)
     cfg = TrainConfig(method="lora", lr_scheduler="constant_with_warmup", warmup_steps=2,
                       batch_size=a.train_batch_size, eval_every=0, save_every=budgets[0] // a.train_batch_size,
                       keep_checkpoints=None)
     models = ModelPool()
     try:
         for g_spec in a.g:
-            g = g_spec.split(",")
-            key = ".".join(g)
-            res = results.setdefault("g", {}).setdefault(key, {"rows": []})
-            res["g"] = g
-            suite = suite_of(DataConfig(suite=a.suite))
-            bad = [s for s in g if s not in suite.skills.ids]
-            if bad:
-                raise SystemExit(f"--g {g_spec}: unknown skills {bad}")
-            known = [s for s in active_skills(suite).ids if s not in g]
-            per_seed(res)
-            students, tests = res.setdefault("students", {}), res.setdefault("student_tests", {})
-            test = DataConfig(suite=a.suite, split="test", limit=a.test_limit, seed=0)
-            for seed in seeds:
-                runs = [(strategy, replay) for replay in replays for strategy in strategies]
-                done = {(r["strategy"], r["replay"], r["budget"]) for r in res["rows"] if r["seed"] == seed}
-                todo = [r for r in runs if not all((*r, b) in done for b in [0] + budgets)]
-                if not todo:
-                    continue
-                if (done and not a.rebuild_students
-                        and not (student_store(a, g, seed) / "stage0" / "adapter_model.safetensors").is_file()):
-                    console.print(f"[yellow]G={key} seed {seed}: its student's adapters are not in "
-                                  f"{student_store(a, g, seed)}, and a rebuild is another student: the runs "
-                                  f"{todo} are left unmeasured (--rebuild-students builds it again and measures "
-                                  "them from that build, each row paired with its own build)[/yellow]")
-                    continue
-                student, check = make_student(a, g, seed, a.work_dir, console)
-                first = students.setdefault(str(seed), check | {"model": student.model})
-                builds = [first] + first.get("rebuilds", [])
-                build = next((i for i, b in enumerate(builds) if b["identity"] == check["identity"]), None)
-                if build is None and not done:  # no rows yet (an earlier build was lost unused): this one is it
-                    students[str(seed)] = first = check | {"model": student.model}
-                    tests.pop(str(seed), None)
-                    build = 0
-                if build is None and not a.rebuild_students:
-                    console.print(f"[yellow]G={key} seed {seed}: the rows were measured from another student "
-                                  f"than the one in {student_store(a, g, seed)}; its runs {todo} are left "
-                                  "unmeasured (or pass --rebuild-students)[/yellow]")
-                    continue
-                if build is None:  # the same recipe and seed, another build: its runs pair with it alone
-                    first.setdefault("rebuilds", []).append(check | {"model": student.model})
-                    build = len(builds)
-                    console.print(f"[yellow]G={key} seed {seed}: a rebuild of its student (build {build}); "
-                                  "its runs are paired with this build's own test measurement[/yellow]")
-                elif build == 0:
-                    first.update(check | {"model": student.model})
-                sprof = profile(student, test, ev, work_runs(a), a.work_dir / f"student-{key}" / f"seed{seed}" /
-                                "test.json", console, models=models).to_dict()
-                now = measures(sprof, sprof, g, known)
-                items = [{"id": r["id"], "skills": r["skills"], "k": r["k"]} for r in sprof["records"]]
-                if res.setdefault("items", items) != items:
-                    raise SystemExit(f"{a.output_path}: G={key} was measured on other test items; "
-                                     "pass the --test-limit it was run with, or another --output-path")
-                tkey = str(seed) if build == 0 else f"{seed}/build{build}"
-                if tkey not in tests:
-                    tests[tkey] = now
-                    if build:
-                        differ = sum(x != y for x, y in zip(tests[str(seed)]["correct"], now["correct"]))
-                        first["rebuilds"][build - 1]["test_items_graded_otherwise"] = differ
-                        console.print(f"G={key} seed {seed} build {build}: G {now['g_macro']:.1%}, known "
-                                      f"{now['known_macro']:.1%}, overall {now['overall']:.1%}; grades {differ} "
-                                      f"of {len(now['correct'])} test items otherwise than build 0")
-                elif tests[tkey]["correct"] != now["correct"]:  # the same weights on another machine
-                    differ = sum(x != y for x, y in zip(tests[tkey]["correct"], now["correct"]))
-                    console.print(f"[yellow]G={key} seed {seed}: on this machine the same student grades {differ} "
-                                  f"of {len(now['correct'])} test items differently (floating point); every row "
-                                  "keeps the first measurement as its paired baseline[/yellow]")
-                    res.setdefault("student_regrades", []).append({"seed": seed, "build": build, "items": differ})
-                # the paired baseline of every row: its build's first measurement, whichever machine this is
-                sprof = {"records": [{"id": it["id"], "correct": c == "1"}
-                                     for it, c in zip(res["items"], tests[tkey]["correct"])]}
-                write_json(results, a.output_path)  # the student's figures, before the sweep
-
-                if res.get("settings", {}).get("lr") is None:
-                    def sweep_so_far(rows: list[dict], res: dict = res, seed: int = seed) -> None:
-                        res["settings"] = {"lr": None, "seed": seed, "candidates": rows}
-                        write_json(results, a.output_path)
-
-                    lr, cands = choose_lr(a, student, g, seed, a.work_dir, cfg, models, console, sweep_so_far,
-                                          res.get("settings", {}).get("candidates", []))
-                    res["settings"] = {"lr": lr, "seed": seed, "candidates": cands}
-                    write_json(results, a.output_path)
-                lr = res["settings"]["lr"]
-                diag = None
-                if {"stat-sel", "stat-syn", "curriculum"} & set(strategies):
-                    d_out = a.work_dir / f"g-{key}" / f"seed{seed}"
-                    d_out.mkdir(parents=True, exist_ok=True)
-                    diag = diagnose(student, DataConfig(suite=a.suite, split="train", limit=None, seed=seed),
-                                    TargetConfig(diagnose_limit=a.diagnose_limit), ev, work_runs(a), d_out, console,
-                                    models=models)
-                    accuracy = {s["id"]: s["accuracy"] for s in diag["skills"] if s["n"]}
-                    res.setdefault("diagnosis", {})[tkey] = diagnosis_quality(diag["missing"], g, accuracy) | {
-                        "missing": diag["missing"], "accuracy": accuracy}
-                for strategy, replay in todo:
-                    if strategy == "uniform" and replay != replays[0]:  # uniform has no replay share:
-                        same = [r for r in res["rows"]  # its run at the first share is this one
-                                if (r["seed"], r["strategy"], r["replay"]) == (seed, strategy, replays[0])]
-                        if len(same) == len(budgets) + 1:
-                            res["rows"] += [r | {"replay": replay, "same_run_as_replay": replays[0]} for r in same]
-                            write_json(results, a.output_path)
-                            continue
-                    out = a.work_dir / f"g-{key}" / f"seed{seed}" / f"{strategy}-r{replay:g}"
-                    if strategy == "uniform" and seed == res["settings"]["seed"] and replay == 0:
-                        out = sweep_dir(a.work_dir, g, lr)  # the settings sweep trained it already
-                    adapters = run_strategy(a, student, strategy, seed, replay, replace(cfg, learning_rate=lr),
-                                            diag, out, models, console)
-                    served = out / ("served.jsonl" if strategy in ONLINE else "train.jsonl")
-                    run_key = (seed, strategy, replay)  # a run killed while measuring is measured again
-                    res["rows"] = [r for r in res["rows"] if (r["seed"], r["strategy"], r["replay"]) != run_key]
-                    row0 = {"seed": seed, "strategy": strategy, "replay": replay, "budget": 0, "build": build,
-                            "student": check["identity"],
-                            "settings": settings | {"lr": str(lr)}}
-                    res["rows"].append(row0 | tests[tkey])
-                    for b, adapter in adapters.items():
-                        prof = profile(replace(student, adapter=adapter), test, ev, work_runs(a),
-                                       out / f"test-{b}.json", console, models=models).to_dict()
-                        res["rows"].append(row0 | {"budget": b, "share_g": share_touching(served, g, b)}
-                                           | measures(prof, sprof, g, known))
-                        console.print(f"G={key} seed {seed} {strategy} replay {replay:g} @{b}: "
-                                      f"G {res['rows'][-1]['g_macro']:.1%}, known "
-                                      f"{res['rows'][-1]['known_macro']:.1%}")
-                        write_json(results, a.output_path)
-                        drop_merged(student, adapter)
-                    keep = {Path(p).name for p in adapters.values()}  # measured: the other checkpoints go
-                    for ckpt in (out / "checkpoints").glob("checkpoint-*"):
-                        if ckpt.name not in keep:
-                            shutil.rmtree(ckpt)
-                res["summary"] = summarize(res, g, budgets, a.bootstrap)
-                holm_over_family(results)
-                write_json(results, a.output_path)
-                report(results, a.output_path.with_suffix(".md"), a.output_path.with_suffix(".png"))
+            run_g(a, results, g_spec, cfg, settings, models, console)
     finally:
         models.close()
     results["seconds"] = round(time.perf_counter() - t0 + results.get("seconds", 0), 1)
     write_json(results, a.output_path)
+
+
+def run_g(a: argparse.Namespace, results: dict[str, Any], g_spec: str, cfg: TrainConfig, settings: dict[str, str],
+          models: ModelPool, console: Console) -> None:
+    """Every seed of one G: student, settings sweep, diagnosis, strategies; the summary and report after each."""
+    g = g_spec.split(",")
+    res = results.setdefault("g", {}).setdefault(".".join(g), {"rows": []})
+    res["g"] = g
+    suite = suite_of(DataConfig(suite=a.suite))
+    bad = [s for s in g if s not in suite.skills.ids]
+    if bad:
+        raise SystemExit(f"--g {g_spec}: unknown skills {bad}")
+    r = GRun(a, results, g, [s for s in active_skills(suite).ids if s not in g], cfg, settings, models, console)
+    per_seed(res)
+    res.setdefault("students", {})
+    res.setdefault("student_tests", {})
+    for seed in numbers(a.seeds):
+        done = {(x["strategy"], x["replay"], x["budget"]) for x in res["rows"] if x["seed"] == seed}
+        runs = [(strategy, replay) for replay in numbers(a.replay, float) for strategy in a.strategies.split(",")]
+        todo = [x for x in runs if not all((*x, b) in done for b in [0] + budgets_of(a))]
+        if not todo:
+            continue
+        student = student_of(r, seed, bool(done), todo)
+        if student is None:
+            continue
+        r.save()  # the student's figures, before the sweep
+        lr = sweep(r, seed, student)
+        diag = diagnose_student(r, seed, student)
+        for strategy, replay in todo:
+            run_arm(r, seed, student, strategy, replay, lr, diag)
+        res["summary"] = summarize(res, g, budgets_of(a), a.bootstrap)
+        holm_over_family(results)
+        r.save()
+        report(results, a.output_path.with_suffix(".md"), a.output_path.with_suffix(".png"))
+
+
+def student_of(r: GRun, seed: int, done: bool, todo: list[tuple[str, float]]) -> Student | None:
+    """The seed's student, made or merged from its store, and measured on the test items; None when its runs must
+    stay unmeasured (its adapters are gone, or a rebuild differs, and --rebuild-students was not given)."""
+    a, console, store = r.a, r.console, student_store(r.a, r.g, seed)
+    if done and not a.rebuild_students and not (store / "stage0" / "adapter_model.safetensors").is_file():
+        console.print(f"[yellow]G={r.key} seed {seed}: its student's adapters are not in {store}, and a rebuild "
+                      f"is another student: the runs {todo} are left unmeasured (--rebuild-students builds it again "
+                      "and measures them from that build, each row paired with its own build)[/yellow]")
+        return None
+    model, check = make_student(a, r.g, seed, a.work_dir, console)
+    students, tests = r.res["students"], r.res["student_tests"]
+    first = students.setdefault(str(seed), check | {"model": model.model})
+    builds = [first] + first.get("rebuilds", [])
+    build = next((i for i, b in enumerate(builds) if b["identity"] == check["identity"]), None)
+    if build is None and not done:  # no rows yet (an earlier build was lost unused): this one is it
+        students[str(seed)] = first = check | {"model": model.model}
+        tests.pop(str(seed), None)
+        build = 0
+    if build is None and not a.rebuild_students:
+        console.print(f"[yellow]G={r.key} seed {seed}: the rows were measured from another student than the one "
+                      f"in {store}; its runs {todo} are left unmeasured (or pass --rebuild-students)[/yellow]")
+        return None
+    if build is None:  # the same recipe and seed, another build: its runs pair with it alone
+        first.setdefault("rebuilds", []).append(check | {"model": model.model})
+        build = len(builds)
+        console.print(f"[yellow]G={r.key} seed {seed}: a rebuild of its student (build {build}); its runs are "
+                      "paired with this build's own test measurement[/yellow]")
+    elif build == 0:
+        first.update(check | {"model": model.model})
+    tkey = str(seed) if build == 0 else f"{seed}/build{build}"
+    return Student(model, check, build, tkey, measure_student(r, seed, model, build, tkey))
+
+
+def measure_student(r: GRun, seed: int, model: ModelConfig, build: int, tkey: str) -> dict[str, Any]:
+    """The student on the test items; returns the paired baseline of every row: its build's first measurement,
+    whichever machine this is (a regrade here is counted, not used)."""
+    res, console = r.res, r.console
+    sprof = profile(model, r.test, EvalConfig(max_new_tokens=r.a.max_new_tokens), work_runs(r.a),
+                    r.a.work_dir / f"student-{r.key}" / f"seed{seed}" / "test.json", console,
+                    models=r.models).to_dict()
+    now = measures(sprof, sprof, r.g, r.known)
+    items = [{"id": x["id"], "skills": x["skills"], "k": x["k"]} for x in sprof["records"]]
+    if res.setdefault("items", items) != items:
+        raise SystemExit(f"{r.a.output_path}: G={r.key} was measured on other test items; "
+                         "pass the --test-limit it was run with, or another --output-path")
+    tests = res["student_tests"]
+    if tkey not in tests:
+        tests[tkey] = now
+        if build:
+            differ = sum(x != y for x, y in zip(tests[str(seed)]["correct"], now["correct"]))
+            res["students"][str(seed)]["rebuilds"][build - 1]["test_items_graded_otherwise"] = differ
+            console.print(f"G={r.key} seed {seed} build {build}: G {now['g_macro']:.1%}, known "
+                          f"{now['known_macro']:.1%}, overall {now['overall']:.1%}; grades {differ} "
+                          f"of {len(now['correct'])} test items otherwise than build 0")
+    elif tests[tkey]["correct"] != now["correct"]:  # the same weights on another machine
+        differ = sum(x != y for x, y in zip(tests[tkey]["correct"], now["correct"]))
+        console.print(f"[yellow]G={r.key} seed {seed}: on this machine the same student grades {differ} of "
+                      f"{len(now['correct'])} test items differently (floating point); every row keeps the first "
+                      "measurement as its paired baseline[/yellow]")
+        res.setdefault("student_regrades", []).append({"seed": seed, "build": build, "items": differ})
+    return {"records": [{"id": it["id"], "correct": c == "1"} for it, c in zip(res["items"], tests[tkey]["correct"])]}
+
+
+def sweep(r: GRun, seed: int, student: Student) -> float:
+    """The G's learning rate: chosen on the first seed that gets here (choose_lr), kept for every later seed."""
+    res = r.res
+    if res.get("settings", {}).get("lr") is None:
+        def so_far(rows: list[dict]) -> None:  # a sweep cut short resumes from its measured candidates
+            res["settings"] = {"lr": None, "seed": seed, "candidates": rows}
+            r.save()
+
+        lr, cands = choose_lr(r.a, student.model, r.g, seed, r.a.work_dir, r.cfg, r.models, r.console, so_far,
+                              res.get("settings", {}).get("candidates", []))
+        res["settings"] = {"lr": lr, "seed": seed, "candidates": cands}
+        r.save()
+    return res["settings"]["lr"]
+
+
+def diagnose_student(r: GRun, seed: int, student: Student) -> dict[str, Any] | None:
+    """The student's missing-skill profile, for the strategies that target it, and how well it names G."""
+    if not {"stat-sel", "stat-syn", "curriculum"} & set(r.a.strategies.split(",")):
+        return None
+    a = r.a
+    out = a.work_dir / f"g-{r.key}" / f"seed{seed}"
+    out.mkdir(parents=True, exist_ok=True)
+    diag = diagnose(student.model, DataConfig(suite=a.suite, split="train", limit=None, seed=seed),
+                    TargetConfig(diagnose_limit=a.diagnose_limit), EvalConfig(max_new_tokens=a.max_new_tokens),
+                    work_runs(a), out, r.console, models=r.models)
+    accuracy = {s["id"]: s["accuracy"] for s in diag["skills"] if s["n"]}
+    r.res.setdefault("diagnosis", {})[student.tkey] = diagnosis_quality(diag["missing"], r.g, accuracy) | {
+        "missing": diag["missing"], "accuracy": accuracy}
+    return diag
+
+
+def run_arm(r: GRun, seed: int, student: Student, strategy: str, replay: float, lr: float,
+            diag: dict[str, Any] | None) -> None:
+    """One strategy at one replay share from the student: trained once, each budget's checkpoint measured."""
+    a, res = r.a, r.res
+    replays = numbers(a.replay, float)
+    if strategy == "uniform" and replay != replays[0]:  # uniform has no replay share: its run at the first is this
+        same = [x for x in res["rows"] if (x["seed"], x["strategy"], x["replay"]) == (seed, strategy, replays[0])]
+        if len(same) == len(budgets_of(a)) + 1:
+            res["rows"] += [x | {"replay": replay, "same_run_as_replay": replays[0]} for x in same]
+            r.save()
+            return
+    out = a.work_dir / f"g-{r.key}" / f"seed{seed}" / f"{strategy}-r{replay:g}"
+    if strategy == "uniform" and seed == res["settings"]["seed"] and replay == 0:
+        out = sweep_dir(a.work_dir, r.g, lr)  # the settings sweep trained it already
+    adapters = run_strategy(a, student.model, strategy, seed, replay, replace(r.cfg, learning_rate=lr), diag, out,
+                            r.models, r.console)
+    served = out / ("served.jsonl" if strategy in ONLINE else "train.jsonl")
+    run_key = (seed, strategy, replay)  # a run killed while measuring is measured again
+    res["rows"] = [x for x in res["rows"] if (x["seed"], x["strategy"], x["replay"]) != run_key]
+    row0 = {"seed": seed, "strategy": strategy, "replay": replay, "budget": 0, "build": student.build,
+            "student": student.check["identity"], "settings": r.settings | {"lr": str(lr)}}
+    res["rows"].append(row0 | res["student_tests"][student.tkey])
+    for b, adapter in adapters.items():
+        prof = profile(replace(student.model, adapter=adapter), r.test, EvalConfig(max_new_tokens=a.max_new_tokens),
+                       work_runs(a), out / f"test-{b}.json", r.console, models=r.models).to_dict()
+        res["rows"].append(row0 | {"budget": b, "share_g": share_touching(served, r.g, b)}
+                           | measures(prof, student.baseline, r.g, r.known))
+        r.console.print(f"G={r.key} seed {seed} {strategy} replay {replay:g} @{b}: G {res['rows'][-1]['g_macro']:.1%}, "
+                        f"known {res['rows'][-1]['known_macro']:.1%}")
+        r.save()
+        drop_merged(student.model, adapter)
+    keep = {Path(p).name for p in adapters.values()}  # measured: the other checkpoints go
+    for ckpt in (out / "checkpoints").glob("checkpoint-*"):
+        if ckpt.name not in keep:
+            shutil.rmtree(ckpt)
 
 
 def weighted_macro(w: Any, masks: Any, bits: Any) -> Any:
@@ -736,19 +804,9 @@ def summarize(res: dict[str, Any], g: list[str], budgets: list[int], n_boot: int
 
 # ---------------------------------------------------------------- report
 
-def fmt(m: list[float]) -> str:
-    """A mean with its interval, in percent."""
-    return "-" if math.isnan(m[0]) else f"{m[0]:.1%}" + ("" if math.isnan(m[1]) else f" [{m[1]:.1%}, {m[2]:.1%}]")
-
-
 def fmt_ratio(r: float) -> str:
     """An examples-needed ratio; 0 is a strategy that never reached the target within the budgets."""
     return "-" if math.isnan(r) else "never" if r == 0 else f"{r:.2f}x"
-
-
-def fmt_delta(m: list[float]) -> str:
-    """A paired difference with its interval, in points."""
-    return f"{100 * m[0]:+.1f} [{100 * m[1]:+.1f}, {100 * m[2]:+.1f}]"
 
 
 def report(results: dict[str, Any], md_path: Path, png_path: Path) -> None:
@@ -768,117 +826,154 @@ def report(results: dict[str, Any], md_path: Path, png_path: Path) -> None:
              "and test items."), "", "What two of the arms are:", ""]
     lines += [f"- **{shown(s)}**: {text}." for s, text in ARMS.items()] + [""]
     for key, res in results.get("g", {}).items():
-        g = key.split(".")
         sm = res.get("summary", {})
-        lines += [f"## G = {{{', '.join(g)}}}", ""]
-        if res.get("students"):
-            lines += [("Students, one a seed (validation: known skills on their single-skill items, floor "
-                       f"{float(cfg['known_floor']):.0%}; test: the {len(res.get('items', []))} items every run is "
-                       "measured on):"), "",
-                      "| seed | examples | steps | min | validation: known alone | G | overall | "
-                      "test: G | known | overall | by k |", "|---|---|---|---|---|---|---|---|---|---|---|"]
-            builds = [(sd, st) for sd, first in sorted(res["students"].items(), key=lambda x: int(x[0]))
-                      for sd, st in [(sd, first)] + [(f"{sd}/build{i}", b)
-                                                     for i, b in enumerate(first.get("rebuilds", []), 1)]]
-            for sd, st in builds:
-                t = res.get("student_tests", {}).get(sd)
-                test = (f"{t['g_macro']:.1%} | {t['known_macro']:.1%} | {t['overall']:.1%} | "
-                        + ", ".join(f"k={k} {v:.0%}" for k, v in t["by_k"].items()) if t else "- | - | - | -")
-                lines.append(f"| {sd} | {st['examples']} | {st['steps']} | {st['seconds'] / 60:.0f} | "
-                             f"{st['known_alone_macro']:.1%} | {st['g_macro']:.1%} | {st['overall']:.1%} | {test} |")
-            lines += [f"\nSeed {sd.replace('/build', ', build ')} is a rebuild of the seed's student on another "
-                      f"machine (`--rebuild-students`): it grades {st['test_items_graded_otherwise']} of the test "
-                      "items otherwise than the first build, and the runs made from it are paired with it."
-                      for sd, st in builds if "test_items_graded_otherwise" in st]
-            lines.append("")
-        if "settings" in res:
-            cands = ", ".join(f"{c['lr']:g}: {c['overall']:.1%} (G {c['g_macro']:.1%}, known {c['known_macro']:.1%})"
-                              for c in res["settings"]["candidates"])
-            chosen = res["settings"]["lr"]
-            lines += [(f"- **LoRA learning rate** {'(sweep unfinished)' if chosen is None else f'{chosen:g}'}, the "
-                       f"best validation accuracy overall after `uniform` at the largest budget from seed "
-                       f"{res['settings'].get('seed', 0)}'s student, kept for every seed: {cands}.")]
-        if sm:
-            lines += [(f"- **Design ceiling**: {sm['uniform_share_g']:.1%} of uniform's examples touch G, so if only "
-                      f"G's share mattered a targeted set would need 1/{sm['uniform_share_g']:.2f} = "
-                      f"**{sm['ideal_ratio']:.2f}x** fewer examples.")]
-        diag = res.get("diagnosis", {})
-        if diag:
-            lines += ["", ("Diagnosis (the student's missing-skill profile on "
-                      f"{cfg['diagnose_limit']} train items): its top |G| skills by missing count, what STAT "
-                      "targets, and its |G| least accurate skills, against G:"), "",
-                      "| seed | top by count | precision | recall | least accurate | precision | recall |",
-                      "|---|---|---|---|---|---|---|"]
-            for sd, d in diag.items():
-                acc = d.get("by_accuracy", {"top": ["-"], "precision": math.nan, "recall": math.nan})
-                lines += [f"| {sd} | {', '.join(d['top'])} | {d['precision']:.2f} | {d['recall']:.2f} | "
-                          f"{', '.join(acc['top'])} | {acc['precision']:.2f} | {acc['recall']:.2f} |"]
-        if sm.get("table"):
-            budgets = [b for b in next(iter(sm["table"].values()))]
-            for metric, title in (("g_macro", "Accuracy on G (macro over its skills)"),
-                                  ("known_macro", "Accuracy on the known skills (macro): forgetting"),
-                                  ("overall", "Accuracy overall")):
-                lines += ["", f"### {title}", "", "| strategy | replay | " + " | ".join(f"@{b}" for b in budgets)
-                          + " | seeds |", "|---|---|" + "---|" * len(budgets) + "---|"]
-                for name, row in sm["table"].items():
-                    strat, rp = name.rsplit("@r", 1)
-                    lines.append(f"| {shown(strat)} | {rp} | " + " | ".join(fmt(row[b][metric]) if b in row else "-"
-                                                                     for b in budgets)
-                                 + f" | {len(row[budgets[-1]]['seeds']) if budgets[-1] in row else 0} |")
-            lines += ["", "Share of the examples read that touch G, at the largest budget: "
-                      + ", ".join(f"{shown(n.rsplit('@r', 1)[0])} at replay {n.rsplit('@r', 1)[1]} "
-                                  f"{row[budgets[-1]]['share_g']:.0%}" for n, row in sm["table"].items()
-                                  if budgets[-1] in row and row[budgets[-1]]["share_g"] is not None) + "."]
-        if sm.get("ratios"):
-            lines += ["", ("### Examples needed to reach uniform's G accuracy at the largest budget, relative to "
-                      "uniform (>1: fewer examples), on the learning curves averaged over the seeds that have "
-                      "both runs whole [95% bootstrap over seeds and items]; then each seed's own ratio. "
-                      "\"never\": not reached within the budgets (an interval bound of 0 means the same)"), "",
-                      "| strategy | " + " | ".join(f"replay {rk[1:]}" for rk in sm["ratios"]) + " |",
-                      "|---|" + "---|" * len(sm["ratios"])]
-            for s in next(iter(sm["ratios"].values())):
-                cells = []
-                for rk, rs in sm["ratios"].items():
-                    r, sd = rs[s], sm["ratio_seeds"][rk][s]
-                    cells.append("-" if not sd else
-                                 f"{fmt_ratio(r['ratio'])} [{r['ci'][0]:.2f}, {r['ci'][1]:.2f}]; "
-                                 + ", ".join(f"s{x} {fmt_ratio(v)}" for x, v in zip(sd, r.get("per_seed", []))))
-                lines.append(f"| {shown(s)} | " + " | ".join(cells) + " |")
-            lines += ["", f"Ideal if only G's share mattered: {sm['ideal_ratio']:.2f}x."]
-        if sm.get("versus_uniform"):
-            family = next(iter(next(iter(sm["versus_uniform"].values())).values()))["clustered"].get("family")
-            lines += ["", ("### Against uniform at the largest budget (the same seeds and test items, paired; points, "
-                      "95% bootstrap over seeds and items). G items won and lost against uniform: per seed, exact "
-                      "McNemar; over the seeds, the items whose summed change is up or down and the exact clustered "
-                      "McNemar test (items as clusters: the seeds share the items, so their discordant pairs are "
-                      f"not pooled), with Holm's adjustment over the {family} comparisons with uniform of every G and "
-                      "replay share"), "",
-                      "| strategy | replay | seeds | G | known | overall | G items, per seed | over seeds | Holm |",
-                      "|---|---|---|---|---|---|---|---|---|"]
-            for rk, vs in sm["versus_uniform"].items():
-                for s, v in vs.items():
-                    per = ", ".join(f"s{d['seed']} +{d['gained']}/−{d['lost']} (p={d['p_value']:.2g})"
-                                    for d in v["per_seed"])
-                    c = v["clustered"]
-                    lines.append(f"| {shown(s)} | {rk[1:]} | {', '.join(map(str, v['seeds']))} | "
-                                 + " | ".join(fmt_delta(v[m]) for m in ("g_macro", "known_macro", "overall"))
-                                 + f" | {per} | {c['items_up']} up, {c['items_down']} down (p={c['p_value']:.2g}) | "
-                                 f"{c['p_holm']:.2g} |")
-        paired = [r for r in res.get("rows", []) if r["budget"] == max(int(b) for b in cfg["budgets"].split(","))]
-        if paired:
-            paired = sorted(paired, key=lambda r: (r["replay"], r["strategy"], r["seed"]))
-            holm = iter(adjust([r[k]["p_value"] for r in paired for k in ("items_g", "items_known")], "holm"))
-            lines += ["", ("### Paired against the student at the largest budget (same test items, exact McNemar per "
-                      f"seed; Holm: adjusted over the {2 * len(paired)} tests of this table)"),
-                      "", ("| strategy | replay | seed | G items: before → after (gained/lost, p, Holm) | "
-                      "other items: before → after (gained/lost, p, Holm) |"), "|---|---|---|---|---|"]
-            for r in paired:
-                cell = [f"{d['before']:.1%} → {d['after']:.1%} (+{d['gained']}/−{d['lost']}, p={d['p_value']:.2g}, "
-                        f"{next(holm):.2g})" for d in (r["items_g"], r["items_known"])]
-                lines.append(f"| {shown(r['strategy'])} | {r['replay']:g} | {r['seed']} | {cell[0]} | {cell[1]} |")
-        lines.append("")
+        lines += [f"## G = {{{', '.join(key.split('.'))}}}", ""]
+        lines += students_lines(res, cfg) + settings_lines(res, cfg) + accuracy_lines(sm) + ratio_lines(sm)
+        lines += versus_lines(sm) + paired_lines(res, cfg) + [""]
     md_path.write_text("\n".join(lines) + "\n")
     plot(results, png_path)
+
+
+def students_lines(res: dict[str, Any], cfg: dict[str, Any]) -> list[str]:
+    """The G's students: one a seed, and any rebuild of one."""
+    lines: list[str] = []
+    if res.get("students"):
+        lines += [("Students, one a seed (validation: known skills on their single-skill items, floor "
+                   f"{float(cfg['known_floor']):.0%}; test: the {len(res.get('items', []))} items every run is "
+                   "measured on):"), "",
+                  "| seed | examples | steps | min | validation: known alone | G | overall | "
+                  "test: G | known | overall | by k |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+        builds = [(sd, st) for sd, first in sorted(res["students"].items(), key=lambda x: int(x[0]))
+                  for sd, st in [(sd, first)] + [(f"{sd}/build{i}", b)
+                                                 for i, b in enumerate(first.get("rebuilds", []), 1)]]
+        for sd, st in builds:
+            t = res.get("student_tests", {}).get(sd)
+            test = (f"{t['g_macro']:.1%} | {t['known_macro']:.1%} | {t['overall']:.1%} | "
+                    + ", ".join(f"k={k} {v:.0%}" for k, v in t["by_k"].items()) if t else "- | - | - | -")
+            lines.append(f"| {sd} | {st['examples']} | {st['steps']} | {st['seconds'] / 60:.0f} | "
+                         f"{st['known_alone_macro']:.1%} | {st['g_macro']:.1%} | {st['overall']:.1%} | {test} |")
+        lines += [f"\nSeed {sd.replace('/build', ', build ')} is a rebuild of the seed's student on another "
+                  f"machine (`--rebuild-students`): it grades {st['test_items_graded_otherwise']} of the test "
+                  "items otherwise than the first build, and the runs made from it are paired with it."
+                  for sd, st in builds if "test_items_graded_otherwise" in st]
+        lines.append("")
+    return lines
+
+
+def settings_lines(res: dict[str, Any], cfg: dict[str, Any]) -> list[str]:
+    """The chosen learning rate, the design ceiling, and how well each diagnosis names G."""
+    lines: list[str] = []
+    sm = res.get("summary", {})
+    if "settings" in res:
+        cands = ", ".join(f"{c['lr']:g}: {c['overall']:.1%} (G {c['g_macro']:.1%}, known {c['known_macro']:.1%})"
+                          for c in res["settings"]["candidates"])
+        chosen = res["settings"]["lr"]
+        lines += [(f"- **LoRA learning rate** {'(sweep unfinished)' if chosen is None else f'{chosen:g}'}, the "
+                   f"best validation accuracy overall after `uniform` at the largest budget from seed "
+                   f"{res['settings'].get('seed', 0)}'s student, kept for every seed: {cands}.")]
+    if sm:
+        lines += [(f"- **Design ceiling**: {sm['uniform_share_g']:.1%} of uniform's examples touch G, so if only "
+                  f"G's share mattered a targeted set would need 1/{sm['uniform_share_g']:.2f} = "
+                  f"**{sm['ideal_ratio']:.2f}x** fewer examples.")]
+    diag = res.get("diagnosis", {})
+    if diag:
+        lines += ["", ("Diagnosis (the student's missing-skill profile on "
+                  f"{cfg['diagnose_limit']} train items): its top |G| skills by missing count, what STAT "
+                  "targets, and its |G| least accurate skills, against G:"), "",
+                  "| seed | top by count | precision | recall | least accurate | precision | recall |",
+                  "|---|---|---|---|---|---|---|"]
+        for sd, d in diag.items():
+            acc = d.get("by_accuracy", {"top": ["-"], "precision": math.nan, "recall": math.nan})
+            lines += [f"| {sd} | {', '.join(d['top'])} | {d['precision']:.2f} | {d['recall']:.2f} | "
+                      f"{', '.join(acc['top'])} | {acc['precision']:.2f} | {acc['recall']:.2f} |"]
+    return lines
+
+
+def accuracy_lines(sm: dict[str, Any]) -> list[str]:
+    """Accuracy on G, on the known skills and overall, per strategy, replay share and budget."""
+    lines: list[str] = []
+    if sm.get("table"):
+        budgets = [b for b in next(iter(sm["table"].values()))]
+        for metric, title in (("g_macro", "Accuracy on G (macro over its skills)"),
+                              ("known_macro", "Accuracy on the known skills (macro): forgetting"),
+                              ("overall", "Accuracy overall")):
+            lines += ["", f"### {title}", "", "| strategy | replay | " + " | ".join(f"@{b}" for b in budgets)
+                      + " | seeds |", "|---|---|" + "---|" * len(budgets) + "---|"]
+            for name, row in sm["table"].items():
+                strat, rp = name.rsplit("@r", 1)
+                lines.append(f"| {shown(strat)} | {rp} | " + " | ".join(fmt_mean(row[b][metric]) if b in row else "-"
+                                                                 for b in budgets)
+                             + f" | {len(row[budgets[-1]]['seeds']) if budgets[-1] in row else 0} |")
+        lines += ["", "Share of the examples read that touch G, at the largest budget: "
+                  + ", ".join(f"{shown(n.rsplit('@r', 1)[0])} at replay {n.rsplit('@r', 1)[1]} "
+                              f"{row[budgets[-1]]['share_g']:.0%}" for n, row in sm["table"].items()
+                              if budgets[-1] in row and row[budgets[-1]]["share_g"] is not None) + "."]
+    return lines
+
+
+def ratio_lines(sm: dict[str, Any]) -> list[str]:
+    """Examples each strategy needs to reach uniform's G accuracy, relative to uniform's."""
+    lines: list[str] = []
+    if sm.get("ratios"):
+        lines += ["", ("### Examples needed to reach uniform's G accuracy at the largest budget, relative to "
+                  "uniform (>1: fewer examples), on the learning curves averaged over the seeds that have "
+                  "both runs whole [95% bootstrap over seeds and items]; then each seed's own ratio. "
+                  "\"never\": not reached within the budgets (an interval bound of 0 means the same)"), "",
+                  "| strategy | " + " | ".join(f"replay {rk[1:]}" for rk in sm["ratios"]) + " |",
+                  "|---|" + "---|" * len(sm["ratios"])]
+        for s in next(iter(sm["ratios"].values())):
+            cells = []
+            for rk, rs in sm["ratios"].items():
+                r, sd = rs[s], sm["ratio_seeds"][rk][s]
+                cells.append("-" if not sd else
+                             f"{fmt_ratio(r['ratio'])} [{r['ci'][0]:.2f}, {r['ci'][1]:.2f}]; "
+                             + ", ".join(f"s{x} {fmt_ratio(v)}" for x, v in zip(sd, r.get("per_seed", []))))
+            lines.append(f"| {shown(s)} | " + " | ".join(cells) + " |")
+        lines += ["", f"Ideal if only G's share mattered: {sm['ideal_ratio']:.2f}x."]
+    return lines
+
+
+def versus_lines(sm: dict[str, Any]) -> list[str]:
+    """Each strategy against uniform at the largest budget, paired."""
+    lines: list[str] = []
+    if sm.get("versus_uniform"):
+        family = next(iter(next(iter(sm["versus_uniform"].values())).values()))["clustered"].get("family")
+        lines += ["", ("### Against uniform at the largest budget (the same seeds and test items, paired; points, "
+                  "95% bootstrap over seeds and items). G items won and lost against uniform: per seed, exact "
+                  "McNemar; over the seeds, the items whose summed change is up or down and the exact clustered "
+                  "McNemar test (items as clusters: the seeds share the items, so their discordant pairs are "
+                  f"not pooled), with Holm's adjustment over the {family} comparisons with uniform of every G and "
+                  "replay share"), "",
+                  "| strategy | replay | seeds | G | known | overall | G items, per seed | over seeds | Holm |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for rk, vs in sm["versus_uniform"].items():
+            for s, v in vs.items():
+                per = ", ".join(f"s{d['seed']} +{d['gained']}/−{d['lost']} (p={d['p_value']:.2g})"
+                                for d in v["per_seed"])
+                c = v["clustered"]
+                lines.append(f"| {shown(s)} | {rk[1:]} | {', '.join(map(str, v['seeds']))} | "
+                             + " | ".join(fmt_points(v[m]) for m in ("g_macro", "known_macro", "overall"))
+                             + f" | {per} | {c['items_up']} up, {c['items_down']} down (p={c['p_value']:.2g}) | "
+                             f"{c['p_holm']:.2g} |")
+    return lines
+
+
+def paired_lines(res: dict[str, Any], cfg: dict[str, Any]) -> list[str]:
+    """Every run against its student at the largest budget, paired, with Holm over the table."""
+    lines: list[str] = []
+    paired = [r for r in res.get("rows", []) if r["budget"] == max(int(b) for b in cfg["budgets"].split(","))]
+    if paired:
+        paired = sorted(paired, key=lambda r: (r["replay"], r["strategy"], r["seed"]))
+        holm = iter(adjust([r[k]["p_value"] for r in paired for k in ("items_g", "items_known")], "holm"))
+        lines += ["", ("### Paired against the student at the largest budget (same test items, exact McNemar per "
+                  f"seed; Holm: adjusted over the {2 * len(paired)} tests of this table)"),
+                  "", ("| strategy | replay | seed | G items: before → after (gained/lost, p, Holm) | "
+                  "other items: before → after (gained/lost, p, Holm) |"), "|---|---|---|---|---|"]
+        for r in paired:
+            cell = [f"{d['before']:.1%} → {d['after']:.1%} (+{d['gained']}/−{d['lost']}, p={d['p_value']:.2g}, "
+                    f"{next(holm):.2g})" for d in (r["items_g"], r["items_known"])]
+            lines.append(f"| {shown(r['strategy'])} | {r['replay']:g} | {r['seed']} | {cell[0]} | {cell[1]} |")
+    return lines
 
 
 def plot(results: dict[str, Any], path: Path) -> None:

@@ -37,9 +37,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
+import random
 import time
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -50,17 +50,19 @@ from skillgap.errors import ConfigError
 from skillgap.items import write_jsonl
 from skillgap.library import build_library, combine, ext_sub, router
 from skillgap.models import ModelConfig, ModelPool
-from skillgap.recipes.profile import EvalConfig, profile, write_json
+from skillgap.recipes.profile import EvalConfig, profile
 from skillgap.train import TrainConfig, train
-from skillgap.verify import adjust, assert_disjoint, cluster_bootstrap, cluster_mcnemar_p, paired_delta
+from skillgap.verify import adjust, assert_disjoint, cluster_mcnemar_p, paired_delta
+
+from common import (benchmark_parser, bootstrap_mean, fmt_mean, fmt_points, model_name, numbers, option,
+                    read_results, settings_of, write_json)
 
 COMPOSITIONS = {"cat": ([1.0, 1.0], None), "linear": ([1.0, 1.0], None), "ties": ([1.0, 1.0], 0.5),
                 "dare_linear": ([1.0, 1.0], 0.5)}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", default="smollm2-135m")
+    p = benchmark_parser(__doc__, "skillgap-weights", "weights.json", max_new_tokens=128)
     p.add_argument("--skills", default="add_multi,mul_1digit", help="A,B: the two skills of the library")
     p.add_argument("--also", default="add_1digit,mul_facts,compare", help="other skills measured for side effects")
     p.add_argument("--budget", type=int, default=256, help="train items per skill adapter")
@@ -69,16 +71,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--strengths", default="0.5,1,2", help="negation strengths for removing A")
     p.add_argument("--arrow-top-k", default="1", help="Arrow routers to measure: adapters kept per token (1 = hard "
                                                       "routing; 2 = a softmax mix of both)")
-    p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--test-limit", type=int, default=50, help="test items per group")
-    p.add_argument("--train-batch-size", type=int, default=16)
     p.add_argument("--lr", type=float, default=TrainConfig.learning_rate)
-    p.add_argument("--max-new-tokens", type=int, default=128)
-    p.add_argument("--backend", default="auto")
-    p.add_argument("--bootstrap", type=int, default=2000)
-    p.add_argument("--work-dir", type=Path, default=Path("/var/tmp/skillgap-weights"))
-    p.add_argument("--output-path", type=Path, default=Path("benchmarks/results/weights.json"))
-    p.add_argument("--report-only", action="store_true")
     return p.parse_args(argv)
 
 
@@ -89,12 +83,12 @@ SETTINGS_NOTE = ("Ext-Sub's anti-expert is A's own library adapter, trained on c
                  "adapter trained on deficient data); PEFT's `linear` is measured at weights 1, 1 only.")
 
 
-def refuse_other_settings(old: dict[str, str], new: dict[str, str], where: Path, option: str) -> None:
+def refuse_other_settings(old: dict[str, str], new: dict[str, str], where: Path, other: str) -> None:
     """Results or trainings made with other settings are neither mixed with new ones nor silently dropped."""
     for k, v in new.items():
         if k not in EXTEND and k in old and old[k] != v:
-            raise SystemExit(f"{where}: made with --{k.replace('_', '-')} {old[k]}, not {v}; pass that, or "
-                             f"another {option}")
+            raise SystemExit(f"{where}: made with {option(k)} {old[k]}, not {v}; pass that, or "
+                             f"another {other}")
 
 
 def test_items(a: argparse.Namespace, skills: list[str], also: list[str]) -> tuple[Path, dict[str, list[str]]]:
@@ -137,9 +131,7 @@ def boot(runs: list[dict[str, bool]], ids: list[str], n_boot: int,
     bits = np.array([[r[i] for i in ids] for r in runs], dtype=float)
     if ref is not None:
         bits -= np.array([[r[i] for i in ids] for r in ref], dtype=float)
-    if bits.size == 0:
-        return [math.nan] * 3
-    return cluster_bootstrap(lambda w: (w @ bits.T) / len(ids), len(runs), len(ids), n_boot)
+    return bootstrap_mean(bits, n_boot)
 
 
 def versus(res: dict[str, Any], ref: str, n_boot: int) -> list[dict[str, Any]]:
@@ -175,10 +167,6 @@ def summarize(res: dict[str, Any], n_boot: int) -> dict[str, Any]:
             "versus": {ref: versus(res, ref, n_boot) for ref in ("joint", "base")}}
 
 
-def _cell(m: list[float]) -> str:
-    return "-" if math.isnan(m[0]) else f"{m[0]:.1%} [{m[1]:.1%}, {m[2]:.1%}]"
-
-
 def report(res: dict[str, Any], path: Path) -> None:
     """The markdown, from the summary in the results."""
     groups, sm = res["groups"], res["summary"]
@@ -192,7 +180,7 @@ def report(res: dict[str, Any], path: Path) -> None:
              "| model | seeds | " + " | ".join(f"{n} (n={len(groups[n])})" for n in names) + " |",
              "|---|---|" + "---|" * len(names)]
     for m, row in sm["accuracy"].items():
-        lines.append(f"| {m} | {row['seeds']} | " + " | ".join(_cell(row[n]) for n in names) + " |")
+        lines.append(f"| {m} | {row['seeds']} | " + " | ".join(fmt_mean(row[n]) for n in names) + " |")
     for ref, rows in sm["versus"].items():
         family = next((v["family"] for v in rows if "family" in v), 0)
         lines += ["", (f"Paired against the {ref} {'adapter' if ref == 'joint' else 'model'} on the same items "
@@ -204,8 +192,7 @@ def report(res: dict[str, Any], path: Path) -> None:
         for v in rows:
             if "family" not in v:
                 continue
-            d = v["delta"]
-            lines.append(f"| {v['model']} | {v['group']} | {100 * d[0]:+.1f} [{100 * d[1]:+.1f}, {100 * d[2]:+.1f}] | "
+            lines.append(f"| {v['model']} | {v['group']} | {fmt_points(v['delta'])} | "
                          + ", ".join(f"s{x['seed']} +{x['gained']}/−{x['lost']} (p={x['p_value']:.2g})"
                                      for x in v["per_seed"])
                          + f" | {v['items_up']} up, {v['items_down']} down (p={v['p_value']:.2g}) | "
@@ -213,112 +200,154 @@ def report(res: dict[str, Any], path: Path) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+@dataclass(frozen=True)
+class Plan:
+    """The models an invocation measures, read from its options and checked before any work."""
+
+    skills: list[str]  # A, B: the library's two skills
+    also: list[str]
+    compositions: dict[str, tuple[list[float], float | None]]
+    strengths: list[float]
+    arrow_k: list[int]
+
+    @classmethod
+    def of(cls, a: argparse.Namespace) -> Plan:
+        skills = a.skills.split(",")
+        if len(skills) != 2:
+            raise SystemExit("--skills: name exactly two skills, A,B")
+        if unknown := set(numbers(a.compositions, str)) - set(COMPOSITIONS):
+            raise SystemExit(f"--compositions: {sorted(unknown)} not among {list(COMPOSITIONS)}")
+        return cls(skills, numbers(a.also, str), {c: COMPOSITIONS[c] for c in numbers(a.compositions, str)},
+                   numbers(a.strengths, float), numbers(a.arrow_top_k))
+
+    def order(self) -> list[str]:
+        """The models' names, in the order the tables show them."""
+        return ["base", "joint", *[f"{s} adapter" for s in self.skills],
+                *[f"library {c}" for c in self.compositions], *[f"library arrow top-{k}" for k in self.arrow_k],
+                *[f"joint −{x:g}A" for x in self.strengths], *[f"joint ext-sub −{x:g}A" for x in self.strengths]]
+
+
+def save(res: dict[str, Any], a: argparse.Namespace) -> None:
+    """The summary, the results file and the markdown, as they stand."""
+    res["summary"] = summarize(res, a.bootstrap)
+    write_json(res, a.output_path)
+    report(res, a.output_path.with_suffix(".md"))
+
+
+@dataclass
+class Measure:
+    """Measures one model of one seed on the shared test items, unless the results have it, and saves."""
+
+    a: argparse.Namespace
+    res: dict[str, Any]
+    data: DataConfig
+    models: ModelPool
+    console: Console
+    clock: float = field(default_factory=time.perf_counter)  # this invocation's measuring time goes to the total
+
+    def __call__(self, seed: int, label: str, model: ModelConfig, out: Path) -> None:
+        row = self.res["seeds"].setdefault(str(seed), {})
+        if label in row:
+            return
+        ev = EvalConfig(max_new_tokens=self.a.max_new_tokens)
+        row[label] = bits_of(profile(model, self.data, ev, self.a.work_dir / "runs", out, self.console,
+                                     models=self.models).to_dict())
+        self.console.print(f"seed {seed} {label}: " + ", ".join(
+            f"{n} {sum(row[label][i] for i in ids) / len(ids):.0%}" for n, ids in self.res["groups"].items()))
+        now = time.perf_counter()
+        self.res["seconds"] = round(self.res.get("seconds", 0) + now - self.clock, 1)
+        self.clock = now
+        save(self.res, self.a)
+
+
+def train_library_and_joint(a: argparse.Namespace, base: ModelConfig, skills: list[str], seed: int, w: Path,
+                            test: DataConfig, console: Console) -> tuple[Any, Path]:
+    """One LoRA per skill (the library) and one on the union of exactly their items (joint); both skip when done."""
+    cfg = TrainConfig(method="lora", learning_rate=a.lr, batch_size=a.train_batch_size, eval_every=0, save_every=1000,
+                      seed=seed)
+    union = [it for s in skills
+             for it in load_items(DataConfig(suite="arith", split="train", skills=(s,), limit=a.budget, seed=seed))[0]]
+    # the library's adapters and the joint one train on these items: none may be a measured item
+    assert_disjoint(union, load_items(test)[0], "the library's and the joint adapter's training items", test.data)
+    lib = build_library(base, DataConfig(suite="arith", seed=seed), skills, a.budget, cfg, w / "library", console)
+    joint_dir = w / "joint"
+    if not (joint_dir / "adapter" / "adapter_config.json").is_file():
+        random.Random(seed).shuffle(union)  # the two skills interleaved, as one mixed training set
+        train(base, union, replace(cfg, max_steps=max(1, len(union) // a.train_batch_size)), joint_dir,
+              console=console)
+    return lib, joint_dir / "adapter"
+
+
+def measure_seed(a: argparse.Namespace, plan: Plan, seed: int, base: ModelConfig, base_folder: Path,
+                 measure: Measure) -> None:
+    """Every model of one seed: the base, the joint and library adapters, their merges, removals and routers."""
+    w = a.work_dir / f"seed{seed}"
+    measure(seed, "base", base, a.work_dir / "base.json")
+    measure.models.close()
+    lib, joint = train_library_and_joint(a, base, plan.skills, seed, w, measure.data, measure.console)
+    adapters = {s: lib.adapter(s) for s in plan.skills}
+    measure(seed, "joint", replace(base, adapter=str(joint)), w / "joint.json")
+    for s in plan.skills:
+        measure(seed, f"{s} adapter", replace(base, adapter=str(adapters[s])), w / f"{s}.json")
+    for c, (weights, density) in plan.compositions.items():
+        out = w / f"library-{c}"
+        if not (out / "adapter_config.json").is_file():
+            combine(base_folder, adapters, weights, out, c, density)
+        measure(seed, f"library {c}", replace(base, adapter=str(out)), w / f"library-{c}.json")
+    removed = adapters[plan.skills[0]]
+    for x in plan.strengths:
+        out = w / f"joint-minus-{x:g}A"
+        if not (out / "adapter_config.json").is_file():
+            combine(base_folder, {"joint": joint, "removed": removed}, [1.0, -x], out, "cat")
+        measure(seed, f"joint −{x:g}A", replace(base, adapter=str(out)), w / f"joint-minus-{x:g}A.json")
+    for x in plan.strengths:
+        out = w / f"joint-extsub-{x:g}A"
+        if not (out / "adapter_config.json").is_file():
+            ext_sub(joint, removed, x, out)
+        measure(seed, f"joint ext-sub −{x:g}A", replace(base, adapter=str(out)), w / f"joint-extsub-{x:g}A.json")
+    for k in plan.arrow_k:  # last: the hf backend, unmerged, is the slowest to measure
+        out = router(adapters, w / f"library-arrow-top{k}", top_k=k)
+        measure(seed, f"library arrow top-{k}", replace(base, backend="hf", adapter=str(out)),
+                w / f"library-arrow-top{k}.json")
+
+
+def check_settings(a: argparse.Namespace, res: dict[str, Any]) -> dict[str, str]:
+    """This invocation's settings, refused if the results or the work directory's trainings were made with others."""
+    config = settings_of(a)
+    made = a.work_dir / "settings.json"  # the work directory's trainings skip when done: made with what?
+    refuse_other_settings(res.get("config", {}), config, a.output_path, "--output-path")
+    refuse_other_settings(read_results(made), config, made, "--work-dir")
+    made.write_text(json.dumps(config, indent=2) + "\n")
+    return config
+
+
 def main(argv: list[str] | None = None) -> None:
     a = parse_args(argv)
     console = Console(stderr=True)
     if a.report_only:
-        res = json.loads(a.output_path.read_text())
-        res["summary"] = summarize(res, a.bootstrap)
-        write_json(res, a.output_path)
-        report(res, a.output_path.with_suffix(".md"))
+        save(json.loads(a.output_path.read_text()), a)
         return
-    skills, also = a.skills.split(","), [s for s in a.also.split(",") if s]
-    if len(skills) != 2:
-        raise SystemExit("--skills: name exactly two skills, A,B")
-    strengths = [float(x) for x in a.strengths.split(",") if x]
-    if unknown := {c for c in a.compositions.split(",") if c} - set(COMPOSITIONS):
-        raise SystemExit(f"--compositions: {sorted(unknown)} not among {list(COMPOSITIONS)}")
-    compositions = {c: COMPOSITIONS[c] for c in a.compositions.split(",") if c}
-    arrow_k = [int(k) for k in a.arrow_top_k.split(",") if k]
+    plan = Plan.of(a)
     a.work_dir.mkdir(parents=True, exist_ok=True)
-    res: dict[str, Any] = json.loads(a.output_path.read_text()) if a.output_path.is_file() else {}
-    config = {k: str(v) for k, v in vars(a).items()}
-    made = a.work_dir / "settings.json"  # the work directory's trainings skip when done: made with what?
-    refuse_other_settings(res.get("config", {}), config, a.output_path, "--output-path")
-    refuse_other_settings(json.loads(made.read_text()) if made.is_file() else {}, config, made, "--work-dir")
-    made.write_text(json.dumps(config, indent=2) + "\n")
-    items_path, groups = test_items(a, skills, also)
+    res = read_results(a.output_path)
+    config = check_settings(a, res)
+    items_path, groups = test_items(a, plan.skills, plan.also)
     if res.get("groups", groups) != groups:
         raise SystemExit(f"{a.output_path}: measured on other test items; pass another --output-path")
-    from skillgap.models.scratch import is_scratch, scratch_model
     from skillgap.models.sources import materialize, resolve_source
 
-    name = str(scratch_model(a.model, "arith")) if is_scratch(a.model) else a.model
-    base = ModelConfig(name, backend=a.backend)
-    base_folder = materialize(resolve_source(name))
-    data = DataConfig(data=str(items_path), split="test", limit=None)
-    ev = EvalConfig(max_new_tokens=a.max_new_tokens)
-    runs_dir = a.work_dir / "runs"
-    order = ["base", "joint", *[f"{s} adapter" for s in skills], *[f"library {c}" for c in compositions],
-             *[f"library arrow top-{k}" for k in arrow_k], *[f"joint −{x:g}A" for x in strengths],
-             *[f"joint ext-sub −{x:g}A" for x in strengths]]
+    name = model_name(a.model, "arith")
+    base, base_folder = ModelConfig(name, backend=a.backend), materialize(resolve_source(name))
+    order = plan.order()
     order += [m for m in res.get("order", []) if m not in order]  # models measured before, not asked for now
     res.update(config=config, groups=groups, order=order)
     res.setdefault("seeds", {})
-    clock = [time.perf_counter()]  # the measuring time of this invocation, added to the saved total
-    cfg = TrainConfig(method="lora", learning_rate=a.lr, batch_size=a.train_batch_size, eval_every=0, save_every=1000)
+    data = DataConfig(data=str(items_path), split="test", limit=None)
     with ModelPool() as models:
-        def measure(seed: int, label: str, model: ModelConfig, out: Path) -> None:
-            row = res["seeds"].setdefault(str(seed), {})
-            if label in row:
-                return
-            prof = profile(model, data, ev, runs_dir, out, console, models=models).to_dict()
-            row[label] = bits_of(prof)
-            console.print(f"seed {seed} {label}: " + ", ".join(
-                f"{n} {sum(row[label][i] for i in ids) / len(ids):.0%}" for n, ids in groups.items()))
-            now = time.perf_counter()
-            res["seconds"] = round(res.get("seconds", 0) + now - clock[0], 1)
-            clock[0] = now
-            res["summary"] = summarize(res, a.bootstrap)
-            write_json(res, a.output_path)
-            report(res, a.output_path.with_suffix(".md"))
-
-        for seed in [int(s) for s in a.seeds.split(",")]:
-            w = a.work_dir / f"seed{seed}"
-            measure(seed, "base", base, a.work_dir / "base.json")
-            models.close()
-            union = [it for s in skills
-                     for it in load_items(DataConfig(suite="arith", split="train", skills=(s,), limit=a.budget,
-                                                     seed=seed))[0]]
-            # the library's adapters and the joint one train on these items: none may be a measured item
-            assert_disjoint(union, load_items(data)[0], "the library's and the joint adapter's training items",
-                            str(items_path))
-            lib = build_library(base, DataConfig(suite="arith", seed=seed), skills, a.budget, replace(cfg, seed=seed),
-                                w / "library", console)
-            joint_dir = w / "joint"
-            if not (joint_dir / "adapter" / "adapter_config.json").is_file():
-                import random
-
-                random.Random(seed).shuffle(union)  # the two skills interleaved, as one mixed training set
-                train(base, union, replace(cfg, seed=seed, max_steps=max(1, len(union) // a.train_batch_size)),
-                      joint_dir, console=console)
-            joint = joint_dir / "adapter"
-            measure(seed, "joint", replace(base, adapter=str(joint)), w / "joint.json")
-            for s in skills:
-                measure(seed, f"{s} adapter", replace(base, adapter=str(lib.adapter(s))), w / f"{s}.json")
-            for c, (weights, density) in compositions.items():
-                out = w / f"library-{c}"
-                if not (out / "adapter_config.json").is_file():
-                    combine(base_folder, {s: lib.adapter(s) for s in skills}, weights, out, c, density)
-                measure(seed, f"library {c}", replace(base, adapter=str(out)), w / f"library-{c}.json")
-            for x in strengths:
-                out = w / f"joint-minus-{x:g}A"
-                if not (out / "adapter_config.json").is_file():
-                    combine(base_folder, {"joint": joint, "removed": lib.adapter(skills[0])}, [1.0, -x], out, "cat")
-                measure(seed, f"joint −{x:g}A", replace(base, adapter=str(out)), w / f"joint-minus-{x:g}A.json")
-            for x in strengths:
-                out = w / f"joint-extsub-{x:g}A"
-                if not (out / "adapter_config.json").is_file():
-                    ext_sub(joint, lib.adapter(skills[0]), x, out)
-                measure(seed, f"joint ext-sub −{x:g}A", replace(base, adapter=str(out)),
-                        w / f"joint-extsub-{x:g}A.json")
-            for k in arrow_k:  # last: the hf backend, unmerged, is the slowest to measure
-                out = router({s: lib.adapter(s) for s in skills}, w / f"library-arrow-top{k}", top_k=k)
-                measure(seed, f"library arrow top-{k}", replace(base, backend="hf", adapter=str(out)),
-                        w / f"library-arrow-top{k}.json")
-    res["summary"] = summarize(res, a.bootstrap)
-    write_json(res, a.output_path)
-    report(res, a.output_path.with_suffix(".md"))
+        measure = Measure(a, res, data, models, console)
+        for seed in numbers(a.seeds):
+            measure_seed(a, plan, seed, base, base_folder, measure)
+    save(res, a)
 
 
 if __name__ == "__main__":

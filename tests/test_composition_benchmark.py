@@ -1,8 +1,8 @@
 """The composition benchmark (benchmarks/composition.py): groups within each k, verdicts withheld from small groups,
 the held-out-skills regime, and the committed results regrouped."""
 
-import importlib.util
 import json
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,9 +11,8 @@ import pytest
 from skillgap.errors import ConfigError
 
 ROOT = Path(__file__).parents[1]
-spec = importlib.util.spec_from_file_location("composition", ROOT / "benchmarks" / "composition.py")
-co = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(co)
+sys.path.insert(0, str(ROOT / "benchmarks"))  # the scripts import common.py from beside them, as `python benchmarks/x.py` does
+import composition as co  # noqa: E402
 
 PAIRS = [tuple(p.split("+")) for p in co.PAIRS.split(",")]
 

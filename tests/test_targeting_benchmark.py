@@ -1,17 +1,16 @@
 """The targeting benchmark's statistics (benchmarks/targeting_efficiency.py) on cases worked by hand: the verdict against
 uniform, per seed and over seeds, Holm over the family, and the examples-needed ratio."""
 
-import importlib.util
 import json
 import math
+import sys
 from pathlib import Path
 
 import pytest
 
-spec = importlib.util.spec_from_file_location(
-    "targeting_efficiency", Path(__file__).parents[1] / "benchmarks" / "targeting_efficiency.py")
-te = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(te)
+BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))  # the scripts import common.py from beside them, as `python benchmarks/x.py` does
+import targeting_efficiency as te  # noqa: E402
 
 # four test items: two touch G = {a}, two exercise only the known skill b
 ITEMS = [{"id": "i0", "skills": ["a"], "k": 1}, {"id": "i1", "skills": ["a"], "k": 1},

@@ -1,7 +1,10 @@
 """Verification statistics against independently computed references, and the worked cases of docs/run.md."""
 
+import itertools
+import math
 import re
 
+import numpy as np
 import pytest
 from scipy.stats import binomtest
 
@@ -164,3 +167,60 @@ def test_assert_disjoint_catches_ids_and_texts():
     assert_disjoint(train, [Item("b", "1", ("x",), prompt="What is 2 + 4?")])
     with pytest.raises(DataError, match="'b' is also in the training set"):
         assert_disjoint(train, [Item("b", "1", ("x",), prompt="what is 2 + 3?  ")])
+
+
+# ---------------------------------------------------------------- the delegated statistics against the old formulas
+
+
+def _old_mcnemar_p(gained: int, lost: int) -> float:
+    """The hand-written exact McNemar test scipy's binomtest replaced: twice the binomial tail, in integers."""
+    m = gained + lost
+    return 1.0 if m == 0 else min(1.0, 2 * sum(math.comb(m, i) for i in range(min(gained, lost) + 1)) / 2**m)
+
+
+def _old_wilson(correct: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """The hand-written Wilson interval statsmodels' proportion_confint replaced."""
+    p = correct / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    lo = 0.0 if correct == 0 else min(p, max(0.0, centre - half))
+    return lo, 1.0 if correct == n else max(p, min(1.0, centre + half))
+
+
+def _old_adjust(p: list[float], method: str) -> list[float]:
+    """The hand-written Holm step-down and Benjamini-Hochberg step-up statsmodels' multipletests replaced."""
+    m, order, out = len(p), sorted(range(len(p)), key=lambda i: p[i]), [1.0] * len(p)
+    running = 0.0 if method == "holm" else 1.0
+    for rank in range(m) if method == "holm" else range(m - 1, -1, -1):
+        i = order[rank]
+        running = (max(running, min(1.0, (m - rank) * p[i])) if method == "holm"
+                   else min(running, m * p[i] / (rank + 1)))
+        out[i] = min(1.0, running)
+    return out
+
+
+def test_mcnemar_equals_the_old_integer_formula():
+    for gained, lost in itertools.product(range(0, 41, 3), range(0, 41, 2)):
+        assert mcnemar_p(gained, lost) == pytest.approx(_old_mcnemar_p(gained, lost), rel=1e-9, abs=1e-300)
+    for gained, lost in [(1500, 1400), (300, 250), (1000, 3)]:
+        assert mcnemar_p(gained, lost) == pytest.approx(_old_mcnemar_p(gained, lost), rel=1e-9, abs=1e-300)
+
+
+def test_wilson_equals_the_old_formula():
+    for n in range(1, 81):
+        for c in range(n + 1):
+            assert wilson(c, n) == pytest.approx(_old_wilson(c, n), abs=1e-12)
+            assert wilson(c, n, 2.5758) == pytest.approx(_old_wilson(c, n, 2.5758), abs=1e-12)  # a 99% interval
+    assert wilson(0, 0) == (0.0, 1.0)
+
+
+def test_holm_and_bh_equal_the_old_step_methods_ties_included():
+    rng = np.random.default_rng(0)
+    for size in range(0, 13):
+        for _ in range(20):
+            p = [float(x) for x in rng.choice([0.001, 0.01, 0.02, 0.04, 0.3, 1.0], size)]  # many ties
+            p += [float(x) for x in rng.uniform(0, 0.2, size)]
+            for method in ("holm", "bh"):
+                assert adjust(p, method) == pytest.approx(_old_adjust(p, method), abs=1e-12)
+    assert adjust([], "holm") == [] == adjust([], "bh")

@@ -1,6 +1,5 @@
 """The weights benchmark's comparisons (benchmarks/weights.py) on a case worked by hand, and its resume check."""
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -8,10 +7,8 @@ from pathlib import Path
 import pytest
 
 BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
-sys.path.insert(0, str(BENCHMARKS))  # today's main imports composition.py from there
-spec = importlib.util.spec_from_file_location("weights_benchmark", BENCHMARKS / "weights.py")
-wb = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(wb)
+sys.path.insert(0, str(BENCHMARKS))  # the scripts import common.py from beside them, as `python benchmarks/x.py` does
+import weights as wb  # noqa: E402
 
 
 def bits(s: str) -> dict[str, bool]:

@@ -33,13 +33,13 @@ def wilson(correct: int, n: int, z: float = Z95) -> tuple[float, float]:
     """
     if n == 0:
         return 0.0, 1.0
+    from statsmodels.stats.proportion import proportion_confint  # lazy: scipy and statsmodels take a second to import
+
+    low, high = proportion_confint(correct, n, alpha=math.erfc(z / math.sqrt(2)), method="wilson")
     p = correct / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
     # Exact at the edges (the formula leaves 1e-17 of rounding there), and never excluding p itself.
-    lo = 0.0 if correct == 0 else min(p, max(0.0, centre - half))
-    hi = 1.0 if correct == n else max(p, min(1.0, centre + half))
+    lo = 0.0 if correct == 0 else min(p, max(0.0, float(low)))
+    hi = 1.0 if correct == n else max(p, min(1.0, float(high)))
     return lo, hi
 
 

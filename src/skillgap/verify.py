@@ -8,12 +8,15 @@ the items that flipped. For every skill, every k and overall:
   intervals for the difference between binomial proportions based on paired data", method 10:
   the two Wilson intervals combined with the correlation of the pairs);
 - an exact McNemar test (two-sided): under "no change" each discordant item (wrong -> right or
-  right -> wrong) is a fair coin flip, so the p-value is a binomial tail on the discordant counts;
+  right -> wrong) is a fair coin flip, so the p-value is a binomial tail on the discordant counts
+  (scipy's `binomtest`);
 - effect sizes: the risk difference, Cohen's h, and the discordant odds ratio (gained / lost).
 
-Across skills (and across k) p-values are adjusted, by Holm's step-down method by default or
-Benjamini-Hochberg on request, so thirteen skills do not flag a spurious regression every other
-run. A skill whose adjusted p is below alpha is flagged `improved` or `regression`.
+Across skills (and across k) p-values are adjusted (statsmodels' `multipletests`), by Holm's
+step-down method by default or Benjamini-Hochberg on request, so thirteen skills do not flag a
+spurious regression every other run. A skill whose adjusted p is below alpha is flagged `improved`
+or `regression`. Newcombe's paired interval, the clustered McNemar test and the seeds x items
+bootstrap are written here: scipy and statsmodels have none of them.
 
 Profiles of different items cannot be paired: `compare` then refuses, unless asked for the
 unpaired test (a pooled two-proportion z-test with Newcombe's hybrid score interval for
@@ -55,12 +58,12 @@ class VerifyConfig:
 
 
 def mcnemar_p(gained: int, lost: int) -> float:
-    """Exact two-sided McNemar p-value: twice the binomial(gained + lost, 1/2) tail of the rarer flip."""
-    m = gained + lost
-    if m == 0:
+    """Exact two-sided McNemar p-value: the binomial test of the rarer flip among gained + lost at 1/2."""
+    if gained + lost == 0:
         return 1.0
-    tail = sum(math.comb(m, i) for i in range(min(gained, lost) + 1))
-    return min(1.0, 2 * tail / 2**m)  # exact integer arithmetic: no underflow at thousands of items
+    from scipy.stats import binomtest  # lazy: scipy.stats takes a second to import
+
+    return float(binomtest(min(gained, lost), gained + lost, 0.5).pvalue)
 
 
 def newcombe_paired(both: int, lost: int, gained: int, neither: int) -> tuple[float, float]:
@@ -110,34 +113,27 @@ def cohens_h(p1: float, p2: float) -> float:
     return 2 * math.asin(math.sqrt(p2)) - 2 * math.asin(math.sqrt(p1))
 
 
+MULTITESTS = {"holm": "holm", "bh": "fdr_bh"}  # our names -> statsmodels' multipletests methods
+
+
 def adjust(p_values: list[float], method: str = "holm") -> list[float]:
     """Adjusted p-values: reject where adjusted p <= alpha.
 
     holm: Holm's step-down, family-wise error (any false flag) at alpha. bh: Benjamini-Hochberg,
     false-discovery rate at alpha (more flags, some of them wrong). none: as they are.
     """
-    m = len(p_values)
-    order = sorted(range(m), key=lambda i: p_values[i])
-    out = [1.0] * m
     if method == "none":
         return list(p_values)
-    if method == "holm":
-        running = 0.0
-        for rank, i in enumerate(order):
-            running = max(running, min(1.0, (m - rank) * p_values[i]))
-            out[i] = running
-        return out
-    if method == "bh":
-        running = 1.0
-        for rank in range(m - 1, -1, -1):
-            i = order[rank]
-            running = min(running, m * p_values[i] / (rank + 1))
-            out[i] = min(1.0, running)
-        return out
-    raise unknown_name("correction", method, list(CORRECTIONS))
+    if method not in MULTITESTS:
+        raise unknown_name("correction", method, list(CORRECTIONS))
+    from statsmodels.stats.multitest import multipletests  # lazy: statsmodels takes a second to import
+
+    return [float(p) for p in multipletests(p_values, method=MULTITESTS[method])[1]]
 
 
 # ---------------------------------------------------------------- several seeds on shared items
+# By hand: statsmodels has no clustered McNemar test, and scipy's `bootstrap` resamples one axis, not seeds and
+# items together.
 
 
 def cluster_mcnemar_p(changes: Iterable[int]) -> float:
