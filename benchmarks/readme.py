@@ -200,6 +200,24 @@ def localize(arith: dict[str, Any], sst2: dict[str, Any]) -> str:
             f"{s['base']['n']} sentences; [table]({LINK}/localize-sst2/localize.md)).")
 
 
+def throughput(r: dict[str, Any]) -> str:
+    """vLLM against transformers, and a merged adapter against LoRARequest, from profile_throughput.py's rows."""
+    rows = r["rows"]
+    shown = {"hf now (batch 16)": "`hf`", "vllm + adapter (LoRARequest)": "`LoRARequest`",
+             "hf + adapter (PEFT, merged)": "hf + PEFT"}
+
+    def versus(a: str, b: str) -> str:
+        x, y = rows[a], rows[b]
+        return (f"{x['items_per_s'] / y['items_per_s']:.1f}x {shown[b]} ({x['items_per_s']:.2f} against "
+                f"{y['items_per_s']:.2f} items/s), with the text of {shown[x['reference']]} on "
+                f"{round(x['agreement'] * x['items'])} of {x['items']} items")
+
+    return (f"On {r['cpu_count']} cores the `vllm` backend at fp32 runs "
+            f"{versus('skillgap vllm float32', 'hf now (batch 16)')}; an adapter served merged runs "
+            f"{versus('vllm + adapter (merged)', 'vllm + adapter (LoRARequest)')}, hence `--adapter-mode auto` "
+            f"merges on a CPU ([table]({LINK}/profile_throughput.md)).")
+
+
 def commands() -> str:
     """One line per subcommand, from the parser's own help, so the README's list cannot drift from the CLI."""
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
@@ -215,16 +233,17 @@ def files() -> dict[Path, dict[str, str]]:
         ROOT / "docs" / "results.md": {
             "main-job": main_job(job), "targeting": targeting(load("targeting_efficiency.json")),
             "weights": weights(load("weights.json"), load("weights-add_multi-fraction_of.json")),
-            "localize": localize(load("localize/localize.json"), load("localize-sst2/localize.json"))},
+            "localize": localize(load("localize/localize.json"), load("localize-sst2/localize.json")),
+            "throughput": throughput(load("profile_throughput.json"))},
     }
 
 
-def rewrite(text: str, new: dict[str, str], name: str = "README.md") -> str:
-    """`text` (the file `name`) with each named block's body replaced; an error if a block's markers are missing."""
-    for name, body in new.items():
-        pattern = re.compile(rf"(<!-- begin: {name} -->\n).*?(<!-- end: {name} -->)", re.S)
+def rewrite(text: str, new: dict[str, str], where: str = "README.md") -> str:
+    """`text` (the file `where`) with each named block's body replaced; an error if a block's markers are missing."""
+    for block, body in new.items():
+        pattern = re.compile(rf"(<!-- begin: {block} -->\n).*?(<!-- end: {block} -->)", re.S)
         if not pattern.search(text):
-            raise SystemExit(f"{name}: no '<!-- begin: {name} -->' ... '<!-- end: {name} -->' block")
+            raise SystemExit(f"{where}: no '<!-- begin: {block} -->' ... '<!-- end: {block} -->' block")
         text = pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
     return text
 
