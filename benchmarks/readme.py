@@ -26,6 +26,8 @@ LINK = "../benchmarks/results"
 # What the targeting arms are (benchmarks/targeting_efficiency.py SHOWN); kept here so this reads JSON only.
 SHOWN = {"stat-syn": "stat-syn (generator)", "skill-it": "Skill-it (4 rounds, prerequisite graph)"}
 ALPHA = 0.05
+# benchmarks/composition.py's smallest group that gets a verdict (its power rule); kept here so this reads JSON only.
+VERDICT_N = 63
 
 
 def pts(x: float) -> str:
@@ -200,6 +202,32 @@ def localize(arith: dict[str, Any], sst2: dict[str, Any]) -> str:
             f"{s['base']['n']} sentences; [table]({LINK}/localize-sst2/localize.md)).")
 
 
+def composition(r: dict[str, Any]) -> str:
+    """What composed training items buy on composed test items, and which groups are too small to say."""
+    pairs = [set(p.split("+")) for p in r["config"]["hold_out_pairs"].split(",")]
+    unseen = [any(p <= set(it["skills"]) for p in pairs) for it in r["items"]]
+    group = lambda k, u: [i for i, it in enumerate(r["items"]) if it["k"] == k and unseen[i] == u]  # noqa: E731
+    seen2 = group(2, False)
+
+    def gain(regime: str) -> float:
+        """Mean over seeds of the regime's accuracy on the k = 2 seen items, less k = 1 training's."""
+        acc = lambda bits: sum(bits[i] == "1" for i in seen2) / len(seen2)  # noqa: E731
+        runs, base = r["runs"][regime], r["runs"]["1"]
+        return 100 * sum(acc(runs[s]["correct"]) - acc(base[s]["correct"]) for s in base) / len(base)
+
+    gains = sorted({f"{gain(reg):.1f}" for reg in r["runs"] if reg != "1"})
+    small = [k for k in (3, 4) if len(group(k, False)) + len(group(k, True)) < VERDICT_N]
+    return (f"`benchmarks/composition.py`, {len(r['runs']['1'])} seeds, {r['config']['budget']} examples, "
+            f"{len(r['items'])} test items ([table]({LINK}/composition.md), with the intervals). Training the "
+            "embedded model on k ≤ 2 or k ≤ 3 `arith` items instead of k = 1 raises accuracy on the "
+            f"{len(seen2)} k = 2 items that compose no held-out pair by {' and '.join(gains)} points (mean over "
+            f"the seeds). Compared within each k, every unseen group of that run, and every group at k = "
+            f"{' and '.join(map(str, small))}, is smaller than the {VERDICT_N} items a verdict needs: "
+            + ", ".join(str(len(group(k, True))) for k in (2, 3)) + f" and {len(group(4, True))} items compose one "
+            f"of the {len(pairs)} held-out pairs at k = 2, 3 and 4, and k = {' and '.join(map(str, small))} have "
+            + " and ".join(str(len(group(k, False)) + len(group(k, True))) for k in small) + " items in all.")
+
+
 def throughput(r: dict[str, Any]) -> str:
     """vLLM against transformers, and a merged adapter against LoRARequest, from profile_throughput.py's rows."""
     rows = r["rows"]
@@ -234,7 +262,8 @@ def files() -> dict[Path, dict[str, str]]:
             "main-job": main_job(job), "targeting": targeting(load("targeting_efficiency.json")),
             "weights": weights(load("weights.json"), load("weights-add_multi-fraction_of.json")),
             "localize": localize(load("localize/localize.json"), load("localize-sst2/localize.json")),
-            "throughput": throughput(load("profile_throughput.json"))},
+            "throughput": throughput(load("profile_throughput.json")),
+            "composition": composition(load("composition.json"))},
     }
 
 
