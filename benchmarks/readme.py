@@ -228,6 +228,27 @@ def composition(r: dict[str, Any]) -> str:
             + " and ".join(str(len(group(k, False)) + len(group(k, True))) for k in small) + " items in all.")
 
 
+def labels(hf: dict[str, Any], llamacpp: dict[str, Any]) -> str:
+    """How far the labellers agree with the released GSM8K and MATH labels, and the embedded model as a teacher."""
+    f1 = lambda data, arm: f"{hf[data][arm]['micro']['f1']:.1%}"  # noqa: E731
+    train, test, names = "embed (default, train neighbours)", "embed (default, test neighbours, leave-one-out)", \
+        "embed (descriptions only)"
+    teacher = lambda r: next(v for k, v in r.items() if k.startswith("teacher"))  # noqa: E731
+    n = sum(teacher(hf[d])["n"] for d in hf)
+    valid = n - sum(teacher(hf[d])["invalid"] for d in hf)
+    served = sum(teacher(llamacpp[d])["n"] for d in llamacpp)
+    served_invalid = sum(teacher(llamacpp[d])["invalid"] for d in llamacpp)
+    return (f"The default embed labeller agrees with the released labels on {f1('gsm8k', train)} of the "
+            f"{hf['gsm8k'][train]['n']} GSM8K test questions (micro F1) with the train labels as neighbours, and on "
+            f"{f1('gsm8k', test)} with the test labels themselves (each item's own hidden); on the {hf['math'][train]['n']} "
+            f"MATH test problems, {f1('math', train)} and {f1('math', test)}. Skill names alone are strong evidence on "
+            f"MATH ({f1('math', names)}) and weak on GSM8K ({f1('gsm8k', names)}). The embedded SmolLM2-135M is not a "
+            f"usable teacher: through transformers {valid} of {n} items got a valid answer in three tries; served by "
+            f"llama.cpp with "
+            f"the schema enforced, {served - served_invalid} of {served} replies were valid, and nearly constant "
+            f"([table]({LINK}/labeler_agreement.md)).")
+
+
 def throughput(r: dict[str, Any]) -> str:
     """vLLM against transformers, and a merged adapter against LoRARequest, from profile_throughput.py's rows."""
     rows = r["rows"]
@@ -263,7 +284,8 @@ def files() -> dict[Path, dict[str, str]]:
             "weights": weights(load("weights.json"), load("weights-add_multi-fraction_of.json")),
             "localize": localize(load("localize/localize.json"), load("localize-sst2/localize.json")),
             "throughput": throughput(load("profile_throughput.json")),
-            "composition": composition(load("composition.json"))},
+            "composition": composition(load("composition.json")),
+            "labels": labels(load("labeler_agreement.json"), load("labeler_agreement_llamacpp.json"))},
     }
 
 
