@@ -20,7 +20,7 @@ _LAZY = {
     "Skill": "skillgap.skills", "SkillSet": "skillgap.skills",
     "Item": "skillgap.items", "read_jsonl": "skillgap.items", "write_jsonl": "skillgap.items",
     "Grade": "skillgap.grade", "get_grader": "skillgap.grade",
-    "Profile": "skillgap.profile", "Record": "skillgap.profile", "build_profile": "skillgap.profile",
+    "Profile": "skillgap.profile", "Record": "skillgap.items", "build_profile": "skillgap.profile",
     "wilson": "skillgap.profile", "attribute": "skillgap.profile",
     "ModelConfig": "skillgap.models", "load_model": "skillgap.models",
     "DataConfig": "skillgap.data", "load_items": "skillgap.data",
@@ -32,7 +32,7 @@ _LAZY = {
     "TargetConfig": "skillgap.recipes.train", "run": "skillgap.recipes.run",
     "load_inventory": "skillgap.skills", "read_items": "skillgap.formats",
     "Teacher": "skillgap.teacher", "LabelConfig": "skillgap.label", "label_items": "skillgap.label",
-    "missing_skill_profile": "skillgap.diagnose", "JudgeGrader": "skillgap.grade",
+    "missing_skill_profile": "skillgap.diagnose", "JudgeGrader": "skillgap.judge",
 }
 __all__ = sorted(_LAZY)
 

@@ -20,8 +20,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from skillgap.items import Record
 from skillgap.label import choose_skills, item_text, skill_menu, skills_schema
-from skillgap.profile import Record
 from skillgap.skills import SkillSet
 from skillgap.teacher import Teacher
 

@@ -15,9 +15,12 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from skillgap.errors import DataError
+
+if TYPE_CHECKING:  # a type only: items stay below grading
+    from skillgap.grade import Grade
 
 Message = dict[str, str]
 
@@ -60,6 +63,16 @@ class Item:
         d.update(answer=self.answer, skills=list(self.skills), k=self.k, split=self.split,
                  metadata=self.metadata)
         return d
+
+
+@dataclass(frozen=True)
+class Record:
+    """One item, what the model said, and its grade: a row of a run, as the store keeps it and a profile reads it."""
+
+    item: Item
+    output: str
+    grade: Grade
+    n_tokens: int = 0
 
 
 def item_from_dict(d: Any, path: str | Path = "<memory>", line: int | None = None) -> Item:

@@ -26,9 +26,9 @@ from rich.text import Text
 from skillgap.data import DataConfig, load_items
 from skillgap.errors import ConfigError
 from skillgap.grade import Grade, get_grader
-from skillgap.items import Item
+from skillgap.items import Item, Record
 from skillgap.models import ModelConfig, ModelPool, model_identity
-from skillgap.profile import Profile, Record, build_profile
+from skillgap.profile import Profile, build_profile
 from skillgap.store import RunStore, fingerprint
 
 
@@ -153,7 +153,7 @@ def profile(model: ModelConfig, data: DataConfig, ev: EvalConfig, runs_dir: str 
 def make_grader(ev: EvalConfig, default: str) -> Any:
     if ev.grader != "judge":
         return get_grader(ev.grader or default)
-    from skillgap.grade import JudgeGrader
+    from skillgap.judge import JudgeGrader
     from skillgap.teacher import Teacher
 
     if ev.judge is None:

@@ -22,9 +22,8 @@ from rich.console import Console
 from skillgap import skillmix as mix
 from skillgap.errors import ConfigError, unknown_name
 from skillgap.grade import Grade
-from skillgap.items import Item
+from skillgap.items import Item, Record
 from skillgap.models import ModelConfig
-from skillgap.profile import Record
 from skillgap.store import RunStore, fingerprint
 from skillgap.teacher import Cache, Teacher, seed_for
 

@@ -23,7 +23,7 @@ Missing-Skill-Profile count (`quotas`).
   requests with one seed get one identical reply from OpenAI-compatible servers (and one cache
   entry), which made the filter vacuous;
 - the solve prompt asks for a last line "The answer is <number>" and the answer is read with
-  `skillgap.grade.extract_number`, so this path needs numeric answers; a solution with no number
+  `skillgap.answers.extract_number`, so this path needs numeric answers; a solution with no number
   never votes. The training example's prompt is the question alone (as the student will see it);
 - a question whose top answers tie is dropped (its samples single out no answer);
 - the budget counts examples: a skill's quota may be filled by fewer questions with several agreeing
@@ -49,8 +49,8 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from skillgap.answers import extract_number, format_number
 from skillgap.errors import ConfigError
-from skillgap.grade import extract_number, format_number
 from skillgap.items import Item, Message
 from skillgap.label import item_text
 from skillgap.target import Mixture, Request, quotas, require_missing
