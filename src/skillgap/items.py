@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from skillgap.errors import DataError
+from skillgap.io import atomic
 
 if TYPE_CHECKING:  # a type only: items stay below grading
     from skillgap.grade import Grade
@@ -156,10 +157,7 @@ def read_jsonl(path: str | Path) -> list[Item]:
 def write_jsonl(items: Iterable[Item], path: str | Path) -> Path:
     """Write items atomically (a killed writer never leaves half a file behind)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
+    with atomic(path) as tmp, tmp.open("w", encoding="utf-8") as f:
         for it in items:
             f.write(json.dumps(it.to_dict(), ensure_ascii=False) + "\n")
-    tmp.replace(path)
     return path

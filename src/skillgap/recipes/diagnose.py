@@ -20,8 +20,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from skillgap.diagnose import diagnose, missing_skill_profile, wrong
 from skillgap.errors import ConfigError
+from skillgap.io import write_json
 from skillgap.profile import build_profile
-from skillgap.recipes.profile import write_json
 from skillgap.skills import Skill, SkillSet, load_inventory, sibling_inventory
 from skillgap.store import RunStore
 from skillgap.teacher import Teacher

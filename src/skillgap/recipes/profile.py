@@ -14,7 +14,6 @@ so a second identical run after completion does not even load the model.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from rich.text import Text
 from skillgap.data import DataConfig, load_items
 from skillgap.errors import ConfigError
 from skillgap.grade import Grade, get_grader
+from skillgap.io import write_json  # also imported from here by recipes and benchmarks
 from skillgap.items import Item, Record
 from skillgap.models import ModelConfig, ModelPool, model_identity
 from skillgap.profile import Profile, build_profile
@@ -177,10 +177,3 @@ def grade_all(grader: Any, items: list[Item], gens: list[Any]) -> list[Grade]:
     return [Grade(None, gr.answer, f"cut off at --max-new-tokens ({g.n_tokens} tokens)", "truncated")
             if getattr(g, "truncated", False) else gr for gr, g in zip(grades, gens)]
 
-
-def write_json(obj: dict[str, Any], path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    tmp.replace(path)

@@ -11,7 +11,6 @@ or, with `--data train.jsonl`, fine-tune on that file as it is. Writes `train.js
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -20,9 +19,10 @@ from rich.console import Console
 
 from skillgap.data import DataConfig, load_items, read_train_file, source, suite_of, train_file
 from skillgap.errors import ConfigError
+from skillgap.io import read_json, write_json
 from skillgap.items import Item, read_jsonl, write_jsonl
 from skillgap.models import ModelConfig
-from skillgap.recipes.profile import EvalConfig, profile, write_json
+from skillgap.recipes.profile import EvalConfig, profile
 from skillgap.skills import SkillSet
 from skillgap.target import Mixture, Request, build_mixture
 from skillgap.train import TrainConfig, TrainResult, main_process_first, train
@@ -170,10 +170,7 @@ def read_missing(path: str | Path) -> dict[str, int]:
     path = Path(path)
     if not path.is_file():
         raise DataError(path, None, None, "no such file (--profile wants a profile JSON from `skillgap profile`)")
-    try:
-        d = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise DataError(path, e.lineno, None, f"invalid JSON ({e.msg})") from None
+    d = read_json(path)
     missing = d.get("missing") if isinstance(d, dict) else None
     if not isinstance(missing, dict) or not all(isinstance(v, int) and v >= 0 for v in missing.values()):
         raise DataError(path, None, "missing", "expected an object of skill id -> count of failed items, as "
