@@ -14,6 +14,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from skillgap.errors import unknown_name
+
 __version__ = "0.1.0"
 
 _LAZY = {
@@ -40,6 +42,5 @@ __all__ = sorted(_LAZY)
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
-    from skillgap.errors import unknown_name
 
     raise AttributeError(str(unknown_name("name in skillgap", name, __all__)))

@@ -18,6 +18,7 @@ import numpy as np
 
 from skillgap.errors import BackendError
 from skillgap.io import atomic
+from skillgap.models.sources import cache_dir
 
 DEFAULT_ENCODER = "all-minilm-l6-v2"
 
@@ -28,7 +29,6 @@ def encoder_path(name: str = DEFAULT_ENCODER) -> Path:
         if not Path(name).is_dir():
             raise BackendError(f"Encoder {name!r} is neither {DEFAULT_ENCODER!r} nor a sentence-transformers folder.")
         return Path(name)
-    from skillgap.models.sources import cache_dir
 
     out = cache_dir() / "models" / "all-MiniLM-L6-v2"
     if (out / "modules.json").is_file():

@@ -182,8 +182,8 @@ def get_grader(spec: str) -> Grader:
     raise unknown_name("grader", spec, [*GRADERS, "regex:<pattern>", "module:function"])
 
 
-# The LLM judge lives in `skillgap.judge`, beside the teacher it needs; these old names still reach it, loaded only on use
-# (by name, so that grading never imports the model layer).
+# The LLM judge lives in `skillgap.judge`, beside the teacher it needs. These old names still reach it, loaded only
+# on use and by name, so that grading never imports the model layer.
 _JUDGE = ("JudgeGrader", "parse_verdict", "JUDGE_PROMPT", "JUDGE_SCHEMA")
 
 

@@ -24,11 +24,14 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from skillgap.data import DataConfig
+from skillgap.data import DataConfig, load_items, stratified_sample
 from skillgap.errors import ConfigError, unknown_name
 from skillgap.io import atomic, read_json, write_json
-from skillgap.items import Item
+from skillgap.items import Item, write_jsonl
 from skillgap.models.router import ROUTER, is_router, load_router, read_router, router  # noqa: F401 (public here too)
+from skillgap.models.sources import materialize, resolve_source
+from skillgap.train import train, train_fingerprint
+from skillgap.verify import overlap
 
 COMBINATIONS = ("linear", "cat", "svd", "ties", "ties_svd", "dare_linear", "dare_ties", "dare_linear_svd",
                 "dare_ties_svd", "magnitude_prune", "magnitude_prune_svd")
@@ -83,9 +86,6 @@ def test_set(data: DataConfig, skill: str, limit: int, test_data: str | None = N
 def train_items(data: DataConfig, skill: str, budget: int, held_out: list[Item] | None = None) -> list[Item]:
     """`budget` items of `skill` alone to train its adapter on: the suite's train split, or a seeded sample of the
     file's items of that skill less the `held_out` ones (by id and by prompt text; a file has no split to trust)."""
-    from skillgap.data import load_items, stratified_sample
-    from skillgap.verify import overlap
-
     if not data.data:
         return load_items(replace(data, split="train", skills=(skill,), limit=budget))[0]
     items = load_items(replace(data, skills=(skill,), limit=None))[0]
@@ -102,9 +102,6 @@ def build_library(model: Any, data: Any, skills: list[str], budget: int, cfg: An
     """One LoRA per skill, each on `budget` train items made of that skill alone (or on `items[skill]`, held-out
     items already left out); resumable skill by skill, and a skill whose base weights, items or settings changed
     since its adapter was trained is trained again. Each adapter's items go beside it (`<skill>/train.jsonl`)."""
-    from skillgap.items import write_jsonl
-    from skillgap.train import train, train_fingerprint
-
     cfg = replace(cfg, method="lora")
     lib = Library.load(root) if (Path(root) / "index.json").is_file() else Library(Path(root), model.model)
     if lib.base != model.model:
@@ -189,7 +186,6 @@ def compose(lib: Library, skills: list[str], out: str | Path, combination: str =
         raise ConfigError("--expert is the adapter ext-sub removes a skill from: use it with --combination ext-sub.")
     if combination not in COMBINATIONS:
         raise unknown_name("combination", combination, [*COMBINATIONS, "arrow", "ext-sub"])
-    from skillgap.models.sources import materialize, resolve_source
 
     return combine(materialize(resolve_source(lib.base)), adapters, weights or [1.0] * len(skills), out,
                    combination, density)

@@ -13,9 +13,11 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from skillgap.errors import unknown_name
 from skillgap.io import atomic
 from skillgap.models.sources import cache_dir
 from skillgap.store import fingerprint
+from skillgap.suites import load_suite
 
 
 @dataclass(frozen=True)
@@ -54,9 +56,6 @@ def vocabulary(suite: object, n: int = 2000) -> list[str]:
 
 def scratch_model(name: str, suite_name: str, seed: int = 0) -> Path:
     """The model folder for architecture `name` with `suite_name`'s vocabulary, built once and cached."""
-    from skillgap.errors import unknown_name
-    from skillgap.suites import load_suite
-
     if name not in ARCHS:
         raise unknown_name("scratch model", name, list(ARCHS))
     arch = ARCHS[name]

@@ -24,6 +24,7 @@ from skillgap.io import write_json
 from skillgap.profile import build_profile
 from skillgap.skills import Skill, SkillSet, load_inventory, sibling_inventory
 from skillgap.store import RunStore
+from skillgap.suites import SUITES, load_suite
 from skillgap.teacher import Teacher
 
 
@@ -43,8 +44,6 @@ def diagnose_recipe(run_ref: str, teacher: Teacher, output_path: str | Path, run
     if skills_path:
         inventory = load_inventory(skills_path)
     else:
-        from skillgap.suites import SUITES, load_suite
-
         suite = run["data"].removeprefix("suite:").split("/")[0]
         beside = sibling_inventory(run["data"].removeprefix("file:").split("?")[0]) \
             if run["data"].startswith("file:") else None

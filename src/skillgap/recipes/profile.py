@@ -27,9 +27,12 @@ from skillgap.errors import ConfigError
 from skillgap.grade import Grade, get_grader
 from skillgap.io import write_json  # also imported from here by recipes and benchmarks
 from skillgap.items import Item, Record
-from skillgap.models import ModelConfig, ModelPool, model_identity
+from skillgap.judge import JudgeGrader
+from skillgap.label import item_text
+from skillgap.models import ModelConfig, ModelPool, model_identity, ray_pool
 from skillgap.profile import Profile, build_profile
 from skillgap.store import RunStore, fingerprint
+from skillgap.teacher import Teacher
 
 
 @dataclass(frozen=True)
@@ -122,9 +125,7 @@ def profile(model: ModelConfig, data: DataConfig, ev: EvalConfig, runs_dir: str 
             console.print(f"[dim]run {run_id}: {len(done)} of {len(items)} items already done, resuming[/dim]")
         if pending:
             if ev.ray:  # replicas on a Ray cluster generate; grading and the run store stay here, batch by batch
-                from skillgap.models.ray_pool import generate_over_ray
-
-                batches: Any = (([it for it, _ in b], [g for _, g in b]) for b in generate_over_ray(
+                batches: Any = (([it for it, _ in b], [g for _, g in b]) for b in ray_pool.generate_over_ray(
                     model, pending, ev.max_new_tokens, ev.batch_size, ev.ray_replicas, ev.ray_gpus_per_replica,
                     ev.ray_cpus_per_replica))
             else:
@@ -153,8 +154,6 @@ def profile(model: ModelConfig, data: DataConfig, ev: EvalConfig, runs_dir: str 
 def make_grader(ev: EvalConfig, default: str) -> Any:
     if ev.grader != "judge":
         return get_grader(ev.grader or default)
-    from skillgap.judge import JudgeGrader
-    from skillgap.teacher import Teacher
 
     if ev.judge is None:
         raise ConfigError("--grader judge needs a judge model: --judge MODEL (and --judge-base-url for an endpoint).")
@@ -168,8 +167,6 @@ def grade_all(grader: Any, items: list[Item], gens: list[Any]) -> list[Grade]:
     `truncated`, ungraded (wrong, like an unparsed output) and counted apart, so raising --max-new-tokens
     is the visible fix."""
     if hasattr(grader, "grade_batch"):
-        from skillgap.label import item_text
-
         grades = grader.grade_batch([item_text(it) for it in items], [g.text for g in gens],
                                     [it.answer for it in items])
     else:

@@ -53,8 +53,9 @@ from skillgap.answers import extract_number, format_number
 from skillgap.errors import ConfigError
 from skillgap.items import Item, Message
 from skillgap.label import item_text
+from skillgap.models import ModelConfig
 from skillgap.target import Mixture, Request, quotas, require_missing
-from skillgap.teacher import repeats, seed_for
+from skillgap.teacher import Cache, Teacher, repeats, seed_for
 
 PAPER = 'He et al., "Skill-Targeted Adaptive Training" (STAT), arXiv 2510.10023'
 
@@ -122,9 +123,6 @@ def as_teacher(model: Any) -> Any:
     if hasattr(model, "complete") and hasattr(model, "identity"):
         return model
     if hasattr(model, "generate"):
-        from skillgap.models import ModelConfig
-        from skillgap.teacher import Cache, Teacher
-
         return Teacher(ModelConfig(), Cache(":memory:"), max_new_tokens=384, backend=model)
     raise ConfigError(f"stat-syn: the teacher must be a skillgap.teacher.Teacher or a model backend, "
                       f"got {type(model).__name__}.")
