@@ -154,11 +154,9 @@ def format_number(x: Fraction) -> str:
     return str(x.numerator) if x.denominator == 1 else f"{x.numerator}/{x.denominator}"
 
 
-
 def normalize_text(s: str) -> str:
     """Text as `exact` compares it: case-folded, single-spaced, without an outer full stop."""
     return " ".join(s.strip().strip(".").casefold().split())
-
 
 
 # --- MATH answers --------------------------------------------------------------------------------------
@@ -229,8 +227,7 @@ def normalize_math(s: str) -> str:
     return "\\frac{1}{2}" if s == "0.5" else _fix_a_slash_b(s)
 
 
-
-# --- Answers of any kind -------------------------------------------------------------------------------------
+# --- Answers of any kind -------------------------------------------------------------------------------
 # trailing words after a number: '5 cm', '45 minutes', '3 kg.' (words apart by spaces: no backtracking blow-up)
 _UNITS = re.compile(r"\s*[^\W\d_]+\.?(?:\s+[^\W\d_]+\.?)*$")
 
@@ -240,7 +237,6 @@ def reference_number(reference: str) -> Fraction | None:
     else ('3:45', 'True', 'x + 1')."""
     value = parse_number(reference)
     return value if value is not None else parse_number(_UNITS.sub("", reference.strip()))
-
 
 
 _CLOCK = re.compile(r"(?<![\d:])(\d{1,2}):(\d{2})(?::\d{2})?(?![\d:])(?:\s*([AaPp])\.?\s?[Mm]\b\.?)?")
