@@ -12,8 +12,9 @@ import pytest
 from conftest import run_cli, shared_data
 from skillgap.diagnose import Diagnosis, diagnosis_chat, format_failures, missing_skill_profile, wrong
 from skillgap.discover import cluster, parse_cluster, parse_names
-from skillgap.grade import Grade, parse_verdict
+from skillgap.grade import Grade
 from skillgap.items import Item, read_jsonl
+from skillgap.judge import parse_verdict
 from skillgap.label import LabelConfig, choose_skills, fit_weight, label_items, labelled_examples, pick
 from skillgap.profile import Record
 from skillgap.skills import Skill, SkillSet, load_inventory

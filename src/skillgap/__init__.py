@@ -14,13 +14,15 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from skillgap.errors import unknown_name
+
 __version__ = "0.1.0"
 
 _LAZY = {
     "Skill": "skillgap.skills", "SkillSet": "skillgap.skills",
     "Item": "skillgap.items", "read_jsonl": "skillgap.items", "write_jsonl": "skillgap.items",
     "Grade": "skillgap.grade", "get_grader": "skillgap.grade",
-    "Profile": "skillgap.profile", "Record": "skillgap.profile", "build_profile": "skillgap.profile",
+    "Profile": "skillgap.profile", "Record": "skillgap.items", "build_profile": "skillgap.profile",
     "wilson": "skillgap.profile", "attribute": "skillgap.profile",
     "ModelConfig": "skillgap.models", "load_model": "skillgap.models",
     "DataConfig": "skillgap.data", "load_items": "skillgap.data",
@@ -32,7 +34,7 @@ _LAZY = {
     "TargetConfig": "skillgap.recipes.train", "run": "skillgap.recipes.run",
     "load_inventory": "skillgap.skills", "read_items": "skillgap.formats",
     "Teacher": "skillgap.teacher", "LabelConfig": "skillgap.label", "label_items": "skillgap.label",
-    "missing_skill_profile": "skillgap.diagnose", "JudgeGrader": "skillgap.grade",
+    "missing_skill_profile": "skillgap.diagnose", "JudgeGrader": "skillgap.judge",
 }
 __all__ = sorted(_LAZY)
 
@@ -40,6 +42,5 @@ __all__ = sorted(_LAZY)
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
-    from skillgap.errors import unknown_name
 
     raise AttributeError(str(unknown_name("name in skillgap", name, __all__)))

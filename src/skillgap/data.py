@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from skillgap.errors import ConfigError
+from skillgap.errors import ConfigError, unknown_name
+from skillgap.formats import read_items
 from skillgap.items import Item
-from skillgap.skills import SkillSet
+from skillgap.skills import SkillSet, sibling_inventory
+from skillgap.suites import SUITES, active_skills, load_suite
 
 
 @dataclass(frozen=True)
@@ -46,11 +48,8 @@ class DataConfig:
             if not Path(self.data).exists():
                 raise ConfigError(f"--data {self.data}: no such file or folder.")
             return
-        from skillgap.suites import SUITES
 
         if self.suite not in SUITES:
-            from skillgap.errors import unknown_name
-
             raise unknown_name("suite", str(self.suite), list(SUITES))
         suite_of(self)  # unknown skill names answer "did you mean"
 
@@ -84,8 +83,6 @@ def train_file(data: DataConfig, path: str, fmt: str = "auto", fields: tuple[tup
 
 def suite_of(cfg: DataConfig) -> Any:
     """The configured suite, restricted to the configured skills."""
-    from skillgap.suites import load_suite
-
     return load_suite(cfg.suite or "arith", cfg.skills, cfg.exclude_skills, cfg.k_values, cfg.hold_out_pairs)
 
 
@@ -109,8 +106,6 @@ def restrict(items: list[Item], cfg: DataConfig) -> list[Item]:
 
 def read_train_file(cfg: DataConfig) -> list[Item]:
     """A ready training file (`train --data`, in any `--format`), restricted and limited as every other file is read."""
-    from skillgap.formats import read_items
-
     return restrict(read_items(cfg.data, cfg.format, dict(cfg.fields))[0], cfg)
 
 
@@ -147,15 +142,11 @@ def load_items(cfg: DataConfig, grader: str | None = None,
     if cfg.limit is not None and cfg.limit < 1:
         raise ConfigError(f"--limit must be at least 1, got {cfg.limit}.")
     if cfg.data:
-        from skillgap.formats import read_items
-        from skillgap.skills import sibling_inventory
-
         items, spec = read_items(cfg.data, cfg.format, dict(cfg.fields), grader, check)
         return restrict(items, cfg), sibling_inventory(cfg.data), spec
     suite = suite_of(cfg)
     if cfg.limit is None:
         raise ConfigError(f"Suite {cfg.suite!r} is unlimited; pass --limit N.")
-    from skillgap.suites import active_skills
 
     # a suite's answers are made for its grader, and every suite's are numbers or bits: nothing to check
     return suite.generate(cfg.split, cfg.limit, cfg.seed), active_skills(suite), grader or suite.grader

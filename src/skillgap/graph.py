@@ -17,12 +17,12 @@ in `notes`.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from skillgap.errors import ConfigError, DataError
+from skillgap.io import read_json, write_json
 
 
 @dataclass(frozen=True)
@@ -75,10 +75,7 @@ def load_graph(spec: str, skills: list[str]) -> SkillsGraph:
         if "/" in spec or set(spec) <= {"0", "1"}:
             return parse_rows(spec, skills)
         raise ConfigError(f"--graph {spec!r} is neither a graph JSON file nor rows like '100/110/001'.")
-    try:
-        d = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise DataError(path, e.lineno, None, f"invalid JSON ({e.msg})") from None
+    d = read_json(path)
     for key in ("skills", "matrix"):
         if key not in d:
             raise DataError(path, None, key, "missing")
@@ -111,11 +108,7 @@ def write_graph(graph: SkillsGraph, path: str | Path, title: str = "") -> tuple[
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(graph.to_dict(), indent=2) + "\n")
-    tmp.replace(path)
+    path = write_json(graph.to_dict(), path)
     n = len(graph.skills)
     fig, ax = plt.subplots(figsize=(1.2 + 0.8 * n, 1.0 + 0.7 * n), dpi=120)
     values = [list(r) for r in graph.matrix]

@@ -15,9 +15,13 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from skillgap.errors import DataError
+from skillgap.io import atomic
+
+if TYPE_CHECKING:  # a type only: items stay below grading
+    from skillgap.grade import Grade
 
 Message = dict[str, str]
 
@@ -60,6 +64,16 @@ class Item:
         d.update(answer=self.answer, skills=list(self.skills), k=self.k, split=self.split,
                  metadata=self.metadata)
         return d
+
+
+@dataclass(frozen=True)
+class Record:
+    """One item, what the model said, and its grade: a row of a run, as the store keeps it and a profile reads it."""
+
+    item: Item
+    output: str
+    grade: Grade
+    n_tokens: int = 0
 
 
 def item_from_dict(d: Any, path: str | Path = "<memory>", line: int | None = None) -> Item:
@@ -143,10 +157,7 @@ def read_jsonl(path: str | Path) -> list[Item]:
 def write_jsonl(items: Iterable[Item], path: str | Path) -> Path:
     """Write items atomically (a killed writer never leaves half a file behind)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
+    with atomic(path) as tmp, tmp.open("w", encoding="utf-8") as f:
         for it in items:
             f.write(json.dumps(it.to_dict(), ensure_ascii=False) + "\n")
-    tmp.replace(path)
     return path

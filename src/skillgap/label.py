@@ -28,6 +28,7 @@ import numpy as np
 
 from skillgap.embed import DEFAULT_ENCODER, embed
 from skillgap.errors import ConfigError, DataError, unknown_name
+from skillgap.formats import records
 from skillgap.items import Item
 from skillgap.skills import SkillSet
 from skillgap.teacher import Invalid, Teacher, json_in
@@ -72,8 +73,6 @@ def skill_text(inventory: SkillSet, sid: str) -> str:
 def labelled_examples(path: str | Path) -> list[tuple[str, tuple[str, ...]]]:
     """(text, skills) of every line of a labelled JSONL: a `skills` list and a `question`, `prompt`,
     `problem` or `messages` field (the released AdaptMI labels, or a file `skillgap label` wrote)."""
-    from skillgap.formats import records
-
     path = Path(path)
     out: list[tuple[str, tuple[str, ...]]] = []
     for n, d in records(path):  # file:line errors for a missing file or a bad line come from there

@@ -19,15 +19,19 @@ is a folder naming its adapters (`router.json`), loaded by the hf backend throug
 
 from __future__ import annotations
 
-import json
+import shutil
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from skillgap.data import DataConfig
+from skillgap.data import DataConfig, load_items, stratified_sample
 from skillgap.errors import ConfigError, unknown_name
-from skillgap.items import Item
+from skillgap.io import atomic, read_json, write_json
+from skillgap.items import Item, write_jsonl
 from skillgap.models.router import ROUTER, is_router, load_router, read_router, router  # noqa: F401 (public here too)
+from skillgap.models.sources import materialize, resolve_source
+from skillgap.train import train, train_fingerprint
+from skillgap.verify import overlap
 
 COMBINATIONS = ("linear", "cat", "svd", "ties", "ties_svd", "dare_linear", "dare_ties", "dare_linear_svd",
                 "dare_ties_svd", "magnitude_prune", "magnitude_prune_svd")
@@ -60,12 +64,8 @@ class Library:
         return self.root / self.entries[skill].adapter
 
     def save(self) -> Path:
-        self.root.mkdir(parents=True, exist_ok=True)
-        tmp = self.index_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"base": self.base, "skills": {s: asdict(e) for s, e in self.entries.items()}},
-                                  indent=2) + "\n")
-        tmp.replace(self.index_path)
-        return self.index_path
+        return write_json({"base": self.base, "skills": {s: asdict(e) for s, e in self.entries.items()}},
+                          self.index_path)
 
     @classmethod
     def load(cls, root: str | Path) -> Library:
@@ -73,7 +73,7 @@ class Library:
         path = root / "index.json"
         if not path.is_file():
             raise ConfigError(f"{root} is not a skill library: no index.json (build one with `skillgap library`).")
-        d = json.loads(path.read_text())
+        d = read_json(path)
         return cls(root, d["base"], {s: Entry(**e) for s, e in d["skills"].items()})
 
 
@@ -86,9 +86,6 @@ def test_set(data: DataConfig, skill: str, limit: int, test_data: str | None = N
 def train_items(data: DataConfig, skill: str, budget: int, held_out: list[Item] | None = None) -> list[Item]:
     """`budget` items of `skill` alone to train its adapter on: the suite's train split, or a seeded sample of the
     file's items of that skill less the `held_out` ones (by id and by prompt text; a file has no split to trust)."""
-    from skillgap.data import load_items, stratified_sample
-    from skillgap.verify import overlap
-
     if not data.data:
         return load_items(replace(data, split="train", skills=(skill,), limit=budget))[0]
     items = load_items(replace(data, skills=(skill,), limit=None))[0]
@@ -105,9 +102,6 @@ def build_library(model: Any, data: Any, skills: list[str], budget: int, cfg: An
     """One LoRA per skill, each on `budget` train items made of that skill alone (or on `items[skill]`, held-out
     items already left out); resumable skill by skill, and a skill whose base weights, items or settings changed
     since its adapter was trained is trained again. Each adapter's items go beside it (`<skill>/train.jsonl`)."""
-    from skillgap.items import write_jsonl
-    from skillgap.train import train, train_fingerprint
-
     cfg = replace(cfg, method="lora")
     lib = Library.load(root) if (Path(root) / "index.json").is_file() else Library(Path(root), model.model)
     if lib.base != model.model:
@@ -161,19 +155,12 @@ def combine(base_folder: str | Path, adapters: dict[str, str | Path], weights: l
     kw = {"density": density} if density is not None else {}
     peft_model.add_weighted_adapter(names, weights, "combined", combination_type=combination_type, **kw)
     out = Path(out)
-    tmp = out.with_name(out.name + ".tmp")
-    peft_model.save_pretrained(tmp, selected_adapters=["combined"])
-    saved = tmp / "combined" if (tmp / "combined").is_dir() else tmp  # PEFT nests a non-default adapter
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.exists():
-        import shutil
-
-        shutil.rmtree(out)
-    saved.rename(out)
-    if saved != tmp:
-        import shutil
-
-        shutil.rmtree(tmp, ignore_errors=True)
+    with atomic(out) as tmp:
+        staged = tmp.with_name(tmp.name + ".peft")
+        peft_model.save_pretrained(staged, selected_adapters=["combined"])
+        nested = staged / "combined"
+        (nested if nested.is_dir() else staged).rename(tmp)  # PEFT nests a non-default adapter
+        shutil.rmtree(staged, ignore_errors=True)
     return out
 
 
@@ -199,7 +186,6 @@ def compose(lib: Library, skills: list[str], out: str | Path, combination: str =
         raise ConfigError("--expert is the adapter ext-sub removes a skill from: use it with --combination ext-sub.")
     if combination not in COMBINATIONS:
         raise unknown_name("combination", combination, [*COMBINATIONS, "arrow", "ext-sub"])
-    from skillgap.models.sources import materialize, resolve_source
 
     return combine(materialize(resolve_source(lib.base)), adapters, weights or [1.0] * len(skills), out,
                    combination, density)
@@ -268,14 +254,9 @@ def ext_sub(expert: str | Path, anti_expert: str | Path, strength: float, out: s
         tensors[f"{module}.lora_A.weight"] = basis.T.contiguous()
         tensors[f"{module}.lora_B.weight"] = (dw @ basis).contiguous()
     out = Path(out)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.mkdir(parents=True, exist_ok=True)
     cfg.r, cfg.lora_alpha, cfg.use_rslora = rank, rank, False  # scale 1: B carries it
-    cfg.save_pretrained(str(tmp))
-    save_file(tensors, str(tmp / "adapter_model.safetensors"))
-    if out.exists():
-        import shutil
-
-        shutil.rmtree(out)
-    tmp.rename(out)
+    with atomic(out) as tmp:
+        tmp.mkdir()
+        cfg.save_pretrained(str(tmp))
+        save_file(tensors, str(tmp / "adapter_model.safetensors"))
     return out

@@ -18,8 +18,9 @@ from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from skillgap.grade import Grade, numbers_in
-from skillgap.items import Item
+from skillgap.answers import numbers_in
+from skillgap.grade import Grade
+from skillgap.items import Item, Record
 from skillgap.skills import SkillSet
 
 Z95 = 1.959963984540054
@@ -41,16 +42,6 @@ def wilson(correct: int, n: int, z: float = Z95) -> tuple[float, float]:
     lo = 0.0 if correct == 0 else min(p, max(0.0, float(low)))
     hi = 1.0 if correct == n else max(p, min(1.0, float(high)))
     return lo, hi
-
-
-@dataclass(frozen=True)
-class Record:
-    """One item, what the model said, and its grade."""
-
-    item: Item
-    output: str
-    grade: Grade
-    n_tokens: int = 0
 
 
 @dataclass(frozen=True)

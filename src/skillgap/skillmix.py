@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from skillgap.errors import ConfigError
-from skillgap.teacher import Invalid
+from skillgap.profile import wilson
+from skillgap.teacher import Invalid, json_in
 
 
 @dataclass(frozen=True)
@@ -255,8 +256,6 @@ def points_schema(k: int) -> dict[str, Any]:
 
 def parse_points_json(reply: str, task: MixTask) -> list[int]:
     """The k + 3 points of a `--judge-format json` reply; Invalid unless it is exactly that."""
-    from skillgap.teacher import json_in
-
     got = json_in(reply)
     points = got.get("points") if isinstance(got, dict) else None
     if not isinstance(points, list) or len(points) != task.k + 3 or any(p not in (0, 1) for p in points):
@@ -313,8 +312,6 @@ METRICS = ("full_marks", "all_skills", "skill_fraction")
 
 def _interval(xs: list[float]) -> list[float | None]:
     """Mean and 95% interval: Wilson for a 0/1 metric, the t interval for Skill Fraction (None: no texts)."""
-    from skillgap.profile import wilson
-
     if not xs:
         return [None, None, None]
     m = statistics.fmean(xs)
@@ -345,7 +342,6 @@ def aggregate(tasks: list[MixTask], grades: list[MixGrade]) -> dict[str, Any]:
         if g.status == "ok" and g.points:
             for i, s in enumerate(t.skills):
                 per_skill.setdefault(s, []).append(g.points[i])
-    from skillgap.profile import wilson
 
     skills = [{"skill": s, "n": len(v), "earned": sum(v), "rate": sum(v) / len(v), "ci": list(wilson(sum(v), len(v)))}
               for s, v in sorted(per_skill.items())]

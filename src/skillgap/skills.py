@@ -16,7 +16,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from skillgap.errors import ConfigError
+from skillgap.errors import ConfigError, DataError
+from skillgap.items import read_text
 
 
 @dataclass(frozen=True)
@@ -143,9 +144,6 @@ def load_inventory(path: str | Path) -> SkillSet:
     - JSONL of skill rows (an `id` per line, as MathCAMPS's standards.jsonl): `short_description` is the
       name and `grade` the family when present.
     """
-    from skillgap.errors import DataError
-    from skillgap.items import read_text
-
     path = Path(path)
     if not path.is_file():
         raise DataError(path, None, None, "no such file")

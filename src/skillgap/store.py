@@ -18,8 +18,7 @@ from typing import Any
 
 from skillgap.errors import ConfigError
 from skillgap.grade import Grade
-from skillgap.items import item_from_dict
-from skillgap.profile import Record
+from skillgap.items import Record, item_from_dict
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (

@@ -34,8 +34,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from skillgap.errors import ConfigError
 from skillgap.items import Message
 from skillgap.models import Backend, ModelConfig, load_model, model_identity
+from skillgap.models.sources import cache_dir
 
 
 class Invalid(ValueError):
@@ -83,8 +85,6 @@ class Cache:
 
 
 def default_cache() -> Cache:
-    from skillgap.models.sources import cache_dir
-
     return Cache(cache_dir() / "teacher.db")
 
 
@@ -135,8 +135,6 @@ class Teacher:
     def __init__(self, cfg: ModelConfig, cache: Cache | None = None, max_new_tokens: int = 256, retries: int = 2,
                  temperature: float = 0.0, batch_size: int = 8, backend: Backend | None = None):
         if retries < 0 or max_new_tokens < 1 or batch_size < 1:
-            from skillgap.errors import ConfigError
-
             raise ConfigError("--teacher-retries must be at least 0, --teacher-max-new-tokens at least 1.")
         self.cfg = cfg
         self.identity = model_identity(cfg) if backend is None else backend.identity

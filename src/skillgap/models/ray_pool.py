@@ -33,6 +33,7 @@ from typing import Any
 
 from skillgap.errors import BackendError, ConfigError, SkillgapError
 from skillgap.items import Item
+from skillgap.models import load_model
 from skillgap.models.config import Generation, ModelConfig
 
 INSTALL = 'pip install "ray[data]"'
@@ -56,8 +57,6 @@ class Replica:
 
     def __init__(self, cfg: ModelConfig, batch_size: int, max_new_tokens: int):
         import socket
-
-        from skillgap.models import load_model
 
         self.where = socket.gethostname()
         self.max_new_tokens = max_new_tokens

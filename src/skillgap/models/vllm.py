@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from skillgap.errors import BackendError
+from skillgap.io import atomic
 from skillgap.items import Message
 from skillgap.models.config import Generation, ModelConfig, device_class, model_identity, resolved_dtype
 from skillgap.models.router import is_router, router_needs_hf
@@ -96,12 +97,11 @@ def merged_folder(base: Path, adapter: str) -> Path:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
     model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
-    model.save_pretrained(tmp)
-    AutoTokenizer.from_pretrained(base).save_pretrained(tmp)
-    tmp.rename(out)  # atomic: a killed merge never leaves a half-written cache entry
+    with atomic(out) as tmp:  # a killed merge never leaves a half-written cache entry
+        model.save_pretrained(tmp)
+        AutoTokenizer.from_pretrained(base).save_pretrained(tmp)
     return out
 
 

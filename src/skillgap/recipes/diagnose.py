@@ -20,10 +20,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from skillgap.diagnose import diagnose, missing_skill_profile, wrong
 from skillgap.errors import ConfigError
+from skillgap.io import write_json
 from skillgap.profile import build_profile
-from skillgap.recipes.profile import write_json
 from skillgap.skills import Skill, SkillSet, load_inventory, sibling_inventory
 from skillgap.store import RunStore
+from skillgap.suites import SUITES, load_suite
 from skillgap.teacher import Teacher
 
 
@@ -43,8 +44,6 @@ def diagnose_recipe(run_ref: str, teacher: Teacher, output_path: str | Path, run
     if skills_path:
         inventory = load_inventory(skills_path)
     else:
-        from skillgap.suites import SUITES, load_suite
-
         suite = run["data"].removeprefix("suite:").split("/")[0]
         beside = sibling_inventory(run["data"].removeprefix("file:").split("?")[0]) \
             if run["data"].startswith("file:") else None

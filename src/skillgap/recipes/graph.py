@@ -17,10 +17,11 @@ from pathlib import Path
 
 from rich.console import Console
 
-from skillgap.data import DataConfig
+from skillgap.data import DataConfig, suite_of
 from skillgap.errors import ConfigError
 from skillgap.graph import SkillsGraph, from_losses, load_graph, write_graph
 from skillgap.models import ModelConfig
+from skillgap.suites import active_skills, validation_items
 from skillgap.target.online import MixtureStream, Static, reachable, skill_sources
 from skillgap.train import TrainConfig, read_log, train
 from skillgap.verify import assert_disjoint
@@ -32,8 +33,6 @@ def graph_recipe(model: ModelConfig, data: DataConfig, tc: TrainConfig, output_p
     console = console or Console(stderr=True)
     if data.data:
         raise ConfigError("skillgap graph needs a suite (a generator per skill): give --suite.")
-    from skillgap.data import suite_of
-    from skillgap.suites import active_skills, validation_items
 
     suite = suite_of(data)
     inventory = active_skills(suite)

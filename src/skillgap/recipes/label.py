@@ -22,7 +22,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from skillgap.data import DataConfig
+from skillgap.discover import discover
 from skillgap.errors import ConfigError
+from skillgap.formats import read_items
 from skillgap.items import Item, write_jsonl
 from skillgap.label import LabelConfig, label_counts, label_items, labelled_examples
 from skillgap.skills import load_inventory
@@ -46,7 +48,6 @@ def label_recipe(data: DataConfig, skills_path: str | Path, cfg: LabelConfig, ou
     console = console or Console(stderr=True)
     if not data.data:
         raise ConfigError("skillgap label needs --data: suites are labelled by construction.")
-    from skillgap.formats import read_items
 
     items, _ = read_items(data.data, data.format, dict(data.fields))
     items = items[: data.limit] if data.limit else items
@@ -85,9 +86,6 @@ def discover_recipe(data: DataConfig, teacher: Teacher, output_path: str | Path,
                     distance: float | None = None, per_item: int = 3, console: Console | None = None) -> Any:
     """Items -> teacher-named fine skills -> clusters -> named coarse skills, written as an inventory YAML
     (with each skill's member names), plus the items labelled with them (`<output stem>.items.jsonl`)."""
-    from skillgap.discover import discover
-    from skillgap.formats import read_items
-
     console = console or Console(stderr=True)
     if not data.data:
         raise ConfigError("skillgap discover needs --data: the items to name skills for.")

@@ -14,7 +14,6 @@ so a second identical run after completion does not even load the model.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -26,10 +25,14 @@ from rich.text import Text
 from skillgap.data import DataConfig, load_items
 from skillgap.errors import ConfigError
 from skillgap.grade import Grade, get_grader
-from skillgap.items import Item
-from skillgap.models import ModelConfig, ModelPool, model_identity
-from skillgap.profile import Profile, Record, build_profile
+from skillgap.io import write_json  # also imported from here by recipes and benchmarks
+from skillgap.items import Item, Record
+from skillgap.judge import JudgeGrader
+from skillgap.label import item_text
+from skillgap.models import ModelConfig, ModelPool, model_identity, ray_pool
+from skillgap.profile import Profile, build_profile
 from skillgap.store import RunStore, fingerprint
+from skillgap.teacher import Teacher
 
 
 @dataclass(frozen=True)
@@ -122,9 +125,7 @@ def profile(model: ModelConfig, data: DataConfig, ev: EvalConfig, runs_dir: str 
             console.print(f"[dim]run {run_id}: {len(done)} of {len(items)} items already done, resuming[/dim]")
         if pending:
             if ev.ray:  # replicas on a Ray cluster generate; grading and the run store stay here, batch by batch
-                from skillgap.models.ray_pool import generate_over_ray
-
-                batches: Any = (([it for it, _ in b], [g for _, g in b]) for b in generate_over_ray(
+                batches: Any = (([it for it, _ in b], [g for _, g in b]) for b in ray_pool.generate_over_ray(
                     model, pending, ev.max_new_tokens, ev.batch_size, ev.ray_replicas, ev.ray_gpus_per_replica,
                     ev.ray_cpus_per_replica))
             else:
@@ -153,8 +154,6 @@ def profile(model: ModelConfig, data: DataConfig, ev: EvalConfig, runs_dir: str 
 def make_grader(ev: EvalConfig, default: str) -> Any:
     if ev.grader != "judge":
         return get_grader(ev.grader or default)
-    from skillgap.grade import JudgeGrader
-    from skillgap.teacher import Teacher
 
     if ev.judge is None:
         raise ConfigError("--grader judge needs a judge model: --judge MODEL (and --judge-base-url for an endpoint).")
@@ -168,8 +167,6 @@ def grade_all(grader: Any, items: list[Item], gens: list[Any]) -> list[Grade]:
     `truncated`, ungraded (wrong, like an unparsed output) and counted apart, so raising --max-new-tokens
     is the visible fix."""
     if hasattr(grader, "grade_batch"):
-        from skillgap.label import item_text
-
         grades = grader.grade_batch([item_text(it) for it in items], [g.text for g in gens],
                                     [it.answer for it in items])
     else:
@@ -177,10 +174,3 @@ def grade_all(grader: Any, items: list[Item], gens: list[Any]) -> list[Grade]:
     return [Grade(None, gr.answer, f"cut off at --max-new-tokens ({g.n_tokens} tokens)", "truncated")
             if getattr(g, "truncated", False) else gr for gr, g in zip(grades, gens)]
 
-
-def write_json(obj: dict[str, Any], path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    tmp.replace(path)

@@ -30,11 +30,13 @@ from rich.console import Console
 from skillgap import __version__
 from skillgap.data import DataConfig, load_items, source
 from skillgap.errors import ConfigError
+from skillgap.io import write_json
 from skillgap.items import Item, write_jsonl
 from skillgap.models import ModelConfig, ModelPool, model_identity
-from skillgap.recipes.profile import EvalConfig, profile, write_json
+from skillgap.recipes.profile import EvalConfig, profile
 from skillgap.recipes.online import MixConfig, Online, build_online, check_online
 from skillgap.recipes.train import TargetConfig, diagnose, load_pool, pool_source, prepare, validation_sets
+from skillgap.report import write_report
 from skillgap.target import Mixture
 from skillgap.train import TrainConfig, train
 from skillgap.verify import VerifyConfig, assert_disjoint, compare, verdict_line
@@ -154,7 +156,6 @@ def _run(model: ModelConfig, data: DataConfig, target: TargetConfig, tc: TrainCo
         "training": {k: v for k, v in result.to_dict().items() if k != "fingerprint"},
         "timings": timings,
     }
-    from skillgap.report import write_report
 
     write_report(report, out)
     return report

@@ -22,9 +22,9 @@ from rich.console import Console
 from skillgap import skillmix as mix
 from skillgap.errors import ConfigError, unknown_name
 from skillgap.grade import Grade
-from skillgap.items import Item
+from skillgap.items import Item, Record
 from skillgap.models import ModelConfig
-from skillgap.profile import Record
+from skillgap.report import render_skillmix
 from skillgap.store import RunStore, fingerprint
 from skillgap.teacher import Cache, Teacher, seed_for
 
@@ -104,7 +104,6 @@ def skillmix(student: ModelConfig, judge: ModelConfig, cfg: SkillMixConfig, outp
     out = Path(output_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
-    from skillgap.report import render_skillmix
 
     out.with_suffix(".html").write_text(render_skillmix(result))
     console.print(f"student calls made {writer.calls} (cached {writer.hits}); judge calls made {grader.calls} "

@@ -11,7 +11,6 @@ or, with `--data train.jsonl`, fine-tune on that file as it is. Writes `train.js
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -19,12 +18,16 @@ from typing import Any
 from rich.console import Console
 
 from skillgap.data import DataConfig, load_items, read_train_file, source, suite_of, train_file
-from skillgap.errors import ConfigError
+from skillgap.errors import ConfigError, DataError, unknown_name
+from skillgap.formats import read_items
+from skillgap.io import read_json, write_json
 from skillgap.items import Item, read_jsonl, write_jsonl
 from skillgap.models import ModelConfig
-from skillgap.recipes.profile import EvalConfig, profile, write_json
+from skillgap.recipes.profile import EvalConfig, profile
 from skillgap.skills import SkillSet
-from skillgap.target import Mixture, Request, build_mixture
+from skillgap.suites import active_skills, validation_items
+from skillgap.target import STRATEGIES, Mixture, Request, build_mixture
+from skillgap.target.skillmix import load_query_types
 from skillgap.train import TrainConfig, TrainResult, main_process_first, train
 from skillgap.verify import assert_disjoint, prompt_key
 
@@ -47,9 +50,6 @@ class TargetConfig:
 
     def check(self, teacher: Any = None) -> None:
         """Every option and file, before any model loads or any item is generated."""
-        from skillgap.errors import unknown_name
-        from skillgap.target import STRATEGIES
-
         if self.strategy not in STRATEGIES:
             raise unknown_name("strategy", self.strategy, list(STRATEGIES))
         if self.budget < 1:
@@ -65,12 +65,8 @@ class TargetConfig:
             if self.skillmix_k < 1:
                 raise ConfigError(f"--skillmix-k must be at least 1, got {self.skillmix_k}.")
             if self.query_types:
-                from skillgap.target.skillmix import load_query_types
-
                 load_query_types(self.query_types)
         if self.train_data:
-            from skillgap.formats import read_items
-
             read_items(self.train_data, self.train_format, dict(self.train_fields))  # fails here as file:line: field
             if self.strategy == "stat-syn" and teacher is None:
                 raise ConfigError("--strategy stat-syn on --train-data (no generator) needs a teacher to write the "
@@ -96,7 +92,6 @@ def load_pool(data: DataConfig, tc: TargetConfig, grader: str | None = None) -> 
     if data.data:
         raise ConfigError("With --data, also give --train-data: the pool that targeting selects from.")
     suite = suite_of(data)
-    from skillgap.suites import active_skills
 
     return suite.generate("train", tc.pool_size, data.seed), active_skills(suite), suite
 
@@ -130,8 +125,6 @@ def prepare(model: ModelConfig, data: DataConfig, tc: TargetConfig, ev: EvalConf
     generator = None if teacher is not None else suite
     query_types = ()
     if tc.query_types:
-        from skillgap.target.skillmix import load_query_types
-
         query_types = load_query_types(tc.query_types)
     mixture = build_mixture(tc.strategy, Request(missing or {}, pool, tc.budget, data.seed, skills, generator,
                                                  teacher, tc.replay, tc.skillmix_k, query_types))
@@ -148,8 +141,6 @@ def validation_sets(mixture: Mixture, pool: list[Item], skills: list[str], suite
                     seed: int) -> dict[str, list[Item]]:
     """Per-skill held-out items for the validation-loss curves: the suite's validation split, or pool items
     the training set does not hold (checked by id and by text)."""
-    from skillgap.suites import validation_items
-
     used = {it.id for it in mixture.items}
     texts = {prompt_key(it) for it in mixture.items}
     val: dict[str, list[Item]] = {}
@@ -165,15 +156,10 @@ def validation_sets(mixture: Mixture, pool: list[Item], skills: list[str], suite
 
 def read_missing(path: str | Path) -> dict[str, int]:
     """The Missing-Skill-Profile of a profile JSON (`skillgap profile` or `skillgap diagnose`), checked."""
-    from skillgap.errors import DataError
-
     path = Path(path)
     if not path.is_file():
         raise DataError(path, None, None, "no such file (--profile wants a profile JSON from `skillgap profile`)")
-    try:
-        d = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise DataError(path, e.lineno, None, f"invalid JSON ({e.msg})") from None
+    d = read_json(path)
     missing = d.get("missing") if isinstance(d, dict) else None
     if not isinstance(missing, dict) or not all(isinstance(v, int) and v >= 0 for v in missing.values()):
         raise DataError(path, None, "missing", "expected an object of skill id -> count of failed items, as "

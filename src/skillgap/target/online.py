@@ -24,6 +24,7 @@ from typing import Protocol
 from skillgap.errors import ConfigError, unknown_name
 from skillgap.graph import SkillsGraph
 from skillgap.items import Item
+from skillgap.target.skill_it import SkillIt
 
 POLICIES = ("random", "stratified", "curriculum", "skill-it")
 
@@ -122,7 +123,6 @@ def _policy(name: str, skills: Sequence[str], graph: SkillsGraph | None, proport
             raise ConfigError(f"The graph is over {list(graph.skills)}, the data over {list(skills)}.")
         if name == "curriculum":
             return Curriculum(graph.order(), every)
-        from skillgap.target.skill_it import SkillIt
 
         return SkillIt(graph, eta=eta, window=window, every=every)
     raise unknown_name("mixture", name, list(POLICIES))

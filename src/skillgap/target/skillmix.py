@@ -39,6 +39,8 @@ from pathlib import Path
 from skillgap.errors import ConfigError
 from skillgap.items import Item
 from skillgap.target import Mixture, Request
+from skillgap.target.stat_syn import as_teacher
+from skillgap.teacher import seed_for
 
 PAPER = 'Kaur et al., "Instruct-SkillMix" (ICLR 2025, arXiv 2408.14774)'
 
@@ -133,8 +135,6 @@ def skillmix(req: Request, temperature: float = 0.7, max_rounds: int = 3, max_ne
     if req.teacher is None:
         raise ConfigError("--strategy skillmix has a teacher write every example: give --teacher MODEL (and "
                           "--teacher-base-url for an endpoint).")
-    from skillgap.target.stat_syn import as_teacher
-    from skillgap.teacher import seed_for
 
     teacher = as_teacher(req.teacher)
     skills = skill_pool(req)

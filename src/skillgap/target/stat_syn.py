@@ -23,7 +23,7 @@ Missing-Skill-Profile count (`quotas`).
   requests with one seed get one identical reply from OpenAI-compatible servers (and one cache
   entry), which made the filter vacuous;
 - the solve prompt asks for a last line "The answer is <number>" and the answer is read with
-  `skillgap.grade.extract_number`, so this path needs numeric answers; a solution with no number
+  `skillgap.answers.extract_number`, so this path needs numeric answers; a solution with no number
   never votes. The training example's prompt is the question alone (as the student will see it);
 - a question whose top answers tie is dropped (its samples single out no answer);
 - the budget counts examples: a skill's quota may be filled by fewer questions with several agreeing
@@ -49,12 +49,13 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from skillgap.answers import extract_number, format_number
 from skillgap.errors import ConfigError
-from skillgap.grade import extract_number, format_number
 from skillgap.items import Item, Message
 from skillgap.label import item_text
+from skillgap.models import ModelConfig
 from skillgap.target import Mixture, Request, quotas, require_missing
-from skillgap.teacher import repeats, seed_for
+from skillgap.teacher import Cache, Teacher, repeats, seed_for
 
 PAPER = 'He et al., "Skill-Targeted Adaptive Training" (STAT), arXiv 2510.10023'
 
@@ -122,9 +123,6 @@ def as_teacher(model: Any) -> Any:
     if hasattr(model, "complete") and hasattr(model, "identity"):
         return model
     if hasattr(model, "generate"):
-        from skillgap.models import ModelConfig
-        from skillgap.teacher import Cache, Teacher
-
         return Teacher(ModelConfig(), Cache(":memory:"), max_new_tokens=384, backend=model)
     raise ConfigError(f"stat-syn: the teacher must be a skillgap.teacher.Teacher or a model backend, "
                       f"got {type(model).__name__}.")
