@@ -84,7 +84,7 @@ def _batches(tokenizer: Any, items: list, batch_size: int) -> list[dict[str, Any
     """Mini-batches with the loss on the reference completion only, rendered as training renders it."""
     import torch
 
-    from skillgap.train import encode_completions
+    from skillgap.scoring import encode_completions
 
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     rows = encode_completions(tokenizer, items, bool(tokenizer.chat_template))
@@ -188,7 +188,7 @@ def localize_recipe(base: ModelConfig, finetuned: ModelConfig | dict[str, ModelC
                 "base": scored(pre_model, s, f"{s}-base") if classify else generated(base, s, f"{s}-base"),
                 "finetuned": taus[key]["scored"][s] if classify else generated(ft, s, f"{s}-ft"), "masks": {}}
         models.close()
-        from skillgap.train import answer_scores
+        from skillgap.scoring import answer_scores
 
         masks: dict[tuple[str, float], Mask] = {}
         for s in lc.skills:
