@@ -144,7 +144,7 @@ def test_label_word_probabilities_are_the_softmax_of_each_words_log_likelihood(t
 
     from skillgap.items import Item
     from skillgap.localize import choice_probs
-    from skillgap.train import encode_completions
+    from skillgap.scoring import encode_completions
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)

@@ -130,7 +130,7 @@ def test_answer_scores_count_the_answer_tokens_only():
 
     from skillgap.models.scratch import scratch_model
     from skillgap.suites import load_suite
-    from skillgap.train import answer_scores
+    from skillgap.scoring import answer_scores
 
     folder = scratch_model("scratch-tiny", "addition")
     tok, model = AutoTokenizer.from_pretrained(folder), AutoModelForCausalLM.from_pretrained(folder)

@@ -26,15 +26,22 @@ uniformly. Masks are stored sparse: the flat indices of the grafted coordinates,
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from skillgap.errors import ConfigError, DataError
+from skillgap.scoring import completion_logprobs
 
 GRAFTABLE = r"\.layers\.\d+\."
 
@@ -50,8 +57,6 @@ class GraftConfig:
     seed: int = 0
 
     def check(self) -> None:
-        from skillgap.errors import ConfigError
-
         if not 0 < self.sparsity < 1:
             raise ConfigError(f"sparsity must lie in (0, 1), got {self.sparsity}.")
         for name in ("steps", "batch_size", "max_batches"):
@@ -82,8 +87,6 @@ class Mask:
 
     def digest(self) -> str:
         """A content hash: two masks with the same coordinates share it, whatever found them."""
-        import hashlib
-
         h = hashlib.sha256()
         for n in sorted(self.coords):
             h.update(n.encode())
@@ -101,8 +104,6 @@ class Mask:
         return both / other.count if other.count else math.nan
 
     def save(self, path: str | Path) -> Path:
-        from safetensors.torch import save_file
-
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         save_file({n: c.to(torch.int64).contiguous() for n, c in self.coords.items()}, str(path),
@@ -111,8 +112,6 @@ class Mask:
 
     @classmethod
     def load(cls, path: str | Path) -> Mask:
-        from safetensors import safe_open
-
         with safe_open(str(path), framework="pt") as f:
             head = json.loads(f.metadata()["skillgap"])
             coords = {n: f.get_tensor(n) for n in f.keys()}  # noqa: SIM118 (safe_open has no __iter__)
@@ -123,8 +122,6 @@ def graftable(model: torch.nn.Module, pattern: str = GRAFTABLE) -> dict[str, tor
     """The parameters a mask may graft, by name (tied weights once)."""
     out = {n: p for n, p in model.named_parameters() if re.search(pattern, n)}
     if not out:
-        from skillgap.errors import ConfigError
-
         raise ConfigError(f"No parameter name matches {pattern!r}: nothing to graft "
                           f"(first names: {[n for n, _ in model.named_parameters()][:3]}).")
     return out
@@ -134,8 +131,6 @@ def task_vector(pre: dict[str, torch.Tensor], ft: dict[str, torch.Tensor]) -> di
     """τ = θ_ft − θ_pre on the graftable tensors (float32)."""
     missing = sorted(set(pre) - set(ft))
     if missing:
-        from skillgap.errors import ConfigError
-
         raise ConfigError(f"The fine-tuned model lacks {len(missing)} tensors of the base (first: {missing[0]}): "
                           "is it a fine-tune of this base?")
     return {n: ft[n].detach().float() - pre[n].detach().float() for n in pre}
@@ -163,8 +158,6 @@ def movement_mask(tau: dict[str, torch.Tensor], sparsity: float) -> Mask:
 
 def random_mask(tau: dict[str, torch.Tensor], count: int, seed: int = 0) -> Mask:
     """`count` coordinates drawn uniformly without replacement over all graftable tensors."""
-    import numpy as np
-
     total = sum(t.numel() for t in tau.values())
     picks = np.sort(np.random.default_rng(seed).choice(total, size=count, replace=False))
     coords, shapes, start = {}, {}, 0
@@ -242,8 +235,6 @@ def find_mask(model: torch.nn.Module, pre: dict[str, torch.Tensor], tau: dict[st
                 if p.grad is not None:
                     total[n] += p.grad.float()
         if not losses:
-            from skillgap.errors import DataError
-
             raise DataError("find_mask got no batches: the skill has no items to localize it on.")
         with torch.no_grad():
             for n in params:
@@ -278,10 +269,6 @@ def choice_probs(model: torch.nn.Module, tokenizer: Any, items: list, conversati
     """p(choice | prompt) for each item over its `metadata["choices"]`: each label word's summed token
     log-probability after the prompt, softmaxed over the choices (LM-BFF's label-word scoring, which the
     paper's accuracy and calibration use). One forward pass per (item, choice), no generation."""
-    from dataclasses import replace
-
-    from skillgap.train import completion_logprobs
-
     flat = [replace(it, answer=c, completion=c) for it in items for c in it.metadata["choices"]]
     sums = [pred.gather(1, targets[:, None]).sum().item()
             for pred, targets in completion_logprobs(model, tokenizer, flat, conversational, batch_size)]

@@ -2,10 +2,11 @@
 
 Everything the trainer does is set here explicitly, so a TRL or transformers upgrade cannot
 change a run by changing a default. Data go in as TRL's conversational prompt/completion
-records, so the loss covers the completion only and goes through the model's chat template, the
-same template evaluation uses. The trainer reads the items in the order given (the mixture
-already shuffled them, or ordered them on purpose for a curriculum). Per-skill validation loss
-is Trainer's own evaluation over a dict of per-skill sets, logged every `eval_every` steps.
+records (`skillgap.scoring.to_record`, which teacher-forced scoring renders too), so the loss covers
+the completion only and goes through the model's chat template, the same template evaluation uses.
+The trainer reads the items in the order given (the mixture already shuffled them, or ordered them
+on purpose for a curriculum). Per-skill validation loss is Trainer's own evaluation over a dict of
+per-skill sets, logged every `eval_every` steps.
 
 Resumable: checkpoints go to `out_dir/checkpoints`, and a re-run resumes from the last one; a
 finished training (`train_result.json` with the same fingerprint) is not run again.
@@ -25,17 +26,20 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Iterator
 
 from skillgap.errors import ConfigError
 from skillgap.items import Item
-from skillgap.models import ModelConfig
+from skillgap.models import ModelConfig, model_identity
+from skillgap.models.sources import materialize, resolve_source
+from skillgap.scoring import answer_scores, to_record
 from skillgap.store import fingerprint
 from skillgap.target.online import MixtureStream
 
@@ -100,22 +104,9 @@ class TrainResult:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-
-def to_record(item: Item, conversational: bool = True) -> dict[str, Any]:
-    """An item as a TRL prompt/completion record: conversational, or plain text for a model without a chat template.
-
-    The completion is the item's worked solution; without one, the bare answer (a weak target,
-    but honest about what the data hold). A `messages` item ending in an assistant turn uses that.
-    """
-    chat = item.chat()
-    if chat[-1]["role"] == "assistant":
-        prompt, completion = chat[:-1], chat[-1]["content"]
-    else:
-        prompt = chat
-        completion = item.completion if item.completion is not None else f"The answer is {item.answer}."
-    if not conversational:
-        return {"prompt": "\n\n".join(m["content"] for m in prompt), "completion": completion}
-    return {"prompt": prompt, "completion": [{"role": "assistant", "content": completion}]}
+    def as_model(self, base: ModelConfig) -> ModelConfig:
+        """The trained model: `base` with this adapter (LoRA), or this folder in place of its weights (full)."""
+        return replace(base, adapter=self.weights) if self.method == "lora" else replace(base, model=self.weights)
 
 
 def use_bf16(precision: str, device: Any) -> bool:
@@ -151,8 +142,6 @@ PROCESS_GROUP_TIMEOUT = timedelta(hours=2)
 def process_state(device: str = "auto") -> Any:
     """accelerate's `PartialState` for this process: under `accelerate launch`, its rank among the others (it
     joins their process group, on the device training will use); in a plain run, the one and main process."""
-    import os
-
     from accelerate import PartialState
 
     from skillgap.models.hf import pick_device
@@ -175,7 +164,6 @@ def train_fingerprint(model: ModelConfig, items: list[Item], cfg: TrainConfig,
                       round_steps: int = 0, world: int = 1) -> str:
     """What a training is keyed on: the model by content, every item by what is trained on (an edited file with
     the same ids is another training), the settings, and the stream's policy and sources."""
-    from skillgap.models import model_identity
     from skillgap.models.hf import pick_device
 
     def content(its: list[Item]) -> list[Any]:
@@ -192,15 +180,9 @@ def train_fingerprint(model: ModelConfig, items: list[Item], cfg: TrainConfig,
                        | ({"processes": world} if world > 1 else {}))
 
 
-def train(model: ModelConfig, items: list[Item], cfg: TrainConfig, out_dir: str | Path,
-          val: dict[str, list[Item]] | None = None, console: Any = None,
-          stream: MixtureStream | None = None, round_steps: int = 0) -> TrainResult:
-    """Fine-tune `model` on `items` (in order), or on an online `stream`, and save the weights under `out_dir`.
-
-    With a stream, every `eval_every` steps the per-skill answer loss on `val` goes to the
-    stream's policy, and every `round_steps` steps the stream takes the policy's new weights
-    (logged one line per round to `out_dir/mixture.jsonl`).
-    """
+def _check(model: ModelConfig, items: list[Item], cfg: TrainConfig, val: dict[str, list[Item]] | None,
+           stream: MixtureStream | None, round_steps: int) -> None:
+    """Every way the call can be wrong, before a process group forms or a model loads."""
     cfg.check()
     if stream is None and not items:
         raise ConfigError("Nothing to train on: the training set is empty.")
@@ -214,50 +196,56 @@ def train(model: ModelConfig, items: list[Item], cfg: TrainConfig, out_dir: str 
                               f"({cfg.eval_every}): rounds end on an evaluation.")
     if model.resolved_backend() == "openai":  # a local model (hf or vllm backend) trains through transformers
         raise ConfigError("Training needs a local model; an OpenAI endpoint cannot be trained.")
-    out = Path(out_dir)
-    ps = process_state(model.device)
-    world, main = ps.num_processes, ps.is_main_process
-    if stream is not None and world > 1:
-        raise ConfigError("An online mixture (--mixture) trains in one process: run it without accelerate launch.")
+
+
+def _fingerprint(model: ModelConfig, items: list[Item], cfg: TrainConfig, val: dict[str, list[Item]] | None,
+                 stream: MixtureStream | None, round_steps: int, world: int) -> str:
+    """`train_fingerprint`, which under accelerate launch every process must agree on: each trains its share of
+    one training, so a process that read other data or settings would silently train another."""
     fp = train_fingerprint(model, items, cfg, val, stream, round_steps, world)
     if world > 1:
         from accelerate.utils import gather_object
 
         if len(set(gather_object([fp]))) > 1:
             raise ConfigError("The processes disagree on the training data or config; each must see the same.")
-    done = out / "train_result.json"
-    if done.is_file():
-        prev = json.loads(done.read_text())
-        if prev.get("fingerprint") == fp and Path(prev["weights"]).exists():
-            return TrainResult(**prev)
-        if main and console is not None:
-            console.print(f"[yellow]{done} is of a training on other items, settings or base weights: "
-                          f"training again[/yellow]")
-    ckpts = out / "checkpoints"
+    return fp
+
+
+def _finished(done: Path, fp: str, console: Any) -> TrainResult | None:
+    """The result of this very training if it finished before (same fingerprint, its weights still on disk)."""
+    if not done.is_file():
+        return None
+    prev = json.loads(done.read_text())
+    if prev.get("fingerprint") == fp and Path(prev["weights"]).exists():
+        return TrainResult(**prev)
+    if console is not None:
+        console.print(f"[yellow]{done} is of a training on other items, settings or base weights: "
+                      f"training again[/yellow]")
+    return None
+
+
+def _resume_step(ckpts: Path, fp: str, ps: Any) -> int:
+    """The checkpoint step to resume from (0: a fresh start). Checkpoints of another training are deleted, never
+    resumed from, and the folder is marked with this training's fingerprint (by the main process)."""
     # Every process reads the folder and decides before the main one changes it, so all resume from the same step.
     stale = ckpts.is_dir() and (ckpts / "fingerprint").is_file() and (ckpts / "fingerprint").read_text() != fp
     last = 0 if stale else max((int(p.name.split("-")[1]) for p in ckpts.glob("checkpoint-*")
                                 if p.name.split("-")[1].isdigit() and p.is_dir()), default=0)
     ps.wait_for_everyone()
-    if main:
+    if ps.is_main_process:
         if stale:
-            shutil.rmtree(ckpts)  # checkpoints of a different training: never resume from those
+            shutil.rmtree(ckpts)
         ckpts.mkdir(parents=True, exist_ok=True)
         (ckpts / "fingerprint").write_text(fp)
     ps.wait_for_everyone()
-    if not main:
-        console = None  # one progress bar, one set of messages: the main process's
+    return last
 
+
+def _load(model: ModelConfig, cfg: TrainConfig, ps: Any) -> tuple[Any, Any, Any]:
+    """The base model, its tokenizer (with a pad token), and the LoRA config PEFT wraps it in (None: full)."""
     import torch
-    from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    from trl import SFTConfig, SFTTrainer
 
-    from skillgap.models.hf import pick_device
-    from skillgap.models.sources import materialize, resolve_source
-
-    device = pick_device(model.device)
-    bf16 = use_bf16(cfg.precision, device)
     with ps.main_process_first():  # a GGUF is converted into the cache once, by the main process
         folder = materialize(resolve_source(model.model))
     tok = AutoTokenizer.from_pretrained(folder)
@@ -265,21 +253,24 @@ def train(model: ModelConfig, items: list[Item], cfg: TrainConfig, out_dir: str 
         tok.pad_token = tok.eos_token
     # fp32 master weights; with bf16 the forward and backward run under autocast (mixed precision).
     base = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    if cfg.method != "lora":
+        return base, tok, None
+    from peft import LoraConfig
 
-    peft_config = None
-    if cfg.method == "lora":
-        from peft import LoraConfig
-
-        # all-linear leaves out the output layer, so tied input/output embeddings stay untouched.
-        peft_config = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+    # all-linear leaves out the output layer, so tied input/output embeddings stay untouched.
+    return base, tok, LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                                  target_modules="all-linear", bias="none", task_type="CAUSAL_LM")
+
+
+def _sft_config(cfg: TrainConfig, ckpts: Path, device_name: str, evaluate: bool) -> Any:
+    """Every SFTConfig setting the run depends on, set explicitly: an upgrade cannot change a default under it."""
+    from trl import SFTConfig
+
+    from skillgap.models.hf import pick_device
+
+    device = pick_device(device_name)
     micro = micro_batch(cfg, device)
-    per_step = cfg.batch_size * cfg.grad_accum * world  # examples per optimizer step, over all processes
-    steps_per_epoch = math.ceil(len(items) / per_step)
-    total_steps = cfg.max_steps if cfg.max_steps > 0 else steps_per_epoch * cfg.epochs
-    evaluate = bool(val) and cfg.eval_every > 0 and stream is None  # a stream's callback evaluates instead
-    conversational = bool(tok.chat_template)
-    args = SFTConfig(
+    return SFTConfig(
         output_dir=str(ckpts),
         # Trainer sums the micro-batches' gradients, each micro-batch's loss divided by the token count of the
         # whole batch (`num_items_in_batch`): the step of one pass over `batch_size` examples.
@@ -298,7 +289,7 @@ def train(model: ModelConfig, items: list[Item], cfg: TrainConfig, out_dir: str 
         seed=cfg.seed,
         data_seed=cfg.seed,
         train_sampling_strategy="sequential",  # the mixture fixed the order
-        bf16=bf16,
+        bf16=use_bf16(cfg.precision, device),
         fp16=False,
         use_cpu=device.type == "cpu",
         # renamed activation_checkpointing in transformers 5.20; the vllm extra pins <5.20
@@ -326,47 +317,95 @@ def train(model: ModelConfig, items: list[Item], cfg: TrainConfig, out_dir: str 
         report_to="none",
         disable_tqdm=True,
     )
-    callbacks = [progress_callback(console, total_steps)]
-    if stream is not None:
-        from datasets import IterableDataset
 
-        restore_stream(stream, out, last)
+
+def _datasets(items: list[Item], val: dict[str, list[Item]] | None, stream: MixtureStream | None,
+              conversational: bool) -> tuple[Any, Any]:
+    """The training set (the items in their order, or the stream, drawn as the trainer reads it) and the
+    per-skill validation sets Trainer evaluates (`val` None: no evaluation by Trainer)."""
+    from datasets import Dataset, IterableDataset
+
+    if stream is not None:
         train_ds = IterableDataset.from_generator(lambda: (to_record(it, conversational) for it in stream))
-        callbacks.append(mixture_callback(stream, val or {}, tok, conversational, cfg.eval_every, round_steps, out))
     else:
         train_ds = Dataset.from_list([to_record(it, conversational) for it in items])
-    eval_ds = {s: Dataset.from_list([to_record(it, conversational) for it in v]) for s, v in (val or {}).items()
-               if v} if evaluate else None
-    trainer = SFTTrainer(model=base, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
-                         processing_class=tok, peft_config=peft_config, callbacks=callbacks)
-    from transformers import PrinterCallback
+    eval_ds = None if val is None else {s: Dataset.from_list([to_record(it, conversational) for it in v])
+                                        for s, v in val.items() if v}
+    return train_ds, eval_ds
 
-    trainer.remove_callback(PrinterCallback)  # the progress bar shows the loss; the full log goes to the result
-    resume = last > 0
-    if resume and console is not None:
-        console.print(f"[dim]resuming training from {ckpts}[/dim]")
-    t0 = time.perf_counter()
-    trainer.train(resume_from_checkpoint=str(ckpts / f"checkpoint-{last}") if resume else None)
-    seconds = time.perf_counter() - t0
 
-    weights = out / ("adapter" if cfg.method == "lora" else "model")
-    trainer.save_model(str(weights))  # the main process writes (the adapter or model, and the tokenizer)
+def _collect(trainer: Any, items: list[Item], stream: MixtureStream | None, epochs: int, per_step: int,
+             out: Path) -> dict[str, Any]:
+    """What was trained, from the trainer's state: steps, examples and tokens seen, the loss log, and the per-skill
+    validation losses (Trainer's own evaluations for a list; for a stream, its callback's log)."""
     state = trainer.state
     log = [{"step": h["step"], "loss": h["loss"], "learning_rate": h.get("learning_rate", 0.0)}
            for h in state.log_history if "loss" in h]
     if stream is None:
-        n_tokens = sum(len(x) for x in trainer.train_dataset["input_ids"]) * cfg.epochs
-        seen = min(state.global_step * per_step, len(items) * cfg.epochs)
+        tokens = sum(len(x) for x in trainer.train_dataset["input_ids"]) * epochs
+        seen = min(state.global_step * per_step, len(items) * epochs)
         val_loss = [{"step": h["step"], "skill": k[len("eval_"):-len("_loss")], "loss": v}
                     for h in state.log_history for k, v in h.items()
                     if k.startswith("eval_") and k.endswith("_loss")]
     else:
-        n_tokens = int(state.num_input_tokens_seen or 0)
+        tokens = int(state.num_input_tokens_seen or 0)
         seen = state.global_step * per_step
         val_loss = [{"step": r["step"], "skill": sk, "loss": v} for r in read_log(out / "val_loss.jsonl")
                     for sk, v in r["loss"].items()]
-    result = TrainResult(cfg.method, state.global_step, seen, n_tokens, round(seconds, 2), str(weights), log,
-                         val_loss, fp, world)
+    return {"steps": state.global_step, "examples_seen": seen, "train_tokens": tokens, "log": log,
+            "val_loss": val_loss}
+
+
+def train(model: ModelConfig, items: list[Item], cfg: TrainConfig, out_dir: str | Path,
+          val: dict[str, list[Item]] | None = None, console: Any = None,
+          stream: MixtureStream | None = None, round_steps: int = 0) -> TrainResult:
+    """Fine-tune `model` on `items` (in order), or on an online `stream`, and save the weights under `out_dir`.
+
+    With a stream, every `eval_every` steps the per-skill answer loss on `val` goes to the
+    stream's policy, and every `round_steps` steps the stream takes the policy's new weights
+    (logged one line per round to `out_dir/mixture.jsonl`).
+    """
+    _check(model, items, cfg, val, stream, round_steps)
+    out, ps = Path(out_dir), process_state(model.device)
+    world = ps.num_processes
+    if stream is not None and world > 1:
+        raise ConfigError("An online mixture (--mixture) trains in one process: run it without accelerate launch.")
+    console = console if ps.is_main_process else None  # one progress bar, one set of messages: the main process's
+    fp = _fingerprint(model, items, cfg, val, stream, round_steps, world)
+    done = out / "train_result.json"
+    finished = _finished(done, fp, console)
+    if finished is not None:
+        return finished
+    ckpts = out / "checkpoints"
+    last = _resume_step(ckpts, fp, ps)
+
+    from transformers import PrinterCallback
+    from trl import SFTTrainer
+
+    base, tok, peft_config = _load(model, cfg, ps)
+    per_step = cfg.batch_size * cfg.grad_accum * world  # examples per optimizer step, over all processes
+    total_steps = cfg.max_steps if cfg.max_steps > 0 else math.ceil(len(items) / per_step) * cfg.epochs
+    evaluate = bool(val) and cfg.eval_every > 0 and stream is None  # a stream's callback evaluates instead
+    conversational = bool(tok.chat_template)
+    args = _sft_config(cfg, ckpts, model.device, evaluate)
+    callbacks = [progress_callback(console, total_steps)]
+    if stream is not None:
+        restore_stream(stream, out, last)
+        callbacks.append(mixture_callback(stream, val or {}, tok, conversational, cfg.eval_every, round_steps, out))
+    train_ds, eval_ds = _datasets(items, val if evaluate else None, stream, conversational)
+    trainer = SFTTrainer(model=base, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
+                         processing_class=tok, peft_config=peft_config, callbacks=callbacks)
+    trainer.remove_callback(PrinterCallback)  # the progress bar shows the loss; the full log goes to the result
+    if last and console is not None:
+        console.print(f"[dim]resuming training from {ckpts}[/dim]")
+    t0 = time.perf_counter()
+    trainer.train(resume_from_checkpoint=str(ckpts / f"checkpoint-{last}") if last else None)
+    seconds = time.perf_counter() - t0
+
+    weights = out / ("adapter" if cfg.method == "lora" else "model")
+    trainer.save_model(str(weights))  # the main process writes (the adapter or model, and the tokenizer)
+    result = TrainResult(cfg.method, seconds=round(seconds, 2), weights=str(weights), fingerprint=fp, processes=world,
+                         **_collect(trainer, items, stream, cfg.epochs, per_step, out))
     if trainer.is_world_process_zero():
         tmp = done.with_name(done.name + ".tmp")
         tmp.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
@@ -410,70 +449,6 @@ def progress_callback(console: Any, total: int) -> Any:
                 self.bar.stop()
 
     return _Progress(console, total)
-
-
-def encode_completions(tokenizer: Any, items: list[Item], conversational: bool) -> list[tuple[list[int], int]]:
-    """Each item as (token ids of prompt + reference completion, number of prompt tokens), rendered as training
-    renders it: what a loss on the completion alone is computed over."""
-    rows = []
-    for it in items:
-        rec = to_record(it, conversational)
-        prompt = tokenizer.apply_chat_template(rec["prompt"], add_generation_prompt=True, tokenize=False) \
-            if conversational else rec["prompt"]
-        answer = rec["completion"][0]["content"] if conversational else rec["completion"]
-        p = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        full = tokenizer(prompt + answer, add_special_tokens=False)["input_ids"]
-        rows.append((full, len(p)))
-    return rows
-
-
-def completion_logprobs(model: Any, tokenizer: Any, items: list[Item], conversational: bool,
-                        batch_size: int = 64) -> Iterator[tuple[Any, Any]]:
-    """Per item, in order: the log-probabilities at its reference completion's positions ([n, vocab]) and the
-    completion's token ids ([n]). Forward passes only, in batches, the model in eval mode and no gradient."""
-    import torch
-
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    try:
-        with torch.no_grad():
-            for i in range(0, len(items), batch_size):
-                rows = encode_completions(tokenizer, items[i:i + batch_size], conversational)
-                width = max(len(f) for f, _ in rows)
-                ids = torch.full((len(rows), width), pad, dtype=torch.long)
-                mask = torch.zeros((len(rows), width), dtype=torch.long)
-                for r, (f, _) in enumerate(rows):
-                    ids[r, :len(f)] = torch.tensor(f)
-                    mask[r, :len(f)] = 1
-                logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
-                logp = torch.log_softmax(logits, -1)
-                for r, (f, n_prompt) in enumerate(rows):
-                    yield logp[r, n_prompt - 1:len(f) - 1], torch.tensor(f[n_prompt:], device=device)
-    finally:
-        if was_training:
-            model.train()
-
-
-def answer_scores(model: Any, tokenizer: Any, items: dict[str, list[Item]], conversational: bool,
-                  batch_size: int = 64) -> dict[str, dict[str, float]]:
-    """Per skill, `loss`: the mean cross-entropy of the reference completion's tokens given the prompt,
-    and `accuracy`: the share of items whose every completion token is the model's greedy choice.
-
-    Skill-it's per-skill metrics: only the answer tokens count (for LEGO and Addition, the label
-    token), nothing of the prompt and no end-of-turn token. One forward pass, no generation.
-    """
-    out: dict[str, dict[str, float]] = {}
-    for skill, its in items.items():
-        total, count, right = 0.0, 0, 0
-        for pred, targets in completion_logprobs(model, tokenizer, its, conversational, batch_size):
-            if len(targets):
-                total -= pred.gather(1, targets[:, None]).sum().item()
-                count += len(targets)
-                right += bool((pred.argmax(-1) == targets).all())
-        out[skill] = {"loss": total / max(count, 1), "accuracy": right / max(len(its), 1)}
-    return out
 
 
 def read_log(path: Path) -> list[dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -26,25 +27,32 @@ def pick_dtype(dtype: str, device: torch.device) -> torch.dtype:
     return getattr(torch, resolved_dtype(dtype, device.type))  # as the run id resolves it
 
 
+def load_merged(cfg: ModelConfig, dtype: torch.dtype = torch.float32) -> tuple[Any, Any]:
+    """`cfg`'s model and tokenizer, a LoRA adapter merged into the weights (PEFT's merge_and_unload): one plain
+    model that runs at the base model's speed, whose weights are the fine-tune's full-rank result."""
+    folder = materialize(resolve_source(cfg.model))
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
+    if cfg.adapter:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, cfg.adapter).merge_and_unload()
+    return model, AutoTokenizer.from_pretrained(folder)
+
+
 class HFBackend:
     def __init__(self, cfg: ModelConfig, batch_size: int = 16):
-        src = resolve_source(cfg.model)
         self.identity = model_identity(cfg)
         self.batch_size = batch_size
         self.device = pick_device(cfg.device)
-        folder = materialize(src)
-        self.tokenizer = AutoTokenizer.from_pretrained(folder)
+        # routing depends on the input: a router stays a PEFT model, unmerged; an adapter is merged once at load
+        router = cfg.adapter if cfg.adapter and is_router(cfg.adapter) else None
+        self.model, self.tokenizer = load_merged(replace(cfg, adapter=None) if router else cfg,
+                                                 pick_dtype(cfg.dtype, self.device))
+        if router:
+            self.model = load_router(self.model, router)
         self.tokenizer.padding_side = "left"  # generation continues from the right edge of every row
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.model = AutoModelForCausalLM.from_pretrained(folder, dtype=pick_dtype(cfg.dtype, self.device))
-        if cfg.adapter:
-            from peft import PeftModel
-
-            if is_router(cfg.adapter):  # routing depends on the input: it stays a PEFT model, unmerged
-                self.model = load_router(self.model, cfg.adapter)
-            else:  # merged once at load: generation then runs at the base model's speed
-                self.model = PeftModel.from_pretrained(self.model, cfg.adapter).merge_and_unload()
         self.model.to(self.device).eval()
         self.stop_ids = sorted({i for i in (self.tokenizer.eos_token_id, self.model.generation_config.eos_token_id)
                                 if isinstance(i, int)})

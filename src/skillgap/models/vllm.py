@@ -93,15 +93,12 @@ def merged_folder(base: Path, adapter: str) -> Path:
     out = merged_path(base, adapter)
     if (out / "config.json").is_file():
         return out
-    import torch
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from skillgap.models.hf import load_merged
 
-    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
-    model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+    model, tokenizer = load_merged(ModelConfig(str(base), adapter=adapter))
     with atomic(out) as tmp:  # a killed merge never leaves a half-written cache entry
         model.save_pretrained(tmp)
-        AutoTokenizer.from_pretrained(base).save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
     return out
 
 

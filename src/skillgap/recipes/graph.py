@@ -56,7 +56,7 @@ def graph_recipe(model: ModelConfig, data: DataConfig, tc: TrainConfig, output_p
         stream = MixtureStream(Static(weights), sources, seed=data.seed, sources_key=data.describe())
         console.print(f"[bold]{name}[/bold]: {steps} steps")
         res = train(base, [], cfg, work / name, val=val, console=console, stream=stream, round_steps=steps)
-        trained = replace(base, adapter=res.weights) if cfg.method == "lora" else replace(base, model=res.weights)
+        trained = res.as_model(base)
         return trained, read_log(work / name / "val_loss.jsonl")
 
     base = model

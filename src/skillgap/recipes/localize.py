@@ -25,22 +25,28 @@ delta, and the overlap matrix compares what separate fine-tunes moved, as the pa
 
 from __future__ import annotations
 
+import argparse
 import json
+import re
 import shutil
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from skillgap.data import DataConfig, load_items
-from skillgap.errors import ConfigError
-from skillgap.localize import (GRAFTABLE, GraftConfig, Mask, find_mask, graft, graftable, movement_mask, random_mask,
-                               task_vector)
+from skillgap.data import DataConfig, load_items, stratified_sample, suite_of
+from skillgap.errors import ConfigError, unknown_name
+from skillgap.items import Item
+from skillgap.localize import (GRAFTABLE, GraftConfig, Mask, find_mask, graft, graftable, label_calibration,
+                               movement_mask, random_mask, task_vector)
 from skillgap.models import ModelConfig, ModelPool, model_identity
 from skillgap.recipes.profile import EvalConfig, profile, write_json
-from skillgap.verify import assert_disjoint
+from skillgap.scoring import answer_scores, completion_batches
 from skillgap.store import fingerprint
+from skillgap.suites import validation_items
+from skillgap.verify import assert_disjoint
 
 
 @dataclass(frozen=True)
@@ -65,42 +71,34 @@ class LocalizeConfig:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}.")
 
 
-def _load(cfg: ModelConfig) -> tuple[Any, Any, Path]:
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+@dataclass
+class _Run:
+    """What every measurement of one localize run reads: its settings, items, output folder and model pool."""
 
-    from skillgap.models.sources import materialize, resolve_source
+    base: ModelConfig
+    data: DataConfig
+    lc: LocalizeConfig
+    ev: EvalConfig
+    items: dict[str, dict[str, list[Item]]]  # skill -> train / validation / test
+    classify: bool  # label words scored in memory, else generation through the run store
+    out: Path
+    runs_dir: str | Path
+    console: Console
+    models: ModelPool
 
-    folder = materialize(resolve_source(cfg.model))
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
-    if cfg.adapter:  # a LoRA fine-tune: merged into the weights, so τ is its full-rank delta
-        from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, cfg.adapter).merge_and_unload()
-    return model, AutoTokenizer.from_pretrained(folder), folder
+@dataclass
+class _Pre:
+    """The base model in memory and its graftable weights: live (grafted in place) and θ_pre (a copy)."""
 
+    model: Any
+    tokenizer: Any
+    params: dict[str, Any]
+    weights: dict[str, Any]
 
-def _batches(tokenizer: Any, items: list, batch_size: int) -> list[dict[str, Any]]:
-    """Mini-batches with the loss on the reference completion only, rendered as training renders it."""
-    import torch
-
-    from skillgap.train import encode_completions
-
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    rows = encode_completions(tokenizer, items, bool(tokenizer.chat_template))
-    out = []
-    for i in range(0, len(rows), batch_size):
-        chunk = rows[i:i + batch_size]
-        width = max(len(f) for f, _ in chunk)
-        ids = torch.full((len(chunk), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(chunk), width), dtype=torch.long)
-        labels = torch.full((len(chunk), width), -100, dtype=torch.long)
-        for r, (f, n_prompt) in enumerate(chunk):
-            ids[r, :len(f)] = torch.tensor(f)
-            mask[r, :len(f)] = 1
-            labels[r, n_prompt:len(f)] = torch.tensor(f[n_prompt:])
-        out.append({"input_ids": ids, "attention_mask": mask, "labels": labels})
-    return out
+    @property
+    def conversational(self) -> bool:
+        return bool(self.tokenizer.chat_template)
 
 
 def localize_recipe(base: ModelConfig, finetuned: ModelConfig | dict[str, ModelConfig], data: DataConfig,
@@ -123,141 +121,32 @@ def localize_recipe(base: ModelConfig, finetuned: ModelConfig | dict[str, ModelC
     if data.data and not classify:  # generations are graded after the models load: every test reference first
         load_items(held_out(data, lc, lc.skills[0]), ev.grader, check=True)
     out = Path(output_path)
-    out.mkdir(parents=True, exist_ok=True)
-    config = {"base": base.to_dict(), "finetuned": {s: per_skill[s].to_dict() for s in lc.skills},
-              "data": asdict(data), "localize": asdict(lc), "graft": asdict(gc), "eval": asdict(ev),
-              # the models and items by content: a model retrained in its folder or an edited file is another run
-              "identity": {"base": model_identity(base),
-                           "finetuned": {s: model_identity(per_skill[s]) for s in lc.skills},
-                           "items": fingerprint({s: {k: [it.to_dict() for it in v] for k, v in by.items()}
-                                                 for s, by in items.items()})}}
-    saved = out / "config.json"
-
-    def comparable(c: dict[str, Any]) -> dict[str, Any]:  # more sparsity levels extend a run: each has its masks
-        c = json.loads(json.dumps(c))
-        c["localize"].pop("sparsities", None)
-        c["localize"].pop("keep_models", None)
-        return c
-
-    if saved.is_file() and comparable(json.loads(saved.read_text())) != comparable(config):
-        raise ConfigError(f"{out} holds a localize run with other settings, models or items ({saved}); give another "
-                          "--output-path or delete it.")
-    write_json(config, saved)
-    models = ModelPool()
-
-    def generated(cfg: ModelConfig, skill: str, name: str) -> dict[str, Any]:
-        prof = profile(cfg, held_out(data, lc, skill), ev, runs_dir, out / "profiles" / f"{name}.json", console,
-                       models=models).to_dict()
-        return _overall(prof)
-
+    config = _claim(out, _config(base, per_skill, data, lc, gc, ev, items))
+    run = _Run(base, data, lc, ev, items, classify, out, runs_dir, console, ModelPool())
     res: dict[str, Any] = {"config": config, "skills": {}, "measure": "label words" if classify else "generation"}
     try:
-        import torch
+        from skillgap.models.hf import load_merged
 
-        pre_model, tok, _ = _load(base)
-        conversational = bool(tok.chat_template)
-
-        def scored(model: Any, skill: str, name: str) -> dict[str, Any]:
-            """Label-word accuracy and calibration of an in-memory model on the skill's test items (kept in
-            `profiles/<name>.json`, so a resumed run does not score it again)."""
-            from skillgap.localize import label_calibration
-
-            done = out / "profiles" / f"{name}.json"
-            if done.is_file():
-                return json.loads(done.read_text())
-            got = label_calibration(model, tok, items[skill]["test"], conversational)
-            write_json(got, done)
-            return got
-
-        params = graftable(pre_model, lc.pattern)
-        pre = {n: p.detach().clone() for n, p in params.items()}
+        model, tok = load_merged(base)
+        params = graftable(model, lc.pattern)
+        pre = _Pre(model, tok, params, {n: p.detach().clone() for n, p in params.items()})
         res["graftable_parameters"] = sum(p.numel() for p in params.values())
-        res["all_parameters"] = sum(p.numel() for p in pre_model.parameters())
-        taus: dict[str, dict[str, Any]] = {}
+        res["all_parameters"] = sum(p.numel() for p in model.parameters())
+        taus, finetuned_scores = _task_vectors(run, pre, per_skill)
         for s in lc.skills:
-            ft = per_skill[s]
-            key = json.dumps(ft.to_dict(), sort_keys=True)
-            if key not in taus:
-                ft_model, _, _ = _load(ft)
-                ft_params = {n: p for n, p in ft_model.named_parameters() if n in params}
-                taus[key] = {"tau": task_vector(pre, ft_params),
-                             "scored": {t: scored(ft_model, t, f"{t}-ft") for t in lc.skills if per_skill[t] == ft}
-                             if classify else {}}
-                del ft_model
             res["skills"][s] = {
-                "base": scored(pre_model, s, f"{s}-base") if classify else generated(base, s, f"{s}-base"),
-                "finetuned": taus[key]["scored"][s] if classify else generated(ft, s, f"{s}-ft"), "masks": {}}
-        models.close()
-        from skillgap.train import answer_scores
-
+                "base": _label_words(run, pre.model, tok, s, f"{s}-base") if classify
+                else _generation(run, base, s, f"{s}-base"),
+                "finetuned": finetuned_scores[s] if classify else _generation(run, per_skill[s], s, f"{s}-ft"),
+                "masks": {}}
+        run.models.close()
         masks: dict[tuple[str, float], Mask] = {}
         for s in lc.skills:
-            tau = taus[json.dumps(per_skill[s].to_dict(), sort_keys=True)]["tau"]
-            n_graftable = sum(t.numel() for t in tau.values())
-            batches = _batches(tok, items[s]["train"], gc.batch_size)
-            select = {"train": items[s]["train"], "validation": items[s]["validation"]}
-
-            def score() -> float:
-                if classify:  # the paper's rule: train + validation accuracy of the label words
-                    from skillgap.localize import label_calibration
-
-                    return sum(label_calibration(pre_model, tok, its, conversational)["accuracy"]
-                               for its in select.values()) / 2
-                # A worked completion is many tokens, and a grafted model rarely reproduces all of them (that
-                # accuracy sits at 0 and ranks nothing), so the rounded masks are ranked by minus the mean answer
-                # loss on the same items.
-                sc = answer_scores(pre_model, tok, select, conversational)
-                return -(sc["train"]["loss"] + sc["validation"]["loss"]) / 2
-
             for sp in lc.sparsities:
-                path = out / "masks" / f"{s}-graft-{sp:g}.safetensors"
-                hist_path = path.with_suffix(".history.json")
-                if path.is_file():
-                    mask = Mask.load(path)
-                    history = json.loads(hist_path.read_text())
-                else:
-                    console.print(f"[bold]{s}[/bold] sparsity {sp:g}: finding the mask ({gc.steps} steps)")
-                    mask, history = find_mask(pre_model, pre, tau, batches, score, replace(gc, sparsity=sp),
-                                              pattern=lc.pattern,
-                                              on_step=lambda r: console.print(
-                                                  f"  step {r['step']}: score {r['score']:.3f}, loss {r['loss']:.3f},"
-                                                  f" {r['count']} coordinates (+{r['flipped_in']} −{r['flipped_out']})"))
-                    mask.save(path)
-                    write_json(history, hist_path)  # type: ignore[arg-type]
-                masks[(s, sp)] = mask
-                kinds = {"graft": mask, "movement": movement_mask(tau, sp),
-                         "random": random_mask(tau, max(1, mask.count), seed=gc.seed)}
-                row: dict[str, Any] = {"history": history}
-                for kind, m in kinds.items():
-                    name = f"{s}-{kind}-{sp:g}"
-                    done = out / "profiles" / f"{name}.json"
-                    if classify:  # scored in memory: no model folder, no engine
-                        if not done.is_file():
-                            with torch.no_grad():
-                                graft(params, pre, tau, m)
-                        got = scored(pre_model, s, name)
-                    else:
-                        # the run store knows a model folder by its path: the mask's digest in it keeps a profile
-                        # of one mask from ever standing for another's
-                        folder = out / "grafted" / f"{name}-{m.digest()}"
-                        if not done.is_file():
-                            with torch.no_grad():
-                                graft(params, pre, tau, m)
-                            pre_model.save_pretrained(folder)
-                            tok.save_pretrained(folder)
-                        got = generated(ModelConfig(str(folder), backend=base.backend, device=base.device), s, name) \
-                            if not done.is_file() else _overall(json.loads(done.read_text()))
-                        models.close()
-                        if not lc.keep_models:
-                            shutil.rmtree(folder, ignore_errors=True)
-                    row[kind] = got | {"count": m.count, "sparsity": m.count / n_graftable, "tensors": _by_module(m)}
+                masks[(s, sp)], row = _masks_at(run, pre, taus[s], s, replace(gc, sparsity=sp))
                 res["skills"][s]["masks"][f"{sp:g}"] = row
                 derive(res["skills"][s])
-                console.print(f"{s} @ {sp:g}: graft {row['graft']['accuracy']:.0%} ({row['graft']['count']} coords, "
-                              f"gain recovery {_ratio(row['graft']['gain_recovery'])}), movement "
-                              f"{row['movement']['accuracy']:.0%}, random {row['random']['accuracy']:.0%}; "
-                              f"fine-tuned {res['skills'][s]['finetuned']['accuracy']:.0%}, "
-                              f"base {res['skills'][s]['base']['accuracy']:.0%}")
+                console.print(_summary(res["skills"][s], s, f"{sp:g}"))
                 write_json(res, out / "localize.json")
         res["overlap"] = {f"{sp:g}": [[masks[(a, sp)].overlap(masks[(b, sp)]) for b in lc.skills] for a in lc.skills]
                           for sp in lc.sparsities}
@@ -267,8 +156,164 @@ def localize_recipe(base: ModelConfig, finetuned: ModelConfig | dict[str, ModelC
         for sp in lc.sparsities:
             plot_overlap(res, f"{sp:g}", out / f"overlap-{sp:g}.png")
     finally:
-        models.close()
+        run.models.close()
     return res
+
+
+def _config(base: ModelConfig, per_skill: dict[str, ModelConfig], data: DataConfig, lc: LocalizeConfig,
+            gc: GraftConfig, ev: EvalConfig, items: dict[str, dict[str, list[Item]]]) -> dict[str, Any]:
+    return {"base": base.to_dict(), "finetuned": {s: per_skill[s].to_dict() for s in lc.skills},
+            "data": asdict(data), "localize": asdict(lc), "graft": asdict(gc), "eval": asdict(ev),
+            # the models and items by content: a model retrained in its folder or an edited file is another run
+            "identity": {"base": model_identity(base),
+                         "finetuned": {s: model_identity(per_skill[s]) for s in lc.skills},
+                         "items": fingerprint({s: {k: [it.to_dict() for it in v] for k, v in by.items()}
+                                               for s, by in items.items()})}}
+
+
+def _comparable(c: dict[str, Any]) -> dict[str, Any]:
+    """A run's config without what may change on resume: more sparsity levels extend a run (each has its masks)."""
+    c = json.loads(json.dumps(c))
+    c["localize"].pop("sparsities", None)
+    c["localize"].pop("keep_models", None)
+    return c
+
+
+def _claim(out: Path, config: dict[str, Any]) -> dict[str, Any]:
+    """Write `config` to `out/config.json`, refusing a folder that holds a run with other settings, models or items."""
+    out.mkdir(parents=True, exist_ok=True)
+    saved = out / "config.json"
+    if saved.is_file() and _comparable(json.loads(saved.read_text())) != _comparable(config):
+        raise ConfigError(f"{out} holds a localize run with other settings, models or items ({saved}); give another "
+                          "--output-path or delete it.")
+    write_json(config, saved)
+    return config
+
+
+def _task_vectors(run: _Run, pre: _Pre, per_skill: dict[str, ModelConfig],
+                  ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Each skill's τ = its fine-tune − base (a fine-tuned model shared by skills is loaded once) and, for label
+    words, the fine-tune's scores on its skills, taken while it is in memory."""
+    from skillgap.models.hf import load_merged
+
+    shared: dict[str, list[str]] = {}
+    for s in run.lc.skills:
+        shared.setdefault(json.dumps(per_skill[s].to_dict(), sort_keys=True), []).append(s)
+    taus, scores = {}, {}
+    for skills in shared.values():
+        ft_model, _ = load_merged(per_skill[skills[0]])  # a LoRA fine-tune merged in: τ is its full-rank delta
+        tau = task_vector(pre.weights, {n: p for n, p in ft_model.named_parameters() if n in pre.params})
+        for s in skills:
+            taus[s] = tau
+            if run.classify:
+                scores[s] = _label_words(run, ft_model, pre.tokenizer, s, f"{s}-ft")
+        del ft_model
+    return taus, scores
+
+
+def _graft_mask(run: _Run, pre: _Pre, tau: dict[str, Any], skill: str, gc: GraftConfig) -> tuple[Mask, list]:
+    """The skill's graft at `gc.sparsity`: found on its train items and selected on train + validation, or read back
+    from `masks/` (saved there, so a killed run resumes)."""
+    path = run.out / "masks" / f"{skill}-graft-{gc.sparsity:g}.safetensors"
+    hist_path = path.with_suffix(".history.json")
+    if path.is_file():
+        return Mask.load(path), json.loads(hist_path.read_text())
+    run.console.print(f"[bold]{skill}[/bold] sparsity {gc.sparsity:g}: finding the mask ({gc.steps} steps)")
+    batches = completion_batches(pre.tokenizer, run.items[skill]["train"], gc.batch_size)
+    mask, history = find_mask(pre.model, pre.weights, tau, batches, partial(_selection_score, run, pre, skill), gc,
+                              pattern=run.lc.pattern, on_step=partial(_print_step, run.console))
+    mask.save(path)
+    write_json(history, hist_path)  # type: ignore[arg-type]
+    return mask, history
+
+
+def _selection_score(run: _Run, pre: _Pre, skill: str) -> float:
+    """How the base model with a mask grafted does on the skill's train + validation items (higher is better)."""
+    select = {"train": run.items[skill]["train"], "validation": run.items[skill]["validation"]}
+    if run.classify:  # the paper's rule: train + validation accuracy of the label words
+        return sum(label_calibration(pre.model, pre.tokenizer, its, pre.conversational)["accuracy"]
+                   for its in select.values()) / 2
+    # A worked completion is many tokens, and a grafted model rarely reproduces all of them (that accuracy sits at
+    # 0 and ranks nothing), so the rounded masks are ranked by minus the mean answer loss on the same items.
+    sc = answer_scores(pre.model, pre.tokenizer, select, pre.conversational)
+    return -(sc["train"]["loss"] + sc["validation"]["loss"]) / 2
+
+
+def _print_step(console: Console, r: dict[str, Any]) -> None:
+    console.print(f"  step {r['step']}: score {r['score']:.3f}, loss {r['loss']:.3f},"
+                  f" {r['count']} coordinates (+{r['flipped_in']} −{r['flipped_out']})")
+
+
+def _masks_at(run: _Run, pre: _Pre, tau: dict[str, Any], skill: str, gc: GraftConfig) -> tuple[Mask, dict[str, Any]]:
+    """The skill's graft at `gc.sparsity` and its two baselines at the graft's size (movement, random), each grafted
+    onto the base and measured."""
+    mask, history = _graft_mask(run, pre, tau, skill, gc)
+    kinds = {"graft": mask, "movement": movement_mask(tau, gc.sparsity),
+             "random": random_mask(tau, max(1, mask.count), seed=gc.seed)}
+    measure = _grafted_label_words if run.classify else _grafted_generation
+    n_graftable = sum(t.numel() for t in tau.values())
+    row: dict[str, Any] = {"history": history}
+    for kind, m in kinds.items():
+        got = measure(run, pre, tau, m, skill, f"{skill}-{kind}-{gc.sparsity:g}")
+        row[kind] = got | {"count": m.count, "sparsity": m.count / n_graftable, "tensors": _by_module(m)}
+    return mask, row
+
+
+def _generation(run: _Run, model: ModelConfig, skill: str, name: str) -> dict[str, Any]:
+    """Accuracy by generation on the skill's held-out test items, graded and every item counted: the loop's own
+    profile (`profiles/<name>.json`), each generation kept in the run store, so a resumed run reads it back."""
+    prof = profile(model, held_out(run.data, run.lc, skill), run.ev, run.runs_dir, run.out / "profiles" / f"{name}.json",
+                   run.console, models=run.models)
+    return _overall(prof.to_dict())
+
+
+def _label_words(run: _Run, model: Any, tokenizer: Any, skill: str, name: str) -> dict[str, Any]:
+    """Label-word accuracy and calibration of an in-memory model on the skill's test items (kept in
+    `profiles/<name>.json`, so a resumed run does not score it again)."""
+    done = run.out / "profiles" / f"{name}.json"
+    if done.is_file():
+        return json.loads(done.read_text())
+    got = label_calibration(model, tokenizer, run.items[skill]["test"], bool(tokenizer.chat_template))
+    write_json(got, done)
+    return got
+
+
+def _grafted_label_words(run: _Run, pre: _Pre, tau: dict[str, Any], mask: Mask, skill: str,
+                         name: str) -> dict[str, Any]:
+    """The mask grafted onto the base in memory and scored there: no model folder, no engine."""
+    if not (run.out / "profiles" / f"{name}.json").is_file():
+        graft(pre.params, pre.weights, tau, mask)
+    return _label_words(run, pre.model, pre.tokenizer, skill, name)
+
+
+def _grafted_generation(run: _Run, pre: _Pre, tau: dict[str, Any], mask: Mask, skill: str,
+                        name: str) -> dict[str, Any]:
+    """The mask grafted onto the base, written as a model folder and profiled by generation; the folder is deleted
+    once profiled (`--keep-models` keeps it)."""
+    done = run.out / "profiles" / f"{name}.json"
+    # the run store knows a model folder by its path: the mask's digest in it keeps a profile of one mask from ever
+    # standing for another's
+    folder = run.out / "grafted" / f"{name}-{mask.digest()}"
+    if done.is_file():
+        got = _overall(json.loads(done.read_text()))
+    else:
+        graft(pre.params, pre.weights, tau, mask)
+        pre.model.save_pretrained(folder)
+        pre.tokenizer.save_pretrained(folder)
+        got = _generation(run, ModelConfig(str(folder), backend=run.base.backend, device=run.base.device), skill, name)
+    run.models.close()
+    if not run.lc.keep_models:
+        shutil.rmtree(folder, ignore_errors=True)
+    return got
+
+
+def _summary(r: dict[str, Any], skill: str, sp: str) -> str:
+    """One line per skill and sparsity: the graft against its baselines and the two ends."""
+    g = r["masks"][sp]["graft"]
+    return (f"{skill} @ {sp}: graft {g['accuracy']:.0%} ({g['count']} coords, gain recovery "
+            f"{_ratio(g['gain_recovery'])}), movement {r['masks'][sp]['movement']['accuracy']:.0%}, random "
+            f"{r['masks'][sp]['random']['accuracy']:.0%}; fine-tuned {r['finetuned']['accuracy']:.0%}, "
+            f"base {r['base']['accuracy']:.0%}")
 
 
 def held_out(data: DataConfig, lc: LocalizeConfig, skill: str) -> DataConfig:
@@ -283,12 +328,7 @@ def _items(data: DataConfig, lc: LocalizeConfig) -> tuple[dict[str, dict[str, li
 
     From a suite: its splits. From files (`--data` the train file, `--validation-data`, `--test-data`): the items
     whose only skill is that one; without a validation file, train items the mask's gradient does not see."""
-    from skillgap.errors import unknown_name
-
     if not data.data:
-        from skillgap.data import suite_of
-        from skillgap.suites import validation_items
-
         suite = suite_of(data)
         for s in lc.skills:
             if s not in suite.skills.ids:
@@ -313,8 +353,6 @@ def _items(data: DataConfig, lc: LocalizeConfig) -> tuple[dict[str, dict[str, li
             if lc.validation_data:
                 val = load_items(replace(one, data=lc.validation_data, limit=lc.val_limit))[0]
             else:
-                from skillgap.data import stratified_sample
-
                 used = {it.id for it in train}
                 rest = [it for it in load_items(replace(one, limit=None))[0] if it.id not in used]
                 val = stratified_sample(rest, lc.val_limit, data.seed)
@@ -358,8 +396,6 @@ def _overall(prof: dict[str, Any]) -> dict[str, Any]:
 
 def _by_module(m: Mask) -> dict[str, int]:
     """Grafted coordinates per kind of tensor (q_proj, mlp.down_proj, input_layernorm, ...), layers summed."""
-    import re
-
     out: dict[str, int] = {}
     for n, c in m.touched().items():
         key = re.sub(r"^.*\.layers\.\d+\.", "", n).removesuffix(".weight")
@@ -422,8 +458,6 @@ def _acc(m: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Rewrite each run folder's localize.json (derived fields) and localize.md, loading no model."""
-    import argparse
-
     p = argparse.ArgumentParser(description="rewrite localize.md (and the derived fields of localize.json)")
     p.add_argument("dirs", nargs="+", type=Path, help="localize output folders")
     for d in p.parse_args(argv).dirs:

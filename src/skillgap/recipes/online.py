@@ -20,15 +20,18 @@ from typing import Any
 from rich.console import Console
 
 from skillgap.data import DataConfig, load_items, source, suite_of, train_file
-from skillgap.errors import ConfigError
+from skillgap.errors import ConfigError, unknown_name
+from skillgap.formats import read_items
 from skillgap.graph import SkillsGraph, load_graph, parse_rows
 from skillgap.items import Item
 from skillgap.models import ModelConfig
 from skillgap.profile import Profile
 from skillgap.recipes.profile import EvalConfig, profile, write_json
+from skillgap.scoring import answer_scores
 from skillgap.skills import SkillSet
 from skillgap.store import fingerprint
-from skillgap.target.online import MixtureStream, make_policy, natural_proportions, reachable, skill_sources
+from skillgap.suites import active_skills, validation_items
+from skillgap.target.online import POLICIES, MixtureStream, make_policy, natural_proportions, reachable, skill_sources
 from skillgap.train import TrainConfig, TrainResult, train
 from skillgap.verify import assert_disjoint, prompt_key
 
@@ -49,9 +52,6 @@ class MixConfig:
     train_fields: tuple[tuple[str, str], ...] = ()  # for train_data, as DataConfig.fields
 
     def check(self) -> None:
-        from skillgap.errors import unknown_name
-        from skillgap.target.online import POLICIES
-
         if self.mixture not in POLICIES:
             raise unknown_name("mixture", self.mixture, list(POLICIES))
         if self.window < 1 or self.val_per_skill < 1 or (self.round_steps is not None and self.round_steps < 1):
@@ -61,8 +61,6 @@ class MixConfig:
         if self.eta is not None and not self.eta > 0:
             raise ConfigError(f"--eta must be positive, got {self.eta}.")
         if self.train_data:
-            from skillgap.formats import read_items
-
             read_items(self.train_data, self.train_format, dict(self.train_fields))  # fails as file:line: field
 
 
@@ -134,8 +132,6 @@ def build_online(data: DataConfig, mc: MixConfig, tc: TrainConfig, test_items: l
         pool = [it for it in pool if it.id not in ids_held and prompt_key(it) not in texts_held]  # by id and text
         val = {s: v for s, v in held.items() if v}
     else:
-        from skillgap.suites import active_skills, validation_items
-
         suite = suite_of(data)
         skills = active_skills(suite)
         # the suite's validation split: no training stream and no test item can share a problem with it
@@ -173,7 +169,7 @@ def online_recipe(model: ModelConfig, data: DataConfig, mc: MixConfig, tc: Train
     result = train(model, [], tc, out, val=online.val, console=console, stream=online.stream,
                    round_steps=online.rounds)
 
-    trained = replace(model, adapter=result.weights) if tc.method == "lora" else replace(model, model=result.weights)
+    trained = result.as_model(model)
     prof = profile(trained, data, ev, runs_dir, console=console)
     by_skill: dict[str, list[Item]] = {}
     for it in test_items:
@@ -186,17 +182,7 @@ def online_recipe(model: ModelConfig, data: DataConfig, mc: MixConfig, tc: Train
 
 def final_answer_loss(model: ModelConfig, items: dict[str, list[Item]]) -> dict[str, float]:
     """Per-skill answer loss of the trained model on the test items (Skill-it's loss metric)."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from skillgap.models.hf import load_merged
 
-    from skillgap.models.sources import materialize, resolve_source
-    from skillgap.train import answer_scores
-
-    folder = materialize(resolve_source(model.model))
-    tok = AutoTokenizer.from_pretrained(folder)
-    net = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
-    if model.adapter:
-        from peft import PeftModel
-
-        net = PeftModel.from_pretrained(net, model.adapter).merge_and_unload()
+    net, tok = load_merged(model)
     return {s: round(v["loss"], 5) for s, v in answer_scores(net, tok, items, bool(tok.chat_template)).items()}

@@ -138,7 +138,7 @@ def _run(model: ModelConfig, data: DataConfig, target: TargetConfig, tc: TrainCo
     done("train")
 
     stage("after")
-    trained = replace(model, adapter=result.weights) if result.method == "lora" else replace(model, model=result.weights)
+    trained = result.as_model(model)
     after = profile(trained, data, ev, runs_dir, out / "after.json", console, models=models).to_dict()
     done("after")
 
