@@ -27,7 +27,7 @@ _LAZY = {
     "Profile": "skillgap.profile", "Record": "skillgap.profile", "build_profile": "skillgap.profile",
     "wilson": "skillgap.profile", "attribute": "skillgap.profile",
     "ModelConfig": "skillgap.models", "ModelPool": "skillgap.models", "load_model": "skillgap.models",
-    "DataConfig": "skillgap.data", "Items": "skillgap.data", "load_items": "skillgap.data",
+    "DataConfig": "skillgap.data", "load_items": "skillgap.data",
     "read_items": "skillgap.formats", "load_suite": "skillgap.suites", "RunStore": "skillgap.store",
     "EvalConfig": "skillgap.recipes.profile",
     "Mixture": "skillgap.target", "Request": "skillgap.target", "build_mixture": "skillgap.target",
@@ -42,7 +42,7 @@ __all__ = sorted(_LAZY)
 
 if TYPE_CHECKING:  # the same names, for type checkers and IDEs (tests/test_api.py checks that the two agree)
     from skillgap.api import Model, find_gaps, finetune, measure
-    from skillgap.data import DataConfig, Items, load_items
+    from skillgap.data import DataConfig, load_items
     from skillgap.diagnose import missing_skill_profile
     from skillgap.formats import read_items
     from skillgap.grade import Grade, JudgeGrader, get_grader
