@@ -1,4 +1,6 @@
-"""Where items come from: a built-in suite or a JSONL file of items, restricted by skill and sampled to a limit."""
+"""Where items come from: a built-in suite, or a dataset file in any format `formats.py` reads (JSONL items, GSM8K,
+MATH, Alpaca, classification, CSV, Parquet, a saved dataset), restricted by skill and sampled to a limit.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ import random
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from skillgap.errors import ConfigError, unknown_name
 from skillgap.formats import read_items
@@ -65,6 +67,14 @@ class DataConfig:
         if self.limit is not None:
             query.append(f"sample={self.sample}")
         return f"file:{Path(self.data).resolve()}" + ("?" + "&".join(query) if query else "")
+
+
+class Items(NamedTuple):
+    """Items as `load_items` returns them, so that a recipe reads a file once and hands the result on."""
+
+    items: list[Item]
+    skills: SkillSet | None  # the skill inventory, if known
+    grader: str  # the grader that grades them: the one asked for, else the data's own
 
 
 def source(cfg: DataConfig) -> str:
@@ -133,8 +143,7 @@ def stratified_sample(items: list[Item], n: int, seed: int) -> list[Item]:
     return [items[i] for i in sorted(chosen)]
 
 
-def load_items(cfg: DataConfig, grader: str | None = None,
-               check: bool = False) -> tuple[list[Item], SkillSet | None, str]:
+def load_items(cfg: DataConfig, grader: str | None = None, check: bool = False) -> Items:
     """The items, the skill inventory if known, and the grader that grades them (`grader`, else the data's own).
 
     With `check`, every reference of a file is checked against that grader (see `formats.read_items`): a file it
@@ -143,10 +152,10 @@ def load_items(cfg: DataConfig, grader: str | None = None,
         raise ConfigError(f"--limit must be at least 1, got {cfg.limit}.")
     if cfg.data:
         items, spec = read_items(cfg.data, cfg.format, dict(cfg.fields), grader, check)
-        return restrict(items, cfg), sibling_inventory(cfg.data), spec
+        return Items(restrict(items, cfg), sibling_inventory(cfg.data), spec)
     suite = suite_of(cfg)
     if cfg.limit is None:
         raise ConfigError(f"Suite {cfg.suite!r} is unlimited; pass --limit N.")
 
     # a suite's answers are made for its grader, and every suite's are numbers or bits: nothing to check
-    return suite.generate(cfg.split, cfg.limit, cfg.seed), active_skills(suite), grader or suite.grader
+    return Items(suite.generate(cfg.split, cfg.limit, cfg.seed), active_skills(suite), grader or suite.grader)

@@ -30,11 +30,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from skillgap.errors import ConfigError, DataError, unknown_name
 from skillgap.items import Item
-from skillgap.profile import wilson
+from skillgap.profile import Profile, wilson
 
 CORRECTIONS = ("holm", "bh", "none")
 
@@ -279,10 +279,30 @@ def _paired_group(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> dict[st
                         (sum(b["status"] != "ok" for b, _ in pairs), sum(a["status"] != "ok" for _, a in pairs)))
 
 
-def compare(before: dict[str, Any], after: dict[str, Any], cfg: VerifyConfig | None = None) -> dict[str, Any]:
-    """Per-skill, per-k and overall deltas, with improvements and regressions named."""
+class Comparison(TypedDict):
+    """What `compare` returns, and `report.json` keeps under `deltas`: one delta dict (`paired_delta` or
+    `unpaired_delta`, flagged) per skill, per k and overall."""
+
+    overall: dict[str, Any]
+    skills: list[dict[str, Any]]
+    by_k: list[dict[str, Any]]
+    test: str  # mcnemar-exact (paired) | two-proportion-z (unpaired)
+    correction: str
+    alpha: float
+    improved: list[str]
+    regressions: list[str]
+    only_before: list[str]  # skills one profile has and the other lacks
+    only_after: list[str]
+
+
+def compare(before: Profile | dict[str, Any], after: Profile | dict[str, Any],
+            cfg: VerifyConfig | None = None) -> Comparison:
+    """Per-skill, per-k and overall deltas, with improvements and regressions named. The profiles are `Profile`s, or
+    their dicts as profile JSON files hold them."""
     cfg = cfg or VerifyConfig()
     cfg.check()
+    before = before.to_dict() if isinstance(before, Profile) else before
+    after = after.to_dict() if isinstance(after, Profile) else after
     if not cfg.paired:  # paired tests read the per-item records, which only today's profiles have
         before, after = every_item(before, "before"), every_item(after, "after")
     b_skills = {s["id"]: s for s in before["skills"]}

@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
-from skillgap.data import DataConfig, load_items
+from skillgap.data import DataConfig, Items, load_items
 from skillgap.errors import ConfigError
 from skillgap.grade import Grade, get_grader
 from skillgap.io import write_json  # also imported from here by recipes and benchmarks
@@ -102,12 +102,14 @@ def generation_model(model: ModelConfig, ev: EvalConfig) -> ModelConfig:
 
 def profile(model: ModelConfig, data: DataConfig, ev: EvalConfig, runs_dir: str | Path = "runs",
             output_path: str | Path | None = None, console: Console | None = None,
-            models: ModelPool | None = None) -> Profile:
-    """Profile `model` on `data`; `models` shares loaded backends (one vLLM engine) with the caller's other stages."""
+            models: ModelPool | None = None, items: Items | None = None) -> Profile:
+    """Profile `model` on `data`; `models` shares loaded backends (one vLLM engine) with the caller's other stages,
+    `items` the items of `data` a caller already read and checked (as `load_items(data, ev.grader, check=True)`)."""
     console = console or Console(stderr=True)
     for cfg in (model, data, ev):
         cfg.check()
-    items, skills, spec = load_items(data, ev.grader, check=True)  # every reference gradable, before any model loads
+    # every reference gradable, before any model loads
+    items, skills, spec = items if items is not None else load_items(data, ev.grader, check=True)
     grader = make_grader(ev, spec)
     run_id, identity = run_id_for(model, data, ev, items, spec)
     config = {"model": model.to_dict(), "data": asdict(data), "eval": asdict(ev), "identity": identity}

@@ -21,76 +21,86 @@ any of it starts.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
 from skillgap import __version__
-from skillgap.data import DataConfig, load_items, source
+from skillgap.data import DataConfig, Items, load_items, source
 from skillgap.errors import ConfigError
 from skillgap.io import write_json
-from skillgap.items import Item, write_jsonl
+from skillgap.items import write_jsonl
 from skillgap.models import ModelConfig, ModelPool, model_identity
 from skillgap.recipes.profile import EvalConfig, profile
 from skillgap.recipes.online import MixConfig, Online, build_online, check_online
-from skillgap.recipes.train import TargetConfig, diagnose, load_pool, pool_source, prepare, validation_sets
+from skillgap.recipes.train import Pool, TargetConfig, diagnose, load_pool, pool_source, prepare, validation_sets
 from skillgap.report import write_report
 from skillgap.target import Mixture
 from skillgap.train import TrainConfig, train
 from skillgap.verify import VerifyConfig, assert_disjoint, compare, verdict_line
 
 
-def check(model: ModelConfig, data: DataConfig, target: TargetConfig, tc: TrainConfig, ev: EvalConfig,
-          verify: VerifyConfig, teacher: Any = None,
-          mixture: MixConfig | None = None) -> tuple[list[Item], Online | None]:
-    """Every option, name and file, before any model loads; returns the test items and the online mixture (cheap to
+@dataclass
+class RunData:
+    """A run's items, read, validated and checked for overlap once, before any model work; every stage takes them
+    from here, so the pool file is parsed once and before and after are measured on the very same items."""
+
+    test: Items  # measured before and after
+    pool: Pool | None  # what targeting selects from, and the sample the diagnosis grades (None: an online mixture)
+    online: Online | None  # the online mixture, its stream checked against the test items
+
+
+def check(model: ModelConfig, data: DataConfig, target: TargetConfig, train_cfg: TrainConfig, ev: EvalConfig,
+          verify: VerifyConfig, teacher: Any = None, mixture: MixConfig | None = None) -> RunData:
+    """Every option, name and file, before any model loads; returns the run's items (the online mixture is cheap to
     make). No training source may hold a test item, by id or by prompt text: the pool, or the stream."""
-    for cfg in (model, data, tc, ev, verify):
+    for cfg in (model, data, train_cfg, ev, verify):
         cfg.check()
     if mixture is not None:
-        check_online(data, mixture, tc)
+        check_online(data, mixture, train_cfg)
         if mixture.train_data != target.train_data:
             raise ConfigError("run --mixture reads its pool from --train-data; give it once.")
     target.check(teacher)
     if data.data and not target.train_data:
         raise ConfigError("With --data (the test items), also give --train-data (the pool to train from).")
-    test_items, skills, _ = load_items(data, ev.grader, check=True)  # by the diagnosis, before its model loads
+    pool = None if mixture is not None else load_pool(data, target, ev.grader, diagnose=True)
+    test = load_items(data, ev.grader, check=True)  # graded before and after: checked before any model loads
     if mixture is not None:
-        return test_items, build_online(data, mixture, tc, test_items, skills)
-    assert_disjoint(load_pool(data, target, ev.grader)[0], test_items, pool_source(target), source(data))
-    return test_items, None
+        return RunData(test, None, build_online(data, mixture, train_cfg, test.items, test.skills))
+    assert_disjoint(pool.items, test.items, pool_source(target), source(data))
+    return RunData(test, pool, None)
 
 
-def run(model: ModelConfig, data: DataConfig, target: TargetConfig, tc: TrainConfig, ev: EvalConfig,
+def run(model: ModelConfig, data: DataConfig, target: TargetConfig, train_cfg: TrainConfig, ev: EvalConfig,
         output_path: str | Path, runs_dir: str | Path = "runs", console: Console | None = None,
         verify: VerifyConfig | None = None, teacher: Any = None, mixture: MixConfig | None = None) -> dict[str, Any]:
     console = console or Console(stderr=True)
     verify = verify or VerifyConfig()
-    if mixture is not None and tc.max_steps <= 0:  # the same data budget as a fixed set: --budget examples
-        tc = replace(tc, max_steps=-(-target.budget // (tc.batch_size * tc.grad_accum)))
-    test_items, online = check(model, data, target, tc, ev, verify, teacher, mixture)
+    if mixture is not None and train_cfg.max_steps <= 0:  # the same data budget as a fixed set: --budget examples
+        train_cfg = replace(train_cfg, max_steps=-(-target.budget // (train_cfg.batch_size * train_cfg.grad_accum)))
+    items = check(model, data, target, train_cfg, ev, verify, teacher, mixture)
     out = Path(output_path)
     out.mkdir(parents=True, exist_ok=True)
-    config = {"model": model.to_dict(), "data": asdict(data), "target": asdict(target), "train": asdict(tc),
+    config = {"model": model.to_dict(), "data": asdict(data), "target": asdict(target), "train": asdict(train_cfg),
               "mixture": asdict(mixture) if mixture else None,
               "eval": asdict(ev), "verify": asdict(verify), "teacher": teacher.identity if teacher else None,
               "runs_dir": str(runs_dir), "skillgap_version": __version__}
     write_json(config, out / "config.json")
     # One set of loaded models for the three profiles: with vLLM, one engine start serves diagnose, before and,
     # when the adapter is served as LoRA, after. It is closed before training when after needs another engine.
-    models = ModelPool(lora_rank=tc.lora_r if tc.method == "lora" else 0)
+    models = ModelPool(lora_rank=train_cfg.lora_r if train_cfg.method == "lora" else 0)
     try:
-        return _run(model, data, target, tc, ev, out, runs_dir, console, verify, teacher, test_items, config, models,
-                    mixture, online)
+        return _run(model, data, target, train_cfg, ev, out, runs_dir, console, verify, teacher, items, config, models,
+                    mixture)
     finally:
         models.close()
 
 
-def _run(model: ModelConfig, data: DataConfig, target: TargetConfig, tc: TrainConfig, ev: EvalConfig, out: Path,
-         runs_dir: str | Path, console: Console, verify: VerifyConfig, teacher: Any, test_items: list[Item],
-         config: dict[str, Any], models: ModelPool, mc: MixConfig | None, online: Online | None) -> dict[str, Any]:
+def _run(model: ModelConfig, data: DataConfig, target: TargetConfig, train_cfg: TrainConfig, ev: EvalConfig,
+         out: Path, runs_dir: str | Path, console: Console, verify: VerifyConfig, teacher: Any, items: RunData,
+         config: dict[str, Any], models: ModelPool, mc: MixConfig | None) -> dict[str, Any]:
     timings: dict[str, float] = {}
 
     def stage(name: str) -> None:
@@ -103,21 +113,23 @@ def _run(model: ModelConfig, data: DataConfig, target: TargetConfig, tc: TrainCo
     diagnosis = None
     if mc is None:
         stage("diagnose")
-        diagnosis = diagnose(model, data, target, ev, runs_dir, out, console, models=models)
+        diagnosis = diagnose(model, data, target, ev, runs_dir, out, console, models=models, items=items.pool.diagnosis)
         done("diagnose")
 
     stage("before")
-    before = profile(model, data, ev, runs_dir, out / "before.json", console, models=models).to_dict()
+    before = profile(model, data, ev, runs_dir, out / "before.json", console, models=models, items=items.test).to_dict()
     done("before")
 
     stage("target")
     if mc is None:
-        prep = prepare(model, data, target, ev, runs_dir, out, console, missing=diagnosis["missing"], teacher=teacher)
+        prep = prepare(model, data, target, ev, runs_dir, out, console, missing=diagnosis["missing"], teacher=teacher,
+                       pool=items.pool)
         # the pool was checked before any work; the items a strategy wrote (stat-syn, skillmix) exist only now
-        assert_disjoint(prep.mixture.items, test_items, f"the {target.strategy} training set", source(data))
+        assert_disjoint(prep.mixture.items, items.test.items, f"the {target.strategy} training set", source(data))
         val = validation_sets(prep.mixture, prep.pool, [s["id"] for s in before["skills"]], prep.suite,
                               target.val_per_skill, data.seed)
     else:
+        online = items.online
         val = online.val
         console.print(online.describe(mc))
     done("target")
@@ -126,10 +138,11 @@ def _run(model: ModelConfig, data: DataConfig, target: TargetConfig, tc: TrainCo
     if not models.serves_adapters(model):
         models.close()  # the after profile needs a new engine anyway: give its memory to the trainer
     if mc is None:
-        result = train(model, prep.mixture.items, tc, out, val=val, console=console)
+        result = train(model, prep.mixture.items, train_cfg, out, val=val, console=console)
         mixture = prep.mixture
     else:
-        result = train(model, [], tc, out, val=val, console=console, stream=online.stream, round_steps=online.rounds)
+        result = train(model, [], train_cfg, out, val=val, console=console, stream=online.stream,
+                       round_steps=online.rounds)
         served = online.served(result.examples_seen)  # a part of what `check` found free of test items
         write_jsonl(served, out / "train.jsonl")
         mixture = Mixture(mc.mixture, served, order="online", notes={"online": True, "round_steps": online.rounds, "eta": online.eta,
@@ -139,7 +152,8 @@ def _run(model: ModelConfig, data: DataConfig, target: TargetConfig, tc: TrainCo
 
     stage("after")
     trained = result.as_model(model)
-    after = profile(trained, data, ev, runs_dir, out / "after.json", console, models=models).to_dict()
+    after = profile(trained, data, ev, runs_dir, out / "after.json", console, models=models,
+                    items=items.test).to_dict()
     done("after")
 
     verdict = compare(before, after, verify)

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from rich.console import Console
 
-from skillgap.data import DataConfig, load_items, read_train_file, source, suite_of, train_file
+from skillgap.data import DataConfig, Items, load_items, read_train_file, restrict, source, suite_of, train_file
 from skillgap.errors import ConfigError, DataError, unknown_name
-from skillgap.formats import read_items
 from skillgap.io import read_json, write_json
 from skillgap.items import Item, read_jsonl, write_jsonl
 from skillgap.models import ModelConfig
@@ -49,7 +48,7 @@ class TargetConfig:
     query_types: str | None = None  # skillmix: a file of query types (None: the built-in list)
 
     def check(self, teacher: Any = None) -> None:
-        """Every option and file, before any model loads or any item is generated."""
+        """Every option, before any model loads or any item is generated; `load_pool` reads the pool file, once."""
         if self.strategy not in STRATEGIES:
             raise unknown_name("strategy", self.strategy, list(STRATEGIES))
         if self.budget < 1:
@@ -66,11 +65,9 @@ class TargetConfig:
                 raise ConfigError(f"--skillmix-k must be at least 1, got {self.skillmix_k}.")
             if self.query_types:
                 load_query_types(self.query_types)
-        if self.train_data:
-            read_items(self.train_data, self.train_format, dict(self.train_fields))  # fails here as file:line: field
-            if self.strategy == "stat-syn" and teacher is None:
-                raise ConfigError("--strategy stat-syn on --train-data (no generator) needs a teacher to write the "
-                                  "new items: --teacher MODEL (and --teacher-base-url for an endpoint).")
+        if self.train_data and self.strategy == "stat-syn" and teacher is None:
+            raise ConfigError("--strategy stat-syn on --train-data (no generator) needs a teacher to write the new "
+                              "items: --teacher MODEL (and --teacher-base-url for an endpoint).")
 
 
 @dataclass
@@ -82,59 +79,85 @@ class Prepared:
     diagnosis: dict[str, Any] | None
 
 
-def load_pool(data: DataConfig, tc: TargetConfig, grader: str | None = None) -> tuple[list[Item], SkillSet | None, Any]:
-    """The training pool: the suite's train stream, or a file of training items. With `grader`, a file's references
-    are checked against it (the diagnosis grades pool items), before any model loads."""
-    if tc.train_data:
-        cfg = train_file(data, tc.train_data, tc.train_format, tc.train_fields)
-        items = load_items(cfg, grader, check=grader is not None)[0]
-        return [replace(it, split="train") for it in items], None, None  # training items by where they come from
+class Pool(NamedTuple):
+    """The training pool, read once before any model work, then handed to diagnosis, targeting and training."""
+
+    items: list[Item]  # what targeting selects from: training items by where they come from (split "train")
+    skills: SkillSet | None  # the suite's inventory (None for a file)
+    suite: Any  # the suite that generated them (None for a file)
+    diagnosis: Items | None = None  # the sample the base model is diagnosed on, when a diagnosis will run
+
+
+def diagnosed(target: TargetConfig, missing: dict[str, int] | None) -> bool:
+    """Whether targeting needs a diagnosis of the base model (skillmix without a profile targets every skill)."""
+    return missing is None and target.strategy not in ("uniform", "skillmix")
+
+
+def diagnosis_data(data: DataConfig, target: TargetConfig) -> DataConfig:
+    """The pool sample the base model is diagnosed on, as data (its run id in the store)."""
+    if target.train_data:
+        return train_file(data, target.train_data, target.train_format, target.train_fields,
+                          limit=target.diagnose_limit)
+    # the suite's train stream is a prefix-stable sequence, so this sample is the pool's head
+    return replace(data, data=None, split="train", limit=target.diagnose_limit)
+
+
+def load_pool(data: DataConfig, target: TargetConfig, grader: str | None = None, diagnose: bool = False) -> Pool:
+    """The training pool: the suite's train stream, or a file of training items, read once. With `diagnose`, also the
+    sample the diagnosis grades with `grader` (else the data's own), and a file's references are checked against that
+    grader here, before any model loads."""
+    sample = diagnosis_data(data, target)
+    if target.train_data:
+        read = load_items(replace(sample, limit=None), grader, check=diagnose)
+        diagnosis = read._replace(items=restrict(read.items, sample)) if diagnose else None
+        return Pool([replace(it, split="train") for it in read.items], None, None, diagnosis)
     if data.data:
         raise ConfigError("With --data, also give --train-data: the pool that targeting selects from.")
     suite = suite_of(data)
+    diagnosis = load_items(sample, grader, check=True) if diagnose else None
+    return Pool(suite.generate("train", target.pool_size, data.seed), active_skills(suite), suite, diagnosis)
 
-    return suite.generate("train", tc.pool_size, data.seed), active_skills(suite), suite
 
-
-def pool_source(tc: TargetConfig) -> str:
+def pool_source(target: TargetConfig) -> str:
     """The training pool as the user named it: for the leak check's message."""
-    return f"--train-data {tc.train_data}" if tc.train_data else "the suite's training pool"
+    return f"--train-data {target.train_data}" if target.train_data else "the suite's training pool"
 
 
-def diagnose(model: ModelConfig, data: DataConfig, tc: TargetConfig, ev: EvalConfig, runs_dir: str | Path,
-             out: Path, console: Console, models: Any = None) -> dict[str, Any]:
-    """The base model on a sample of the pool: its Missing-Skill-Profile drives targeting."""
-    if tc.train_data:
-        diag = train_file(data, tc.train_data, tc.train_format, tc.train_fields, limit=tc.diagnose_limit)
-    else:  # the suite's train stream is a prefix-stable sequence, so this sample is the pool's head
-        diag = replace(data, data=None, split="train", limit=tc.diagnose_limit)
-    return profile(model, diag, ev, runs_dir, out / "diagnosis.json", console, models=models).to_dict()
+def diagnose(model: ModelConfig, data: DataConfig, target: TargetConfig, ev: EvalConfig, runs_dir: str | Path,
+             out: Path, console: Console, models: Any = None, items: Items | None = None) -> dict[str, Any]:
+    """The base model on a sample of the pool: its Missing-Skill-Profile drives targeting. `items`: that sample as
+    `load_pool(..., diagnose=True)` read it (else it is read here)."""
+    return profile(model, diagnosis_data(data, target), ev, runs_dir, out / "diagnosis.json", console, models=models,
+                   items=items).to_dict()
 
 
-def prepare(model: ModelConfig, data: DataConfig, tc: TargetConfig, ev: EvalConfig, runs_dir: str | Path,
-            out: Path, console: Console, missing: dict[str, int] | None = None, teacher: Any = None) -> Prepared:
-    """Pool -> (diagnosis) -> mixture, written to `out/train.jsonl` and `out/mixture.json`.
+def prepare(model: ModelConfig, data: DataConfig, target: TargetConfig, ev: EvalConfig, runs_dir: str | Path,
+            out: Path, console: Console, missing: dict[str, int] | None = None, teacher: Any = None,
+            pool: Pool | None = None) -> Prepared:
+    """Pool -> (diagnosis) -> mixture, written to `out/train.jsonl` and `out/mixture.json`; `pool` as `load_pool`
+    read it (else it is read here).
 
     With a `teacher`, stat-syn has it write the new items (the paper's way), even where the suite
     could generate them."""
-    pool, skills, suite = load_pool(data, tc)
+    if pool is None:
+        pool = load_pool(data, target, ev.grader, diagnosed(target, missing))
     diagnosis = None
-    if missing is None and tc.strategy not in ("uniform", "skillmix"):  # skillmix without a profile: every skill
-        diagnosis = diagnose(model, data, tc, ev, runs_dir, out, console)
+    if diagnosed(target, missing):
+        diagnosis = diagnose(model, data, target, ev, runs_dir, out, console, items=pool.diagnosis)
         missing = diagnosis["missing"]
-    generator = None if teacher is not None else suite
+    generator = None if teacher is not None else pool.suite
     query_types = ()
-    if tc.query_types:
-        query_types = load_query_types(tc.query_types)
-    mixture = build_mixture(tc.strategy, Request(missing or {}, pool, tc.budget, data.seed, skills, generator,
-                                                 teacher, tc.replay, tc.skillmix_k, query_types))
+    if target.query_types:
+        query_types = load_query_types(target.query_types)
+    mixture = build_mixture(target.strategy, Request(missing or {}, pool.items, target.budget, data.seed, pool.skills,
+                                                     generator, teacher, target.replay, target.skillmix_k, query_types))
     write_jsonl(mixture.items, out / "train.jsonl")
-    write_json(mixture.to_dict() | {"budget": tc.budget}, out / "mixture.json")
-    console.print(f"{tc.strategy}: {len(mixture.items)} examples; by skill "
+    write_json(mixture.to_dict() | {"budget": target.budget}, out / "mixture.json")
+    console.print(f"{target.strategy}: {len(mixture.items)} examples; by skill "
                   + ", ".join(f"{s} {n}" for s, n in list(mixture.by_skill().items())[:8]))
     if mixture.notes.get("warning"):
         console.print(f"[yellow]{mixture.notes['warning']}[/yellow]")
-    return Prepared(mixture, pool, skills, suite, diagnosis)
+    return Prepared(mixture, pool.items, pool.skills, pool.suite, diagnosis)
 
 
 def validation_sets(mixture: Mixture, pool: list[Item], skills: list[str], suite: Any, n: int,
@@ -167,18 +190,19 @@ def read_missing(path: str | Path) -> dict[str, int]:
     return missing
 
 
-def train_recipe(model: ModelConfig, data: DataConfig, tc: TargetConfig, train_cfg: TrainConfig, ev: EvalConfig,
+def train_recipe(model: ModelConfig, data: DataConfig, target: TargetConfig, train_cfg: TrainConfig, ev: EvalConfig,
                  output_path: str | Path, runs_dir: str | Path = "runs", profile_path: str | Path | None = None,
                  teacher: Any = None, console: Console | None = None) -> TrainResult:
     console = console or Console(stderr=True)
     for cfg in (model, data, train_cfg, ev):
         cfg.check()
     if not data.data:
-        tc.check(teacher)
+        target.check(teacher)
     missing = read_missing(profile_path) if profile_path else None
-    if tc.train_data:  # a pool from a file: none of the suite's test items may be in it
-        test_items, _, _ = load_items(replace(data, limit=data.limit or 1000))
-        assert_disjoint(load_pool(data, tc)[0], test_items, pool_source(tc), source(data))
+    pool = None if data.data else load_pool(data, target, ev.grader, diagnosed(target, missing))
+    if pool is not None and target.train_data:  # a pool from a file: none of the suite's test items may be in it
+        test_items = load_items(replace(data, limit=data.limit or 1000)).items
+        assert_disjoint(pool.items, test_items, pool_source(target), source(data))
     out = Path(output_path)
     # Under `accelerate launch`, the main process alone writes (config, diagnosis and its run store, training set);
     # the others wait for it, then read the training set it wrote, so every process trains on the same items.
@@ -187,11 +211,11 @@ def train_recipe(model: ModelConfig, data: DataConfig, tc: TargetConfig, train_c
             console = Console(stderr=True, quiet=True)
         else:
             out.mkdir(parents=True, exist_ok=True)
-            write_json({"model": model.to_dict(), "data": asdict(data), "target": asdict(tc),
+            write_json({"model": model.to_dict(), "data": asdict(data), "target": asdict(target),
                         "train": asdict(train_cfg), "eval": asdict(ev),
                         "profile": str(profile_path) if profile_path else None,
                         "teacher": teacher.identity if teacher is not None else None}, out / "config.json")
-        if data.data:  # a ready training file: train on it as it is
+        if pool is None:  # a ready training file: train on it as it is
             items = read_train_file(data)
             skills = sorted({s for it in items for s in it.skills})
             mixture = Mixture("file", items, order="file")
@@ -200,11 +224,11 @@ def train_recipe(model: ModelConfig, data: DataConfig, tc: TargetConfig, train_c
             val = validation_sets(mixture, items, skills, None, 0, data.seed)
         else:
             if main:
-                prep = prepare(model, data, tc, ev, runs_dir, out, console, missing, teacher)
+                prep = prepare(model, data, target, ev, runs_dir, out, console, missing, teacher, pool)
             else:
-                pool, skill_set, suite = load_pool(data, tc)
-                prep = Prepared(Mixture(tc.strategy, read_jsonl(out / "train.jsonl")), pool, skill_set, suite, None)
+                prep = Prepared(Mixture(target.strategy, read_jsonl(out / "train.jsonl")), pool.items, pool.skills,
+                                pool.suite, None)
             mixture = prep.mixture
             skill_ids = list(prep.skills.ids) if prep.skills else sorted({s for it in prep.pool for s in it.skills})
-            val = validation_sets(mixture, prep.pool, skill_ids, prep.suite, tc.val_per_skill, data.seed)
+            val = validation_sets(mixture, prep.pool, skill_ids, prep.suite, target.val_per_skill, data.seed)
     return train(model, mixture.items, train_cfg, out, val=val, console=console)
