@@ -15,7 +15,6 @@ train alike. The verbs are not named after the modules they use (`profile`, `dia
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
