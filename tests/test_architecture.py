@@ -36,7 +36,7 @@ LAYERS = {
     "teacher": SERVICES, "judge": SERVICES, "embed": SERVICES, "label": SERVICES, "discover": SERVICES,
     "diagnose": SERVICES, "scoring": SERVICES, "target.stat_syn": SERVICES, "target.skillmix": SERVICES,
     "skillmix": SERVICES, "train": SERVICES, "localize": SERVICES, "library": SERVICES,
-    "recipes": RECIPES, "recipes.*": RECIPES,
+    "recipes": RECIPES, "recipes.*": RECIPES, "api": RECIPES,  # the Python verbs wrap the recipes
     "cli": ENTRY, "cli.*": ENTRY, "__main__": ENTRY,
 }
 
