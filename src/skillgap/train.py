@@ -28,7 +28,7 @@ import math
 import shutil
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Iterator
@@ -36,39 +36,50 @@ from typing import Any, Iterator
 from skillgap.errors import ConfigError
 from skillgap.items import Item
 from skillgap.models import ModelConfig
+from skillgap.models.scratch import from_scratch
 from skillgap.store import fingerprint
 from skillgap.target.online import MixtureStream
+
+
+LORA_LR, FULL_LR, SCRATCH_LR = 1e-3, 2e-5, 3e-4  # learning rates by method: LoRA, full, full from scratch
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """CPU-sensible defaults: a short LoRA run on a 135M model takes minutes on two cores."""
 
-    method: str = "lora"  # lora | full
-    precision: str = "auto"  # auto: bf16 mixed precision where the hardware has bf16 units, else fp32 | bf16 | fp32
-    learning_rate: float = 1e-3  # LoRA; use ~2e-5 for full fine-tuning
+    method: str = field(default="auto", metadata={
+        "choices": ("auto", "lora", "full"), "help": "auto: full for a from-scratch model (scratch-tiny), else lora"})
+    # auto: bf16 mixed precision where the hardware has bf16 units (fp32 for a from-scratch model), else fp32
+    precision: str = field(default="auto", metadata={
+        "choices": ("auto", "bf16", "fp32"), "help": "auto: bf16 mixed precision where the CPU or GPU has bf16 units"})
+    learning_rate: float | None = field(default=None, metadata={  # None: by method and model, see resolved()
+        "help": f"(default: {LORA_LR} for lora, {SCRATCH_LR} for a from-scratch model, {FULL_LR} for full "
+                "fine-tuning of a pretrained one)"})
     lr_scheduler: str = "constant_with_warmup"  # constant: a checkpoint part-way equals a smaller budget
-    warmup_steps: int = 3
-    epochs: int = 1
-    max_steps: int = -1  # > 0 overrides epochs
-    batch_size: int = 16
-    grad_accum: int = 1
+    warmup_steps: int = field(default=3, metadata={"help": ""})
+    epochs: int = field(default=1, metadata={"help": ""})
+    max_steps: int = field(default=-1, metadata={"flag": ("--max-steps", "--steps"), "help": "> 0 overrides --epochs"})
+    batch_size: int = field(default=16, metadata={"flag": "--train-batch-size", "help": ""})
+    grad_accum: int = field(default=1, metadata={"help": ""})
     # examples per forward pass, accumulated to the batch (same update); 0: 2 on a CPU, the whole batch elsewhere
     micro_batch_size: int = 0
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
-    max_length: int = 512  # tokens of prompt + completion; longer records are truncated
-    lora_r: int = 16
-    lora_alpha: int = 32
+    max_length: int = field(default=512, metadata={  # longer records are truncated
+        "help": "tokens per record"})
+    lora_r: int = field(default=16, metadata={"help": ""})
+    lora_alpha: int = field(default=32, metadata={"help": ""})
     lora_dropout: float = 0.0
-    eval_every: int = 16  # steps between per-skill validation losses (0: never)
-    save_every: int = 8  # steps between checkpoints
+    eval_every: int = field(default=16, metadata={  # 0: never
+        "help": "steps between per-skill validation losses"})
+    save_every: int = field(default=8, metadata={"help": "steps between checkpoints"})
     keep_checkpoints: int | None = 2  # None keeps every checkpoint (learning curves from one run)
     seed: int = 0
 
     def check(self) -> None:
-        if self.method not in ("lora", "full"):
-            raise ConfigError(f"--method must be 'lora' or 'full', not {self.method!r}.")
+        if self.method not in ("auto", "lora", "full"):
+            raise ConfigError(f"--method must be 'auto', 'lora' or 'full', not {self.method!r}.")
         if self.precision not in ("auto", "bf16", "fp32"):
             raise ConfigError(f"--precision must be auto, bf16 or fp32, not {self.precision!r}.")
         if self.batch_size < 1 or self.grad_accum < 1:
@@ -76,12 +87,21 @@ class TrainConfig:
         if self.micro_batch_size < 0 or (self.micro_batch_size and self.batch_size % self.micro_batch_size):
             raise ConfigError(f"The micro-batch size ({self.micro_batch_size}) must divide --train-batch-size "
                               f"({self.batch_size}), or be 0 (automatic).")
-        if not self.learning_rate > 0:
+        if self.learning_rate is not None and not self.learning_rate > 0:
             raise ConfigError(f"--learning-rate must be positive, got {self.learning_rate}.")
         if self.epochs < 1 or self.max_length < 1 or self.lora_r < 1 or self.lora_alpha < 1:
             raise ConfigError("--epochs, --max-length, --lora-r and --lora-alpha must be at least 1.")
         if self.eval_every < 0 or self.save_every < 1 or self.warmup_steps < 0:
             raise ConfigError("--eval-every and --warmup-steps must be at least 0, --save-every at least 1.")
+
+    def resolved(self, model: ModelConfig) -> TrainConfig:
+        """`auto` settled for `model`: a from-scratch model trains in full, in fp32 (bf16 buys a tiny model no speed,
+        only rounding in every update); the learning rate, when not given, follows the method and the model."""
+        scratch = from_scratch(model.model)
+        method = self.method if self.method != "auto" else "full" if scratch else "lora"
+        lr = self.learning_rate or (LORA_LR if method == "lora" else SCRATCH_LR if scratch else FULL_LR)
+        precision = "fp32" if self.precision == "auto" and scratch else self.precision
+        return replace(self, method=method, learning_rate=lr, precision=precision)
 
 
 @dataclass
@@ -201,6 +221,7 @@ def train(model: ModelConfig, items: list[Item], cfg: TrainConfig, out_dir: str 
     stream's policy, and every `round_steps` steps the stream takes the policy's new weights
     (logged one line per round to `out_dir/mixture.jsonl`).
     """
+    cfg = cfg.resolved(model)
     cfg.check()
     if stream is None and not items:
         raise ConfigError("Nothing to train on: the training set is empty.")

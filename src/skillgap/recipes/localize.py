@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from rich.console import Console
 
 from skillgap.data import DataConfig, load_items
 from skillgap.errors import ConfigError
+from skillgap.library import Library
 from skillgap.localize import (GRAFTABLE, GraftConfig, Mask, find_mask, graft, graftable, movement_mask, random_mask,
                                task_vector)
 from skillgap.models import ModelConfig, ModelPool, model_identity
@@ -45,15 +46,22 @@ from skillgap.store import fingerprint
 
 @dataclass(frozen=True)
 class LocalizeConfig:
-    skills: tuple[str, ...]  # the skills to localize (each: its single-skill items)
-    sparsities: tuple[float, ...] = (1e-5, 1e-4, 1e-3)
-    train_limit: int = 64  # items the mask's gradient is taken on, per skill
-    val_limit: int = 32  # validation items added to the selection score, per skill
-    test_limit: int = 50  # held-out test items the recovery is measured on, per skill
+    skills: tuple[str, ...] = field(metadata={  # each: its single-skill items
+        "metavar": "A,B", "help": "the skills to localize, one mask each"})
+    sparsities: tuple[float, ...] = field(default=(1e-5, 1e-4, 1e-3), metadata={
+        "flag": "--sparsity", "items": "shares", "example": "1e-5,1e-4",
+        "help": "base-patch sizes as shares of the graftable parameters"})
+    train_limit: int = field(default=64, metadata={  # the mask's gradient is taken on these
+        "help": "train items per skill the mask is found on"})
+    val_limit: int = field(default=32, metadata={"help": "validation items per skill added to the selection score"})
+    test_limit: int = field(default=50, metadata={
+        "help": "held-out test items per skill the recovery is measured on"})
     pattern: str = GRAFTABLE
-    keep_models: bool = False
-    validation_data: str | None = None  # with --data (the train file): held-out items for selecting the mask
-    test_data: str | None = None  # with --data: held-out items the recovery is measured on
+    keep_models: bool = field(default=False, metadata={"help": "keep each grafted model folder after profiling it"})
+    validation_data: str | None = field(default=None, metadata={
+        "help": "with --data: held-out items that select the mask (default: train items the mask never saw)"})
+    test_data: str | None = field(default=None, metadata={
+        "help": "with --data: held-out items the recovery is measured on"})
 
     def check(self) -> None:
         if not self.skills:
@@ -101,6 +109,18 @@ def _batches(tokenizer: Any, items: list, batch_size: int) -> list[dict[str, Any
             labels[r, n_prompt:len(f)] = torch.tensor(f[n_prompt:])
         out.append({"input_ids": ids, "attention_mask": mask, "labels": labels})
     return out
+
+
+def finetuned_models(base: ModelConfig, finetuned: str | Path,
+                     skills: tuple[str, ...]) -> ModelConfig | dict[str, ModelConfig]:
+    """What `--finetuned` names: a skill library (one adapter per skill), a LoRA adapter of `base`, or a full model."""
+    folder = Path(finetuned)
+    if (folder / "index.json").is_file():
+        lib = Library.load(folder)
+        return {x: replace(base, adapter=str(lib.adapter(x))) for x in skills}
+    if (folder / "adapter_config.json").is_file():
+        return replace(base, adapter=str(folder))
+    return replace(base, model=str(folder), adapter=None)
 
 
 def localize_recipe(base: ModelConfig, finetuned: ModelConfig | dict[str, ModelConfig], data: DataConfig,

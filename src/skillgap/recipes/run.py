@@ -66,6 +66,7 @@ def run(model: ModelConfig, data: DataConfig, target: TargetConfig, tc: TrainCon
         verify: VerifyConfig | None = None, teacher: Any = None, mixture: MixConfig | None = None) -> dict[str, Any]:
     console = console or Console(stderr=True)
     verify = verify or VerifyConfig()
+    tc = tc.resolved(model)  # --method auto: full fine-tuning for a from-scratch model
     if mixture is not None and tc.max_steps <= 0:  # the same data budget as a fixed set: --budget examples
         tc = replace(tc, max_steps=-(-target.budget // (tc.batch_size * tc.grad_accum)))
     test_items, online = check(model, data, target, tc, ev, verify, teacher, mixture)
