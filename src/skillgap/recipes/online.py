@@ -167,6 +167,8 @@ def build_online(data: DataConfig, mc: MixConfig, tc: TrainConfig, test_items: l
 def online_recipe(model: ModelConfig, data: DataConfig, mc: MixConfig, tc: TrainConfig, ev: EvalConfig,
                   output_path: str | Path, runs_dir: str | Path = "runs",
                   console: Console | None = None) -> tuple[TrainResult, Profile]:
+    """Train on the online mixture, then profile the result on `data`'s test items (TEST_LIMIT of them when `data`
+    sets no limit)."""
     console = console or Console(stderr=True)
     tc = tc.resolved(model)  # --method auto: full fine-tuning for a from-scratch model
     if data.limit is None:
