@@ -200,3 +200,4 @@ def test_auto_training_settles_on_the_model_in_python_as_on_the_command_line(tmp
     assert (r.method, r.learning_rate, r.precision) == ("lora", 1e-3, "auto")
     assert TrainConfig(method="full").resolved(ModelConfig("smollm2-135m")).learning_rate == 2e-5
     assert TrainConfig(method="lora", learning_rate=0.1).resolved(ModelConfig("scratch-tiny")).learning_rate == 0.1
+    assert TrainConfig(method="full", learning_rate=1e-3).resolved(ModelConfig(str(built))).learning_rate == 1e-3

@@ -41,7 +41,13 @@ from skillgap.store import fingerprint
 from skillgap.target.online import MixtureStream
 
 
-LORA_LR, FULL_LR, SCRATCH_LR = 1e-3, 2e-5, 3e-4  # learning rates by method: LoRA, full, full from scratch
+class DefaultRate(float):
+    """The learning rate nobody chose: LoRA's 1e-3, which `TrainConfig.resolved` swaps for full fine-tuning's (that
+    one depends on the model). A float, so the config's type and default stay; its own type, so a rate a user gives,
+    even 1e-3, is kept."""
+
+
+LORA_LR, FULL_LR, SCRATCH_LR = DefaultRate(1e-3), 2e-5, 3e-4  # by method: LoRA, full, full from scratch
 
 
 @dataclass(frozen=True)
@@ -53,8 +59,8 @@ class TrainConfig:
     # auto: bf16 mixed precision where the hardware has bf16 units (fp32 for a from-scratch model), else fp32
     precision: str = field(default="auto", metadata={
         "choices": ("auto", "bf16", "fp32"), "help": "auto: bf16 mixed precision where the CPU or GPU has bf16 units"})
-    learning_rate: float | None = field(default=None, metadata={  # None: by method and model, see resolved()
-        "help": f"(default: {LORA_LR} for lora, {SCRATCH_LR} for a from-scratch model, {FULL_LR} for full "
+    learning_rate: float = field(default=LORA_LR, metadata={  # by method and model when not given: resolved()
+        "help": f"(default: {LORA_LR:g} for lora, {SCRATCH_LR:g} for a from-scratch model, {FULL_LR:g} for full "
                 "fine-tuning of a pretrained one)"})
     lr_scheduler: str = "constant_with_warmup"  # constant: a checkpoint part-way equals a smaller budget
     warmup_steps: int = field(default=3, metadata={"help": ""})
@@ -87,7 +93,7 @@ class TrainConfig:
         if self.micro_batch_size < 0 or (self.micro_batch_size and self.batch_size % self.micro_batch_size):
             raise ConfigError(f"The micro-batch size ({self.micro_batch_size}) must divide --train-batch-size "
                               f"({self.batch_size}), or be 0 (automatic).")
-        if self.learning_rate is not None and not self.learning_rate > 0:
+        if not self.learning_rate > 0:
             raise ConfigError(f"--learning-rate must be positive, got {self.learning_rate}.")
         if self.epochs < 1 or self.max_length < 1 or self.lora_r < 1 or self.lora_alpha < 1:
             raise ConfigError("--epochs, --max-length, --lora-r and --lora-alpha must be at least 1.")
@@ -99,7 +105,9 @@ class TrainConfig:
         only rounding in every update); the learning rate, when not given, follows the method and the model."""
         scratch = from_scratch(model.model)
         method = self.method if self.method != "auto" else "full" if scratch else "lora"
-        lr = self.learning_rate or (LORA_LR if method == "lora" else SCRATCH_LR if scratch else FULL_LR)
+        lr = self.learning_rate
+        if isinstance(lr, DefaultRate):
+            lr = float(lr) if method == "lora" else SCRATCH_LR if scratch else FULL_LR
         precision = "fp32" if self.precision == "auto" and scratch else self.precision
         return replace(self, method=method, learning_rate=lr, precision=precision)
 

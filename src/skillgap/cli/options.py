@@ -24,7 +24,7 @@ from skillgap.models import ModelConfig
 from skillgap.models.scratch import is_scratch, scratch_model
 from skillgap.recipes.profile import EvalConfig
 from skillgap.teacher import Cache, Teacher
-from skillgap.train import TrainConfig
+from skillgap.train import TrainConfig, main_process_first
 
 Group = argparse.ArgumentParser | argparse._ArgumentGroup
 
@@ -141,8 +141,6 @@ def model_config(a: argparse.Namespace, suite: str = "arith") -> ModelConfig:
     cfg = from_args(a, ModelConfig)
     if not is_scratch(cfg.model):
         return cfg
-    from skillgap.train import main_process_first  # accelerate, lazily
-
     with main_process_first(cfg.device):  # under accelerate launch, one process builds the cached model
         return replace(cfg, model=str(scratch_model(cfg.model, suite)))
 
@@ -163,7 +161,7 @@ def data_config(a: argparse.Namespace) -> DataConfig:
 
 def model_and_data(a: argparse.Namespace) -> tuple[ModelConfig, DataConfig]:
     """--model and the data group together: a from-scratch model takes its vocabulary from the suite."""
-    model, suite, data = (vars(a)[f"{k}"] for k in ("ModelConfig.model", "DataConfig.suite", "DataConfig.data"))
+    model, suite, data = (vars(a)[k] for k in ("ModelConfig.model", "DataConfig.suite", "DataConfig.data"))
     if suite and data:
         raise SkillgapError("Give --suite or --data, not both.")
     if is_scratch(model) and data:
