@@ -201,3 +201,20 @@ def test_auto_training_settles_on_the_model_in_python_as_on_the_command_line(tmp
     assert TrainConfig(method="full").resolved(ModelConfig("smollm2-135m")).learning_rate == 2e-5
     assert TrainConfig(method="lora", learning_rate=0.1).resolved(ModelConfig("scratch-tiny")).learning_rate == 0.1
     assert TrainConfig(method="full", learning_rate=1e-3).resolved(ModelConfig(str(built))).learning_rate == 1e-3
+
+
+def test_localize_reads_finetuned_as_a_library_an_adapter_or_a_model(tmp_path):
+    """`--finetuned` is told apart by what the folder holds, in the recipe, so Python localizes the same thing."""
+    from skillgap.library import Entry, Library
+    from skillgap.models import ModelConfig
+    from skillgap.recipes.localize import finetuned_models
+
+    base = ModelConfig("smollm2-135m", adapter="ignored")
+    Library(tmp_path / "lib", "smollm2-135m", {s: Entry(s, f"{s}/adapter", 8, 1) for s in ("a", "b")}).save()
+    (tmp_path / "ft-adapter").mkdir()
+    (tmp_path / "ft-adapter" / "adapter_config.json").write_text("{}")
+    assert finetuned_models(base, tmp_path / "lib", ("a", "b")) == {
+        s: ModelConfig("smollm2-135m", adapter=str(tmp_path / "lib" / s / "adapter")) for s in ("a", "b")}
+    assert finetuned_models(base, tmp_path / "ft-adapter", ("a",)) == ModelConfig(
+        "smollm2-135m", adapter=str(tmp_path / "ft-adapter"))
+    assert finetuned_models(base, tmp_path / "full", ("a",)) == ModelConfig(str(tmp_path / "full"))
