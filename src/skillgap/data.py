@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -25,18 +25,33 @@ class DataConfig:
     those (composed items included). A file's `limit` is a seeded sample balanced over skills (`sample`
     "stratified"), or its first lines ("first"); a suite's stream is balanced by construction."""
 
-    suite: str | None = "arith"
-    data: str | None = None
+    suite: str | None = field(default="arith", metadata={"help": "built-in procedural suite (default: arith)"})
+    data: str | None = field(default=None, metadata={"help": "a JSONL file of items instead of a suite"})
     split: str = "test"
-    limit: int | None = 200
-    seed: int = 0
-    format: str = "auto"  # for `data`: auto | items | gsm8k | math | table (CSV, Parquet, a saved dataset)
-    fields: tuple[tuple[str, str], ...] = ()  # for `data`: (item field, column), e.g. (("prompt", "question"),)
-    skills: tuple[str, ...] = ()  # only items made of these skills (empty: all)
-    exclude_skills: tuple[str, ...] = ()  # no item that exercises one of these
-    sample: str = "stratified"  # for `data` with `limit`: stratified | first
-    k_values: tuple[int, ...] = ()  # only items composing this many skills (empty: any)
-    hold_out_pairs: tuple[tuple[str, str], ...] = ()  # no item composing both skills of a pair
+    limit: int | None = field(default=200, metadata={
+        "help": "number of items; from a file, a seeded sample balanced over skills (see --sample)"})
+    seed: int = field(default=0, metadata={"help": "seed for the suite, selection and training"})
+    format: str = field(default="auto", metadata={
+        "help": "for --data: auto | items | gsm8k | math | alpaca | classification | table (CSV, Parquet, a saved "
+                "`datasets` folder) (default: auto, from the first record)"})
+    # for `data`: (item field, column), e.g. (("prompt", "question"),)
+    fields: tuple[tuple[str, str], ...] = field(default=(), metadata={
+        "flag": "--field", "help": "for --data: map a column to an item field (prompt, answer, skills, id, "
+                                   "completion); repeatable"})
+    skills: tuple[str, ...] = field(default=(), metadata={
+        "metavar": "A,B", "help": "only items made of these skills (of the suite, or of the file's labels)"})
+    exclude_skills: tuple[str, ...] = field(default=(), metadata={
+        "metavar": "C,D", "help": "no item that exercises one of these skills, composed items included"})
+    sample: str = field(default="stratified", metadata={
+        "choices": ("stratified", "first"),
+        "help": "how --limit draws from a file: stratified (default: every skill as many items as it can get, "
+                "seeded) or first (the first N, as lm-eval's --limit)"})
+    k_values: tuple[int, ...] = field(default=(), metadata={
+        "flag": "--k", "metavar": "K,K", "items": "numbers of skills", "example": "1,2",
+        "help": "only items composing this many skills (e.g. 1,2: train on compositions of at most 2)"})
+    hold_out_pairs: tuple[tuple[str, str], ...] = field(default=(), metadata={
+        "metavar": "A+B,C+D", "parse": lambda raw: parse_pairs(raw),
+        "help": "no item that composes both skills of a pair, so those combinations stay unseen"})
 
     def check(self) -> None:
         """Names, numbers and paths, before any item is generated or any model loads."""
@@ -75,6 +90,18 @@ class Items(NamedTuple):
     items: list[Item]
     skills: SkillSet | None  # the skill inventory, if known
     grader: str  # the grader that grades them: the one asked for, else the data's own
+
+
+def parse_pairs(raw: str) -> tuple[tuple[str, str], ...]:
+    """'a+b, c+d' -> (('a', 'b'), ('c', 'd')): the skill pairs `hold_out_pairs` keeps unseen."""
+    pairs = []
+    for spec in (s.strip() for s in raw.split(",") if s.strip()):
+        pair = tuple(x.strip() for x in spec.split("+"))
+        if len(pair) != 2 or not all(pair):
+            raise ConfigError(f"--hold-out-pairs {spec!r}: a pair is two skills joined by '+', e.g. "
+                              "sub_borrow+percent.")
+        pairs.append((pair[0], pair[1]))
+    return tuple(pairs)
 
 
 def source(cfg: DataConfig) -> str:

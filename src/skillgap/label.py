@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import difflib
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,14 +38,18 @@ LABELERS = ("embed", "teacher")
 
 @dataclass(frozen=True)
 class LabelConfig:
-    labeler: str = "embed"  # embed | teacher
-    max_skills: int = 1  # one coarse skill per item, as in the released GSM8K/MATH labels
-    min_score: float = 0.5  # a second skill needs this fraction of the best skill's score
-    neighbours: int = 30  # embed: labelled examples that vote
-    weight: float | None = None  # embed: share of the neighbour votes; None: fitted on the examples
+    labeler: str = field(default="embed", metadata={"help": "embed (offline) | teacher"})
+    max_skills: int = field(default=1, metadata={  # as in the released GSM8K/MATH labels
+        "help": "skills per item at most"})
+    min_score: float = field(default=0.5, metadata={
+        "help": "embed: a further skill needs this fraction of the best score"})
+    neighbours: int = field(default=30, metadata={"help": "embed: labelled neighbours that vote"})
+    weight: float | None = field(default=None, metadata={  # None: fitted on the examples
+        "flag": "--neighbour-weight",
+        "help": "embed: weight of the neighbour votes against the description similarity, 0-1 (default: fitted on "
+                "the labelled examples, each left out of its own vote)"})
     temperature: float = 0.05  # embed: softmax temperature over description similarities
     encoder: str = DEFAULT_ENCODER  # embed: sentence-transformers model
-
 
 @dataclass(frozen=True)
 class Labels:

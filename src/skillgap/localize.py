@@ -49,10 +49,12 @@ GRAFTABLE = r"\.layers\.\d+\."
 @dataclass
 class GraftConfig:
     sparsity: float = 1e-4  # the base patch, as a share of the graftable parameters
-    steps: int = 10  # mask updates (the paper's num_train_epochs; 10 in run_graft_task.sh)
-    lr: float = 1e7
-    sigmoid_bias: float = 10.0
-    batch_size: int = 8
+    steps: int = field(default=10, metadata={  # the paper's num_train_epochs; 10 in run_graft_task.sh
+        "help": "mask updates"})
+    lr: float = field(default=1e7, metadata={
+        "flag": "--graft-lr", "help": "score step size (default: 1e+07, the paper's)"})
+    sigmoid_bias: float = field(default=10.0, metadata={"help": ""})
+    batch_size: int = field(default=8, metadata={"flag": "--graft-batch-size", "help": ""})
     max_batches: int = 128  # mini-batches averaged into one step (the paper's gradient_accumulation_steps)
     seed: int = 0
 

@@ -38,41 +38,58 @@ from typing import Any, Iterator
 from skillgap.errors import ConfigError
 from skillgap.items import Item
 from skillgap.models import ModelConfig, model_identity
+from skillgap.models.scratch import from_scratch
 from skillgap.models.sources import materialize, resolve_source
 from skillgap.scoring import answer_scores, to_record
 from skillgap.store import fingerprint
 from skillgap.target.online import MixtureStream
 
 
+class DefaultRate(float):
+    """The learning rate nobody chose: LoRA's 1e-3, which `TrainConfig.resolved` swaps for full fine-tuning's (that
+    one depends on the model). A float, so the config's type and default stay; its own type, so a rate a user gives,
+    even 1e-3, is kept."""
+
+
+LORA_LR, FULL_LR, SCRATCH_LR = DefaultRate(1e-3), 2e-5, 3e-4  # by method: LoRA, full, full from scratch
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """CPU-sensible defaults: a short LoRA run on a 135M model takes minutes on two cores."""
 
-    method: str = "lora"  # lora | full
-    precision: str = "auto"  # auto: bf16 mixed precision where the hardware has bf16 units, else fp32 | bf16 | fp32
-    learning_rate: float = 1e-3  # LoRA; use ~2e-5 for full fine-tuning
+    method: str = field(default="auto", metadata={
+        "choices": ("auto", "lora", "full"), "help": "auto: full for a from-scratch model (scratch-tiny), else lora"})
+    # auto: bf16 mixed precision where the hardware has bf16 units (fp32 for a from-scratch model), else fp32
+    precision: str = field(default="auto", metadata={
+        "choices": ("auto", "bf16", "fp32"), "help": "auto: bf16 mixed precision where the CPU or GPU has bf16 units"})
+    learning_rate: float = field(default=LORA_LR, metadata={  # by method and model when not given: resolved()
+        "help": f"(default: {LORA_LR:g} for lora, {SCRATCH_LR:g} for a from-scratch model, {FULL_LR:g} for full "
+                "fine-tuning of a pretrained one)"})
     lr_scheduler: str = "constant_with_warmup"  # constant: a checkpoint part-way equals a smaller budget
-    warmup_steps: int = 3
-    epochs: int = 1
-    max_steps: int = -1  # > 0 overrides epochs
-    batch_size: int = 16
-    grad_accum: int = 1
+    warmup_steps: int = field(default=3, metadata={"help": ""})
+    epochs: int = field(default=1, metadata={"help": ""})
+    max_steps: int = field(default=-1, metadata={"flag": ("--max-steps", "--steps"), "help": "> 0 overrides --epochs"})
+    batch_size: int = field(default=16, metadata={"flag": "--train-batch-size", "help": ""})
+    grad_accum: int = field(default=1, metadata={"help": ""})
     # examples per forward pass, accumulated to the batch (same update); 0: 2 on a CPU, the whole batch elsewhere
     micro_batch_size: int = 0
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
-    max_length: int = 512  # tokens of prompt + completion; longer records are truncated
-    lora_r: int = 16
-    lora_alpha: int = 32
+    max_length: int = field(default=512, metadata={  # longer records are truncated
+        "help": "tokens per record"})
+    lora_r: int = field(default=16, metadata={"help": ""})
+    lora_alpha: int = field(default=32, metadata={"help": ""})
     lora_dropout: float = 0.0
-    eval_every: int = 16  # steps between per-skill validation losses (0: never)
-    save_every: int = 8  # steps between checkpoints
+    eval_every: int = field(default=16, metadata={  # 0: never
+        "help": "steps between per-skill validation losses"})
+    save_every: int = field(default=8, metadata={"help": "steps between checkpoints"})
     keep_checkpoints: int | None = 2  # None keeps every checkpoint (learning curves from one run)
     seed: int = 0
 
     def check(self) -> None:
-        if self.method not in ("lora", "full"):
-            raise ConfigError(f"--method must be 'lora' or 'full', not {self.method!r}.")
+        if self.method not in ("auto", "lora", "full"):
+            raise ConfigError(f"--method must be 'auto', 'lora' or 'full', not {self.method!r}.")
         if self.precision not in ("auto", "bf16", "fp32"):
             raise ConfigError(f"--precision must be auto, bf16 or fp32, not {self.precision!r}.")
         if self.batch_size < 1 or self.grad_accum < 1:
@@ -86,6 +103,17 @@ class TrainConfig:
             raise ConfigError("--epochs, --max-length, --lora-r and --lora-alpha must be at least 1.")
         if self.eval_every < 0 or self.save_every < 1 or self.warmup_steps < 0:
             raise ConfigError("--eval-every and --warmup-steps must be at least 0, --save-every at least 1.")
+
+    def resolved(self, model: ModelConfig) -> TrainConfig:
+        """`auto` settled for `model`: a from-scratch model trains in full, in fp32 (bf16 buys a tiny model no speed,
+        only rounding in every update); the learning rate, when not given, follows the method and the model."""
+        scratch = from_scratch(model.model)
+        method = self.method if self.method != "auto" else "full" if scratch else "lora"
+        lr = self.learning_rate
+        if isinstance(lr, DefaultRate):
+            lr = float(lr) if method == "lora" else SCRATCH_LR if scratch else FULL_LR
+        precision = "fp32" if self.precision == "auto" and scratch else self.precision
+        return replace(self, method=method, learning_rate=lr, precision=precision)
 
 
 @dataclass
@@ -365,6 +393,7 @@ def train(model: ModelConfig, items: list[Item], cfg: TrainConfig, out_dir: str 
     stream's policy, and every `round_steps` steps the stream takes the policy's new weights
     (logged one line per round to `out_dir/mixture.jsonl`).
     """
+    cfg = cfg.resolved(model)  # method auto: full fine-tuning for a from-scratch model, LoRA otherwise
     _check(model, items, cfg, val, stream, round_steps)
     out, ps = Path(out_dir), process_state(model.device)
     world = ps.num_processes

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
 from skillgap.errors import ConfigError, DataError, unknown_name
@@ -43,9 +43,11 @@ CORRECTIONS = ("holm", "bh", "none")
 class VerifyConfig:
     """How before and after are compared."""
 
-    alpha: float = 0.05  # significance level, after the correction
-    correction: str = "holm"  # holm | bh (Benjamini-Hochberg) | none: over skills, and over k
-    paired: bool = True  # False: the unpaired test, for profiles of different items
+    alpha: float = field(default=0.05, metadata={"help": "significance level, after the correction"})
+    correction: str = field(default="holm", metadata={
+        "help": "multiple-testing correction over skills and over k: holm (family-wise) | bh (Benjamini-Hochberg, "
+                "false-discovery rate) | none"})
+    paired: bool = True  # False: the unpaired test, for profiles of different items (`compare --unpaired`)
 
     def check(self) -> None:
         if self.correction not in CORRECTIONS:

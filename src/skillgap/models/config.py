@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -29,19 +29,30 @@ ADAPTER_MODES = ("auto", "lora", "merge")
 class ModelConfig:
     """Which model, where, and how to reach it."""
 
-    model: str = "smollm2-135m"
-    backend: str | None = None  # None or 'auto': 'openai' if base_url is set, else 'vllm' if installed, else 'hf'
-    device: str = "auto"  # hf, vllm: auto | cpu | cuda | cuda:N | mps
-    dtype: str = "auto"  # hf, vllm: auto (fp32 on CPU, bf16 on CUDA: resolved_dtype) | float32 | bfloat16 | float16
-    base_url: str | None = None  # openai: e.g. http://localhost:8000/v1
+    model: str = field(default="smollm2-135m", metadata={
+        "prefixed": "", "help": "alias (smollm2-135m), model folder, .gguf file, or served model name"})
+    # None or 'auto': 'openai' if base_url is set, else 'vllm' if installed, else 'hf'
+    backend: str | None = field(default=None, metadata={
+        "choices": ("auto", "hf", "vllm", "openai"),
+        "help": "auto (default): openai when --base-url is given, else vllm where it is installed, else hf"})
+    device: str = field(default="auto", metadata={"help": "hf, vllm: auto | cpu | cuda | cuda:N | mps"})
+    # auto: fp32 on CPU, bf16 on CUDA (resolved_dtype)
+    dtype: str = field(default="auto", metadata={
+        "choices": ("auto", "float32", "bfloat16", "float16"),
+        "help": "auto (default): float32 on CPU, where it reproduces greedy outputs exactly; bfloat16 on GPU"})
+    base_url: str | None = field(default=None, metadata={"help": "openai: endpoint, e.g. http://localhost:8000/v1"})
     api_key_env: str = "OPENAI_API_KEY"  # openai: environment variable holding the key
-    concurrency: int = 8  # openai: requests in flight
+    concurrency: int = field(default=8, metadata={"help": "openai: requests in flight"})
     max_retries: int = 4  # openai: retries with exponential backoff on transient errors
-    timeout: float = 120.0  # openai: seconds per request
-    adapter: str | None = None  # hf, vllm: a PEFT (LoRA) adapter folder applied on top of `model`
-    adapter_mode: str = "auto"  # vllm: lora (LoRARequest) | merge (into the weights) | auto: lora on GPU, merge on CPU
-    max_model_len: int | None = None  # vllm: longest prompt + completion (None: the model's, at most 4096)
-    tensor_parallel_size: int = 1  # vllm: GPUs one engine spreads the model over
+    timeout: float = field(default=120.0, metadata={"help": "openai: seconds per request"})
+    adapter: str | None = field(default=None, metadata={
+        "help": "hf, vllm: a LoRA adapter folder to apply (e.g. out/adapter)"})
+    adapter_mode: str = field(default="auto", metadata={
+        "choices": ADAPTER_MODES, "help": "vllm: serve the adapter through LoRARequest or merged into the weights "
+                                          "(default: auto, lora on GPU, merge on CPU where it is faster)"})
+    max_model_len: int | None = field(default=None, metadata={
+        "help": "vllm: longest prompt + completion in tokens (default: the model's, at most 4096)"})
+    tensor_parallel_size: int = field(default=1, metadata={"help": "vllm: GPUs one engine spreads the model over"})
 
     def resolved_backend(self) -> str:
         if self.backend and self.backend != "auto":

@@ -41,6 +41,11 @@ def is_scratch(model: str) -> bool:
     return model in ARCHS
 
 
+def from_scratch(model: str) -> bool:
+    """A from-scratch architecture by name, or the folder `scratch_model` built for one (its skillgap.json)."""
+    return is_scratch(model) or (Path(model) / "skillgap.json").is_file()
+
+
 def vocabulary(suite: object, n: int = 2000) -> list[str]:
     """Every word the suite's items use (prompts and answers, all splits), in a stable order."""
     from tokenizers.pre_tokenizers import Digits, Sequence, Whitespace

@@ -26,11 +26,17 @@ from skillgap.target.online import MixtureStream, Static, reachable, skill_sourc
 from skillgap.train import TrainConfig, read_log, train
 from skillgap.verify import assert_disjoint
 
+STEPS = 50  # steps of training on each skill alone, when the TrainConfig sets no max_steps
+
 
 def graph_recipe(model: ModelConfig, data: DataConfig, tc: TrainConfig, output_path: str | Path,
                  given: str | None = None, pretrain_steps: int = 0, val_per_skill: int = 100,
                  runs_dir: str | Path = "runs", console: Console | None = None) -> tuple[SkillsGraph, Path]:
+    """The graph `given` (drawn), else estimated: each skill trained alone for `tc.max_steps` (STEPS if unset)."""
     console = console or Console(stderr=True)
+    tc = tc.resolved(model)  # --method auto: full fine-tuning for a from-scratch model
+    if tc.max_steps <= 0:
+        tc = replace(tc, max_steps=STEPS)
     if data.data:
         raise ConfigError("skillgap graph needs a suite (a generator per skill): give --suite.")
 

@@ -29,7 +29,7 @@ import argparse
 import json
 import re
 import shutil
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ from rich.console import Console
 from skillgap.data import DataConfig, load_items, stratified_sample, suite_of
 from skillgap.errors import ConfigError, unknown_name
 from skillgap.items import Item
+from skillgap.library import Library
 from skillgap.localize import (GRAFTABLE, GraftConfig, Mask, find_mask, graft, graftable, label_calibration,
                                movement_mask, random_mask, task_vector)
 from skillgap.models import ModelConfig, ModelPool, model_identity
@@ -51,15 +52,22 @@ from skillgap.verify import assert_disjoint
 
 @dataclass(frozen=True)
 class LocalizeConfig:
-    skills: tuple[str, ...]  # the skills to localize (each: its single-skill items)
-    sparsities: tuple[float, ...] = (1e-5, 1e-4, 1e-3)
-    train_limit: int = 64  # items the mask's gradient is taken on, per skill
-    val_limit: int = 32  # validation items added to the selection score, per skill
-    test_limit: int = 50  # held-out test items the recovery is measured on, per skill
+    skills: tuple[str, ...] = field(metadata={  # each: its single-skill items
+        "metavar": "A,B", "help": "the skills to localize, one mask each"})
+    sparsities: tuple[float, ...] = field(default=(1e-5, 1e-4, 1e-3), metadata={
+        "flag": "--sparsity", "items": "shares", "example": "1e-5,1e-4",
+        "help": "base-patch sizes as shares of the graftable parameters"})
+    train_limit: int = field(default=64, metadata={  # the mask's gradient is taken on these
+        "help": "train items per skill the mask is found on"})
+    val_limit: int = field(default=32, metadata={"help": "validation items per skill added to the selection score"})
+    test_limit: int = field(default=50, metadata={
+        "help": "held-out test items per skill the recovery is measured on"})
     pattern: str = GRAFTABLE
-    keep_models: bool = False
-    validation_data: str | None = None  # with --data (the train file): held-out items for selecting the mask
-    test_data: str | None = None  # with --data: held-out items the recovery is measured on
+    keep_models: bool = field(default=False, metadata={"help": "keep each grafted model folder after profiling it"})
+    validation_data: str | None = field(default=None, metadata={
+        "help": "with --data: held-out items that select the mask (default: train items the mask never saw)"})
+    test_data: str | None = field(default=None, metadata={
+        "help": "with --data: held-out items the recovery is measured on"})
 
     def check(self) -> None:
         if not self.skills:
@@ -99,6 +107,18 @@ class _Pre:
     @property
     def conversational(self) -> bool:
         return bool(self.tokenizer.chat_template)
+
+
+def finetuned_models(base: ModelConfig, finetuned: str | Path,
+                     skills: tuple[str, ...]) -> ModelConfig | dict[str, ModelConfig]:
+    """What `--finetuned` names: a skill library (one adapter per skill), a LoRA adapter of `base`, or a full model."""
+    folder = Path(finetuned)
+    if (folder / "index.json").is_file():
+        lib = Library.load(folder)
+        return {x: replace(base, adapter=str(lib.adapter(x))) for x in skills}
+    if (folder / "adapter_config.json").is_file():
+        return replace(base, adapter=str(folder))
+    return replace(base, model=str(folder), adapter=None)
 
 
 def localize_recipe(base: ModelConfig, finetuned: ModelConfig | dict[str, ModelConfig], data: DataConfig,

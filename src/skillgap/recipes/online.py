@@ -13,7 +13,7 @@ weights, `train_result.json` and `profile.json` into the output directory.
 from __future__ import annotations
 
 import itertools
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,16 +36,26 @@ from skillgap.train import TrainConfig, TrainResult, train
 from skillgap.verify import assert_disjoint, prompt_key
 
 
+TEST_LIMIT = 500  # test items profiled after training when the data gives no --limit
+
+
 @dataclass(frozen=True)
 class MixConfig:
     """An online mixture and its knobs (Skill-it's η, round length T and window)."""
 
-    mixture: str = "skill-it"  # skill-it | random | stratified | curriculum
-    graph: str | None = None  # a graph JSON or rows ('100/110/001'); default: the suite's, else its prerequisites
-    eta: float | None = None  # default: the suite's (the paper's 0.5 LEGO, 0.1 Addition), else 0.5
-    window: int = 3  # evaluations summed per update
-    round_steps: int | None = None  # T; default: a sixth of the steps, on an evaluation
-    val_per_skill: int = 100  # validation items per skill for the per-skill loss
+    mixture: str = field(default="skill-it", metadata={
+        "help": "skill-it | random | stratified | curriculum: re-weight skills while training (needs --steps)"})
+    graph: str | None = field(default=None, metadata={
+        "help": "skills graph: a JSON file from `skillgap graph`, or rows such as '100/110/001' (default: the "
+                "suite's, else its prerequisites)"})
+    eta: float | None = field(default=None, metadata={  # the paper's 0.5 LEGO, 0.1 Addition
+        "help": "Skill-it learning rate (default: the suite's, else 0.5)"})
+    window: int = field(default=3, metadata={"help": "evaluations per update"})
+    round_steps: int | None = field(default=None, metadata={  # T, on an evaluation
+        "help": "steps per round T, a multiple of --eval-every (default: a sixth of --steps)"})
+    val_per_skill: int = field(default=100, metadata={
+        "help": "validation items per skill for the per-skill loss"})
+    # The training pool and replay share are TargetConfig's flags (--train-data, --replay), passed on.
     replay: float = 0.0  # share of every draw in the natural proportions (Replay)
     train_data: str | None = None  # a pool file to draw from instead of the suite's generator
     train_format: str = "auto"  # for train_data, as DataConfig.format
@@ -153,7 +163,12 @@ def build_online(data: DataConfig, mc: MixConfig, tc: TrainConfig, test_items: l
 def online_recipe(model: ModelConfig, data: DataConfig, mc: MixConfig, tc: TrainConfig, ev: EvalConfig,
                   output_path: str | Path, runs_dir: str | Path = "runs",
                   console: Console | None = None) -> tuple[TrainResult, Profile]:
+    """Train on the online mixture, then profile the result on `data`'s test items (TEST_LIMIT of them when `data`
+    sets no limit)."""
     console = console or Console(stderr=True)
+    tc = tc.resolved(model)  # --method auto: full fine-tuning for a from-scratch model
+    if data.limit is None:
+        data = replace(data, limit=TEST_LIMIT)
     for cfg in (model, data, tc, ev):
         cfg.check()
     check_online(data, mc, tc)

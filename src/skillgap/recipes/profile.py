@@ -14,7 +14,7 @@ so a second identical run after completion does not even load the model.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,15 +39,24 @@ from skillgap.teacher import Teacher
 class EvalConfig:
     """How to generate and grade."""
 
-    batch_size: int = 16  # chats per generate() call; also the commit granularity of the run store
-    max_new_tokens: int = 128  # greedy decoding stops at the end-of-turn token or here
-    grader: str | None = None  # None: the data's own ('auto' for files of items, the suite's); 'judge': an LLM judge
-    judge: ModelConfig | None = None  # the judge model, for grader 'judge'
+    batch_size: int = field(default=16, metadata={  # also the commit granularity of the run store
+        "help": "chats per generation batch"})
+    max_new_tokens: int = field(default=128, metadata={  # greedy decoding stops at the end-of-turn token or here
+        "help": "generation budget per item"})
+    # None: the data's own ('auto' for files of items, the suite's); 'judge': an LLM judge
+    grader: str | None = field(default=None, metadata={
+        "help": "auto (a file's default: each item by its reference: number, time, True/False, yes/no, text) | "
+                "numeric | exact | math | regex:<pattern> | module:function | judge (an LLM judge: --judge)"})
+    judge: ModelConfig | None = None  # the judge model, for grader 'judge' (--judge, --judge-base-url)
     # Where generation runs; none of these changes the outputs, so none is part of the run id.
-    ray: bool = False  # generate on a Ray cluster ($RAY_ADDRESS, else a local one): skillgap.models.ray_pool
-    ray_replicas: int = 2  # model replicas (Ray actors), each fed batch_size chats at a time
-    ray_gpus_per_replica: float = 0.0  # 1 for vLLM on GPUs; G for an engine sharded G ways (tensor parallel)
-    ray_cpus_per_replica: float = 1.0
+    ray: bool = field(default=False, metadata={
+        "help": "generate on a Ray cluster: $RAY_ADDRESS (e.g. ray://head:10001), else a local one; grading and the "
+                "run store stay here. Needs: pip install \"ray[data]\""})
+    ray_replicas: int = field(default=2, metadata={  # Ray actors, each fed batch_size chats at a time
+        "metavar": "N", "help": "--ray: model replicas"})
+    ray_gpus_per_replica: float = field(default=0.0, metadata={  # G for an engine sharded G ways (tensor parallel)
+        "metavar": "G", "help": "--ray: GPUs per replica; 1 for --backend vllm on GPUs (default: 0)"})
+    ray_cpus_per_replica: float = field(default=1.0, metadata={"metavar": "C", "help": "--ray: CPUs per replica"})
 
     def check(self) -> None:
         """The grader resolves and the numbers make sense, before any model loads."""

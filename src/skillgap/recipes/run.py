@@ -78,6 +78,7 @@ def run(model: ModelConfig, data: DataConfig, target: TargetConfig, train_cfg: T
         verify: VerifyConfig | None = None, teacher: Any = None, mixture: MixConfig | None = None) -> dict[str, Any]:
     console = console or Console(stderr=True)
     verify = verify or VerifyConfig()
+    train_cfg = train_cfg.resolved(model)  # --method auto: full fine-tuning for a from-scratch model
     if mixture is not None and train_cfg.max_steps <= 0:  # the same data budget as a fixed set: --budget examples
         train_cfg = replace(train_cfg, max_steps=-(-target.budget // (train_cfg.batch_size * train_cfg.grad_accum)))
     items = check(model, data, target, train_cfg, ev, verify, teacher, mixture)

@@ -13,7 +13,7 @@ item per draw: its best text, Skill Fraction and status), and the aggregates are
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,19 +33,28 @@ from skillgap.teacher import Cache, Teacher, seed_for
 class SkillMixConfig:
     """What is drawn, how often it is generated and graded. The paper: 3 rounds x 3 grading runs, T = 0.7."""
 
-    skills: str  # a JSONL or CSV of skills with a definition and an example (the reference's skills.csv)
-    topics: str  # one topic a line
-    k: tuple[int, ...] = (1, 2, 3)
-    n: int = 100  # draws per k
-    rounds: int = 3  # generation rounds; each metric takes the best round
-    grading_runs: int = 3  # judge samples per text; each point is their majority
-    filter_names: bool = False  # zero a skill's point when its name appears verbatim in the text
-    temperature: float = 0.7
-    max_new_tokens: int = 512  # the student's, per turn
-    judge_max_new_tokens: int = 512
-    judge_retries: int = 1  # re-asks after a table that does not parse, with the reason
-    judge_format: str = "table"  # table: the reference's rubric table | json: {"points": [...]}, enforced where served
-    seed: int = 0
+    skills: str = field(metadata={  # the reference's skills.csv
+        "help": "skills with a definition and an example: the reference's skills.csv (LeoYu/skill-mix) or a JSONL of "
+                "{skill, definition, example}"})
+    topics: str = field(metadata={"help": "topics, one a line (the reference's topics.txt)"})
+    k: tuple[int, ...] = field(default=(1, 2, 3), metadata={
+        "items": "numbers of skills", "example": "1,2,3", "help": "numbers of skills per text"})
+    n: int = field(default=100, metadata={"help": "draws per k"})
+    rounds: int = field(default=3, metadata={  # each metric takes the best round
+        "help": "generation rounds, best of"})
+    grading_runs: int = field(default=3, metadata={"help": "judge samples per text, majority per point"})
+    filter_names: bool = field(default=False, metadata={
+        "help": "zero a skill's point when its name appears verbatim in the text"})
+    temperature: float = field(default=0.7, metadata={"help": "student and judge"})
+    max_new_tokens: int = field(default=512, metadata={"help": "the student's, per turn"})
+    judge_max_new_tokens: int = field(default=512, metadata={"help": ""})
+    judge_retries: int = field(default=1, metadata={  # with the reason
+        "help": "re-asks after a table that does not parse"})
+    judge_format: str = field(default="table", metadata={
+        "choices": ("table", "json"),
+        "help": "table: the reference's rubric table (default) | json: the points as JSON, which an endpoint that "
+                "constrains decoding enforces, so a weak judge's replies still parse"})
+    seed: int = field(default=0, metadata={"help": "seed of the draws"})
 
     def check(self) -> None:
         if not self.k or any(k < 1 for k in self.k):

@@ -11,7 +11,7 @@ or, with `--data train.jsonl`, fine-tune on that file as it is. Writes `train.js
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -35,17 +35,27 @@ from skillgap.verify import assert_disjoint, prompt_key
 class TargetConfig:
     """How the training set is built."""
 
-    strategy: str = "stat-sel"  # uniform | stat-sel | stat-syn | curriculum
-    budget: int = 512  # training examples
-    diagnose_limit: int = 100  # pool items the base model is diagnosed on
-    pool_size: int = 4000  # suite items generated as the selection pool
-    train_data: str | None = None  # a pool file instead of the suite's generator (JSONL items, GSM8K, a table...)
-    train_format: str = "auto"  # for train_data, as DataConfig.format
-    train_fields: tuple[tuple[str, str], ...] = ()  # for train_data, as DataConfig.fields
+    strategy: str = field(default="stat-sel", metadata={
+        "help": "uniform | stat-sel | stat-syn | curriculum | skillmix"})
+    budget: int = field(default=512, metadata={"help": "training examples"})
+    diagnose_limit: int = field(default=100, metadata={"help": "pool items the base model is diagnosed on"})
+    pool_size: int = field(default=4000, metadata={"help": "suite items generated to select from"})
+    train_data: str | None = field(default=None, metadata={
+        "help": "a pool of training items instead of the suite's (JSONL items, or any --train-format)"})
+    train_format: str = field(default="auto", metadata={"help": "for --train-data, as --format"})
+    train_fields: tuple[tuple[str, str], ...] = field(default=(), metadata={
+        "flag": "--train-field", "help": "for --train-data, as --field; repeatable"})
     val_per_skill: int = 8  # held-out items per skill for the validation-loss curves
-    replay: float = 0.0  # share of the budget drawn uniformly from the pool, against forgetting (with_replay)
-    skillmix_k: int = 2  # skillmix: skills per teacher-written example (Instruct-SkillMix's k)
-    query_types: str | None = None  # skillmix: a file of query types (None: the built-in list)
+    replay: float = field(default=0.0, metadata={  # with_replay
+        "metavar": "SHARE",
+        "help": "share of the budget drawn uniformly from the pool, spread through training, so the skills a "
+                "targeted set leaves out keep examples (default: 0); with --mixture, that share of every draw in the "
+                "natural proportions"})
+    skillmix_k: int = field(default=2, metadata={  # Instruct-SkillMix's k
+        "help": "skillmix: skills a teacher-written example combines"})
+    query_types: str | None = field(default=None, metadata={
+        "help": "skillmix: a file of query types, `Name: definition` a line or Instruct-SkillMix's queries markdown "
+                "(default: built-in 8)"})
 
     def check(self, teacher: Any = None) -> None:
         """Every option, before any model loads or any item is generated; `load_pool` reads the pool file, once."""
@@ -194,6 +204,7 @@ def train_recipe(model: ModelConfig, data: DataConfig, target: TargetConfig, tra
                  output_path: str | Path, runs_dir: str | Path = "runs", profile_path: str | Path | None = None,
                  teacher: Any = None, console: Console | None = None) -> TrainResult:
     console = console or Console(stderr=True)
+    train_cfg = train_cfg.resolved(model)  # --method auto: full fine-tuning for a from-scratch model
     for cfg in (model, data, train_cfg, ev):
         cfg.check()
     if not data.data:

@@ -1,0 +1,5 @@
+import sys
+
+from skillgap.cli import main
+
+sys.exit(main())
