@@ -6,7 +6,9 @@ on one `Model` handle. One module per stage:
     -> profile.py (diagnose.py) -> target/ -> train.py -> verify.py -> report.py
 beside them graph.py (which skills help learn which), skillmix.py (the Skill-Mix evaluation), localize.py and
 library.py (where a fine-tune keeps a skill; one adapter per skill); teacher.py asks a model for structured answers
-(cached), store.py keeps every run resumable, and recipes/ wires the stages into the commands.
+(cached) and judge.py grades with one, answers.py extracts final answers, scoring.py scores completions, store.py
+keeps every run resumable, io.py writes atomically, and recipes/ wires the stages into the commands (cli/).
+The layers and the import rule: docs/architecture.md.
 
 Importing the package is cheap: torch, transformers and backends load only when used. No exported name is a
 module's name, so `from skillgap import X` never hands back a module.
