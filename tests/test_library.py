@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import run_cli
 from skillgap.errors import ConfigError
 from skillgap.library import Library, build_library, combine, ext_sub, load_router, negate, router
 
@@ -140,9 +141,7 @@ def test_library_builds_one_adapter_per_skill_and_resumes(tmp_path, tiny_model_d
         Library.load(tmp_path)
 
 
-def test_library_command_measures_each_adapter_on_its_skill(tmp_path, tiny_model_dir):
-    from conftest import run_cli
-
+def test_library_command_measures_each_adapter_on_its_skill(tmp_path, tiny_model_dir, cli):
     p = run_cli("library", "--model", str(tiny_model_dir), "--suite", "arith", "--skills", "add_1digit,mul_facts",
                 "--budget", "8", "--train-batch-size", "4", "--lora-r", "4", "--test-limit", "3", "--max-new-tokens", "8",
                 "--output-path", "lib", cwd=tmp_path)
@@ -174,11 +173,11 @@ def test_library_command_measures_each_adapter_on_its_skill(tmp_path, tiny_model
                       (["--skills", "add_1digit", "--combination", "ext-sub", "--expert", "both", "--weights", "1"],
                        "negative"),
                       (["--skills", "add_1digit", "--expert", "both"], "ext-sub")]:
-        bad = run_cli("compose", "--library", "lib", *args, "--output-path", "x", cwd=tmp_path, check=False)
-        assert bad.returncode == 2 and msg in bad.stderr and not (tmp_path / "x").exists()
-    bad = run_cli("library", "--model", str(tiny_model_dir), "--suite", "arith", "--skills", "mul_fact",
-                  "--output-path", "lib2", cwd=tmp_path, check=False)
-    assert bad.returncode == 2 and "mul_facts" in bad.stderr and not (tmp_path / "lib2").exists()
+        code, _, err = cli("compose", "--library", "lib", *args, "--output-path", "x")
+        assert code == 2 and msg in err and not (tmp_path / "x").exists()
+    code, _, err = cli("library", "--model", str(tiny_model_dir), "--suite", "arith", "--skills", "mul_fact",
+                       "--output-path", "lib2")
+    assert code == 2 and "mul_facts" in err and not (tmp_path / "lib2").exists()
 
 
 @pytest.mark.parametrize("top_k", [1, 2])

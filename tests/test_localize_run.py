@@ -100,13 +100,13 @@ def test_a_rerun_resumes_and_other_settings_are_refused(localized):
     assert p.returncode == 2 and "other settings" in p.stderr
 
 
-def test_unknown_skill_answers_did_you_mean(tmp_path):
-    p = run_cli("localize", "--model", "scratch-tiny", "--finetuned", str(tmp_path), "--skills", "add_1digt",
-                "--output-path", str(tmp_path / "loc"), cwd=tmp_path, check=False)
-    assert p.returncode == 2 and "add_1digit" in p.stderr
+def test_unknown_skill_answers_did_you_mean(tmp_path, cli):
+    code, _, err = cli("localize", "--model", "scratch-tiny", "--finetuned", str(tmp_path), "--skills", "add_1digt",
+                       "--output-path", str(tmp_path / "loc"))
+    assert code == 2 and "add_1digit" in err
 
 
-def test_a_classification_task_is_localized_by_label_words_with_calibration(tmp_path, tiny_model_dir):
+def test_a_classification_task_is_localized_by_label_words_with_calibration(tmp_path, tiny_model_dir, cli):
     """SST-2 as the paper runs it: label-word accuracy and ECE, scored in memory. A mask larger than the delta's
     support grafts all of it, so its model is the fine-tuned one: the same probabilities, not the base's."""
     from conftest import shared_data
@@ -139,8 +139,8 @@ def test_a_classification_task_is_localized_by_label_words_with_calibration(tmp_
     run_cli(*args, cwd=tmp_path)  # resumed: nothing scored again
     assert [p.stat().st_mtime_ns for p in scores] == stamps
     assert json.loads((tmp_path / "loc" / "localize.json").read_text())["skills"] == res["skills"]
-    bad = run_cli(*[a if a != "sst2" else "sst" for a in args], cwd=tmp_path, check=False)
-    assert bad.returncode == 2 and "Did you mean 'sst2'" in bad.stderr
+    code, _, err = cli(*[a if a != "sst2" else "sst" for a in args])
+    assert code == 2 and "Did you mean 'sst2'" in err
     no_test = [a for a in args if a not in ("--test-data", "sst2_test.jsonl")]
-    bad = run_cli(*no_test[:-1], "loc2", cwd=tmp_path, check=False)
-    assert bad.returncode == 2 and "--test-data" in bad.stderr and not (tmp_path / "loc2").exists()
+    code, _, err = cli(*no_test[:-1], "loc2")
+    assert code == 2 and "--test-data" in err and not (tmp_path / "loc2").exists()

@@ -64,19 +64,15 @@ def test_train_skill_it_writes_mixture_and_profile(tmp_path):
     assert "trained 100 steps" in p.stdout
 
 
-def test_online_mixture_errors_are_actionable(tmp_path):
-    p = run_cli("train", "--model", "scratch-tiny", "--suite", "lego", "--mixture", "skill-it", "--output-path", "o",
-                cwd=tmp_path, check=False)
-    assert p.returncode == 2 and "give --steps N" in p.stderr
-    p = run_cli("train", "--model", "scratch-tiny", "--suite", "lego", "--mixture", "skill-it", "--steps", "20",
-                "--round-steps", "10", "--output-path", "o", cwd=tmp_path, check=False)
-    assert p.returncode == 2 and "multiple of --eval-every" in p.stderr
-    p = run_cli("train", "--model", "scratch-tiny", "--suite", "lego", "--mixture", "skill-it", "--steps", "20",
-                "--graph", "100/110/001", "--output-path", "o", cwd=tmp_path, check=False)
-    assert p.returncode == 2 and "expected 5 rows of 5 digits" in p.stderr
-    p = run_cli("train", "--model", "scratch-tiny", "--suite", "lego", "--mixture", "skil-it", "--steps", "20",
-                "--output-path", "o", cwd=tmp_path, check=False)
-    assert p.returncode == 2 and "Did you mean 'skill-it'" in p.stderr
+def test_online_mixture_errors_are_actionable(cli):
+    lego = ["train", "--model", "scratch-tiny", "--suite", "lego", "--output-path", "o"]
+    for extra, message in [(["--mixture", "skill-it"], "give --steps N"),
+                           (["--mixture", "skill-it", "--steps", "20", "--round-steps", "10"], "multiple of --eval-every"),
+                           (["--mixture", "skill-it", "--steps", "20", "--graph", "100/110/001"],
+                            "expected 5 rows of 5 digits"),
+                           (["--mixture", "skil-it", "--steps", "20"], "Did you mean 'skill-it'")]:
+        code, _, err = cli(*lego, *extra)
+        assert code == 2 and message in err, (extra, err)
 
 
 def test_killed_mixture_run_resumes_to_the_same_mixture(tmp_path):
