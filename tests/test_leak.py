@@ -105,6 +105,7 @@ def test_library_refuses_a_test_file_that_holds_training_items(tmp_path, cli):
     assert not (tmp_path / "lib").exists()
 
 
+@pytest.mark.slow
 def test_library_from_a_file_measures_each_adapter_on_items_it_never_trained_on(tmp_path, tiny_model_dir):
     """A file has no split to trust: each skill's test items are drawn first and its training items from the rest,
     so the index's accuracy is held-out accuracy (it was training accuracy: 50 of 50 test items were trained on)."""

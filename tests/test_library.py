@@ -141,6 +141,7 @@ def test_library_builds_one_adapter_per_skill_and_resumes(tmp_path, tiny_model_d
         Library.load(tmp_path)
 
 
+@pytest.mark.slow
 def test_library_command_measures_each_adapter_on_its_skill(tmp_path, tiny_model_dir, cli):
     p = run_cli("library", "--model", str(tiny_model_dir), "--suite", "arith", "--skills", "add_1digit,mul_facts",
                 "--budget", "8", "--train-batch-size", "4", "--lora-r", "4", "--test-limit", "3", "--max-new-tokens", "8",

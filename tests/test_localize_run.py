@@ -29,6 +29,7 @@ def localized(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return cwd, cwd / "loc"
 
 
+@pytest.mark.slow
 def test_masks_baselines_and_profiles_are_consistent(localized):
     cwd, out = localized
     res = json.loads((out / "localize.json").read_text())
@@ -54,6 +55,7 @@ def test_masks_baselines_and_profiles_are_consistent(localized):
     assert (out / "overlap-0.01.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_a_grafted_model_is_fine_tuned_on_the_mask_and_pre_trained_elsewhere(localized):
     cwd, out = localized
     mask = Mask.load(out / "masks" / "add_1digit-graft-0.01.safetensors")
@@ -71,6 +73,7 @@ def test_a_grafted_model_is_fine_tuned_on_the_mask_and_pre_trained_elsewhere(loc
     assert torch.equal(grafted[emb], pre[emb])
 
 
+@pytest.mark.slow
 def test_a_rerun_resumes_and_other_settings_are_refused(localized):
     cwd, out = localized
     path = out / "masks" / "add_1digit-graft-0.01.safetensors"
@@ -106,6 +109,7 @@ def test_unknown_skill_answers_did_you_mean(tmp_path, cli):
     assert code == 2 and "add_1digit" in err
 
 
+@pytest.mark.slow
 def test_a_classification_task_is_localized_by_label_words_with_calibration(tmp_path, tiny_model_dir, cli):
     """SST-2 as the paper runs it: label-word accuracy and ECE, scored in memory. A mask larger than the delta's
     support grafts all of it, so its model is the fine-tuned one: the same probabilities, not the base's."""

@@ -36,6 +36,7 @@ def test_documented_plain_pytorch_loop_runs():
     assert max(abs(w[s] - start[s]) for s in w) > 1e-3  # the losses moved it off its start
 
 
+@pytest.mark.slow
 def test_train_skill_it_writes_mixture_and_profile(tmp_path):
     p = run_cli("train", "--model", "scratch-tiny", "--suite", "lego", "--mixture", "skill-it", "--steps", "100",
                 "--seed", "0", "--output-path", "DIR", cwd=tmp_path)
@@ -75,6 +76,7 @@ def test_online_mixture_errors_are_actionable(cli):
         assert code == 2 and message in err, (extra, err)
 
 
+@pytest.mark.slow
 def test_killed_mixture_run_resumes_to_the_same_mixture(tmp_path):
     args = ["train", "--model", "scratch-tiny", "--suite", "addition", "--mixture", "skill-it", "--steps", "12",
             "--eval-every", "2", "--round-steps", "4", "--save-every", "4", "--eta", "2", "--val-per-skill", "20",
@@ -98,6 +100,7 @@ def test_killed_mixture_run_resumes_to_the_same_mixture(tmp_path):
     assert len(full[1]["weights"]) == 3 and full[3]["weights"] != full[0]["weights"]
 
 
+@pytest.mark.slow
 def test_graph_estimated_and_given(tmp_path):
     run_cli("graph", "--model", "scratch-tiny", "--suite", "addition", "--pretrain-steps", "20", "--steps", "10",
             "--val-per-skill", "20", "--output-path", "g.json", cwd=tmp_path)
@@ -146,6 +149,7 @@ def test_answer_scores_count_the_answer_tokens_only():
     assert got["digit_0"]["loss"] == pytest.approx(torch.log(torch.tensor(float(len(tok)))).item(), rel=0.1)
 
 
+@pytest.mark.slow
 def test_mixture_over_a_file_pool_with_a_chat_model(tmp_path, tiny_model_dir):
     """Any labelled JSONL pool works: chat template, LoRA, validation held out of the pool, the prerequisite graph."""
     from skillgap.items import write_jsonl
@@ -166,6 +170,7 @@ def test_mixture_over_a_file_pool_with_a_chat_model(tmp_path, tiny_model_dir):
     assert prof["overall"]["n"] == 12 and prof["answer_loss"]
 
 
+@pytest.mark.slow
 def test_run_with_an_online_mixture_at_the_same_budget(tmp_path):
     """`skillgap run --mixture skill-it`: no diagnosis; --budget examples read from the stream (steps = budget /
     batch); the report counts what the stream served; on a suite restricted by skill, only its skills."""
