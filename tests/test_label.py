@@ -151,6 +151,7 @@ def test_cache_is_content_addressed(tmp_path):
     assert Cache(tmp_path / "t.db").get([k, "nope"]) == {k: "hello"}
 
 
+@pytest.mark.slow
 def test_label_command_done_when(tmp_path, tiny_model_dir):
     """The issue's Done-when: 100 GSM8K test items labelled from the 14-skill inventory, then profiled."""
     data = shared_data()

@@ -16,6 +16,7 @@ def _lines(path: Path) -> list[dict]:
     return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
 
 
+@pytest.mark.slow
 def test_documented_plain_pytorch_loop_runs():
     code = re.search(r"```python\n(.*?)```", DOCS.read_text(), re.S).group(1)
     scope: dict = {}
