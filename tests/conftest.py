@@ -53,6 +53,12 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureF
     return run
 
 
+def output(code: int, out: str, err: str) -> str:
+    """The stdout of a command that must succeed."""
+    assert code == 0, err
+    return out
+
+
 def one_line_error(code: int, out: str, err: str) -> str:
     """What every refused command gives (exit 2, one line on stderr and nothing on stdout): that line."""
     assert code == 2 and out == "" and err.startswith("skillgap: error: ") and err.count("\n") == 1, (code, out, err)
