@@ -8,7 +8,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import run_cli
+from conftest import output, run_cli
 from skillgap.localize import Mask
 
 SKILLS = "add_1digit,mul_facts"
@@ -74,33 +74,34 @@ def test_a_grafted_model_is_fine_tuned_on_the_mask_and_pre_trained_elsewhere(loc
 
 
 @pytest.mark.slow
-def test_a_rerun_resumes_and_other_settings_are_refused(localized):
+def test_a_rerun_resumes_and_other_settings_are_refused(localized, cli, monkeypatch):
     cwd, out = localized
+    monkeypatch.chdir(cwd)  # the reruns run in this process (cli): a subprocess each would pay torch's imports again
     path = out / "masks" / "add_1digit-graft-0.01.safetensors"
     before, stamp = json.loads((out / "localize.json").read_text()), path.stat().st_mtime_ns
     args = ["localize", "--model", "scratch-tiny", "--finetuned", "ft/model", "--skills", SKILLS, "--sparsity", "1e-2",
             "--train-limit", "16", "--val-limit", "8", "--test-limit", "8", "--steps", "2", "--graft-lr", "1e12",
             "--max-new-tokens", "16", "--keep-models", "--output-path", "loc/"]
-    run_cli(*args, cwd=cwd)
+    output(*cli(*args))
     assert path.stat().st_mtime_ns == stamp  # the mask was not searched again
     after = json.loads((out / "localize.json").read_text())
     assert after["skills"] == before["skills"]
     more = list(args)
     more[more.index("--sparsity") + 1] = "1e-2,2e-2"  # another sparsity level extends the run
-    run_cli(*more, cwd=cwd)
+    output(*cli(*more))
     assert path.stat().st_mtime_ns == stamp and (out / "masks" / "add_1digit-graft-0.02.safetensors").is_file()
     assert set(json.loads((out / "localize.json").read_text())["skills"]["add_1digit"]["masks"]) == {"0.01", "0.02"}
     gen = cwd / "ft" / "model" / "generation_config.json"
     saved = gen.read_text()
     try:  # the fine-tune changed in its folder (same path, same settings): another model, refused as well
         gen.write_text(json.dumps(json.loads(saved) | {"repetition_penalty": 1.3}))
-        p = run_cli(*args, cwd=cwd, check=False)
-        assert p.returncode == 2 and "other settings, models or items" in p.stderr
+        code, _, err = cli(*args)
+        assert code == 2 and "other settings, models or items" in err
     finally:
         gen.write_text(saved)
     args[args.index("--steps") + 1] = "3"
-    p = run_cli(*args, cwd=cwd, check=False)
-    assert p.returncode == 2 and "other settings" in p.stderr
+    code, _, err = cli(*args)
+    assert code == 2 and "other settings" in err
 
 
 def test_unknown_skill_answers_did_you_mean(tmp_path, cli):
