@@ -17,6 +17,7 @@ ARGS = ["run", "--model", "smollm2-135m", "--suite", "arith", "--strategy", "sta
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1500)  # measured over 600 s on 2 shared cores: the real model, profiled three times and trained
 def test_run_real_model_profile_target_train_verify_report(tmp_path, smollm_dir, cli):
     first = run_cli(*ARGS, cwd=tmp_path)
     out = tmp_path / "out"
