@@ -21,6 +21,8 @@ os.environ["SKILLGAP_BACKEND"] = "hf"
 
 import pytest  # noqa: E402
 
+from skillgap.cli import main  # noqa: E402
+
 
 def run_cli(*args: str, cwd: Path, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess[str]:
     """Run the real `skillgap` command in a subprocess, as a user would."""
@@ -30,6 +32,37 @@ def run_cli(*args: str, cwd: Path, check: bool = True, timeout: float = 900) -> 
     if check and p.returncode != 0:
         raise AssertionError(f"skillgap {' '.join(args)} exited {p.returncode}\n{p.stdout}\n{p.stderr}")
     return p
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    """`skillgap ARGS` run in this process, in tmp_path: (exit code, stdout, stderr). For the checks that only look
+    at an error message: a subprocess pays Python's start-up and imports each time; run_cli keeps the real one."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "120")
+
+    def run(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()  # what came before is not this command's
+        try:
+            code = main(list(args))
+        except SystemExit as e:  # argparse's own errors exit rather than return
+            code = e.code
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def output(code: int, out: str, err: str) -> str:
+    """The stdout of a command that must succeed."""
+    assert code == 0, err
+    return out
+
+
+def one_line_error(code: int, out: str, err: str) -> str:
+    """What every refused command gives (exit 2, one line on stderr and nothing on stdout): that line."""
+    assert code == 2 and out == "" and err.startswith("skillgap: error: ") and err.count("\n") == 1, (code, out, err)
+    return err
 
 
 @pytest.fixture(scope="session")
@@ -58,11 +91,16 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, smollm_dir: Path) -
 
 
 def shared_data() -> Path:
-    """The real public datasets beside the repository (../shared/data); read there, never copied into the repo."""
-    for root in (Path(__file__).resolve().parents[2] / "shared" / "data", Path("/work/shared/data")):
-        if root.is_dir():
-            return root
-    pytest.skip("../shared/data is not on this machine")
+    """The real public datasets, read where they are and never copied into the repository: ../shared/data beside
+    the repository, or $SKILLGAP_SHARED_DATA. Missing, their tests skip here but fail in CI (CI set)."""
+    default = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    root = Path(os.environ.get("SKILLGAP_SHARED_DATA") or default)
+    if root.is_dir():
+        return root
+    why = f"{root} is not a folder: put the datasets in ../shared/data beside the repository, or set SKILLGAP_SHARED_DATA"
+    if os.environ.get("CI"):
+        pytest.fail(why, pytrace=False)
+    pytest.skip(why)
 
 
 def free_port() -> int:

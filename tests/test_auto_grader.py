@@ -163,29 +163,29 @@ def _decoy_model(tmp_path: Path) -> Path:
     return decoy
 
 
-def test_cli_checks_every_reference_before_the_model_loads(tmp_path):
+def test_cli_checks_every_reference_before_the_model_loads(tmp_path, cli):
     path = shared_data() / "bbh" / "bbh.jsonl"
     decoy = _decoy_model(tmp_path)
     args = ["--model", str(decoy), "--backend", "hf", "--data", str(path), "--field", "prompt=input",
             "--field", "answer=target", "--field", "skills=task", "--limit", "4", "--runs-dir", str(tmp_path / "runs")]
     start = time.perf_counter()
-    p = run_cli("profile", *args, "--grader", "numeric", cwd=tmp_path, check=False)
-    refused = p.stderr.strip().splitlines()[-1]  # one line, no traceback
-    assert p.returncode != 0 and "Traceback" not in p.stderr, p.stderr
+    code, _, err = cli("profile", *args, "--grader", "numeric")
+    refused = err.strip().splitlines()[-1]  # one line, no traceback
+    assert code != 0 and "Traceback" not in err, err
     assert f"{path}:1: field 'target': reference answer 'False' is not a number" in refused
     assert "--grader auto" in refused and "exact" not in refused
     # run checks the test file before the diagnosis loads a model, whatever the training file
     train = tmp_path / "train.jsonl"
     train.write_text("".join(json.dumps({"id": f"t{i}", "prompt": f"What is {i} + 1?", "answer": str(i + 1),
                                          "skills": ["add"]}) + "\n" for i in range(8)))
-    p = run_cli("run", *args, "--grader", "numeric", "--train-data", str(train), "--budget", "4",
-                "--output-path", str(tmp_path / "out"), cwd=tmp_path, check=False)
-    assert p.returncode != 0 and f"{path}:1: field 'target': reference answer 'False'" in p.stderr, p.stderr
+    code, _, err = cli("run", *args, "--grader", "numeric", "--train-data", str(train), "--budget", "4",
+                       "--output-path", str(tmp_path / "out"))
+    assert code != 0 and f"{path}:1: field 'target': reference answer 'False'" in err, err
     assert not (tmp_path / "out" / "diagnosis.json").exists()
     assert time.perf_counter() - start < 120  # no model was loaded
     assert not (tmp_path / "runs").exists()  # refused before a run was even opened
     # the default (auto) accepts every reference: the same command opens its run and gets as far as the model
-    p = run_cli("profile", *args, cwd=tmp_path, check=False)
+    p = run_cli("profile", *args, cwd=tmp_path, check=False)  # a real process: the decoy fails with a traceback
     assert p.returncode != 0 and "reference answer" not in p.stderr, p.stderr
     from skillgap.store import RunStore
 

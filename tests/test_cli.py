@@ -11,25 +11,25 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from conftest import one_line_error, run_cli
 
 SKILL_FIELDS = {"id", "name", "n", "correct", "accuracy", "ci_low", "ci_high"}
 K_FIELDS = {"k", "n", "accuracy", "ci_low", "ci_high"}
 
 
-def test_bad_input_is_one_line_and_nonzero(tmp_path):
-    cases = [
-        (["profile", "--suite", "arth"], "Did you mean 'arith'"),
-        (["profile", "--model", str(tmp_path / "nope")], "No model at"),
-        (["profile", "--data", str(tmp_path / "missing.jsonl")], "no such file"),
-    ]
+def test_an_error_is_one_line_on_stderr_exit_2_and_no_traceback(tmp_path, cli):
+    """The whole contract, once, through a real process; the other error checks run main() in-process (cli)."""
+    args = ["profile", "--data", "missing.jsonl", "--runs-dir", "runs"]
+    p = run_cli(*args, cwd=tmp_path, check=False)
+    assert p.returncode == 2 and p.stdout == "" and "Traceback" not in p.stderr, p.stderr
+    lines = p.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("skillgap: error:") and "no such file" in lines[0], p.stderr
+    assert cli(*args) == (2, "", p.stderr)  # in-process main() gives what the real command gives
+
+
+def test_an_empty_data_file_is_one_line_and_nonzero(tmp_path, cli):
     (tmp_path / "empty.jsonl").write_text("\n")
-    cases.append((["profile", "--data", str(tmp_path / "empty.jsonl")], "no items in the file"))
-    for args, message in cases:
-        p = run_cli(*args, "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path, check=False)
-        assert p.returncode == 2, p.stderr
-        lines = p.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("skillgap: error:") and message in lines[0], p.stderr
+    assert "no items in the file" in one_line_error(*cli("profile", "--data", "empty.jsonl", "--runs-dir", "runs"))
 
 
 @pytest.mark.slow

@@ -77,6 +77,7 @@ def test_test_items_fill_every_k_by_group_cell():
     assert len({it.id for it in items}) == len(items)
 
 
+@pytest.mark.slow
 def test_smoke_run_with_held_out_skills(tmp_path):
     """The script's smoke run on a from-scratch model: both regimes train without composing the held-out skill,
     every cell is measured, and a re-run trains nothing."""

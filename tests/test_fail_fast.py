@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from conftest import run_cli
+from conftest import one_line_error
 from skillgap.data import DataConfig
 from skillgap.errors import SkillgapError
 from skillgap.models import ModelConfig
@@ -47,7 +47,7 @@ def test_run_checks_every_option_before_any_work(tmp_path, untouchable, target, 
     assert not (tmp_path / "runs").exists() and not (tmp_path / "out").exists()  # nothing started, nothing to undo
 
 
-def test_bad_options_from_the_command_line(tmp_path):
+def test_bad_options_from_the_command_line(tmp_path, cli):
     (tmp_path / "bad.jsonl").write_text('{"id": "a", "prompt": "1+1?", "answer": "2", "skills": ["x"]}\n'
                                         '{"id": "b", "prompt": "2+2?", "skills": ["x"]}\n')
     (tmp_path / "t.jsonl").write_text('{"id": "t", "prompt": "3+3?", "answer": "6", "skills": ["x"]}\n')
@@ -96,28 +96,22 @@ def test_bad_options_from_the_command_line(tmp_path):
         (RUN + ["--train-data", "t.jsonl", "--train-field", "answer=gold"], "t.jsonl:1: field 'gold'"),
     ]
     for args, message in cases:
-        p = run_cli(*args, cwd=tmp_path, check=False)
-        assert p.returncode == 2 and message in p.stderr, (args, p.stderr)
+        assert message in one_line_error(*cli(*args)), args
         assert not (tmp_path / "runs").exists() and not (tmp_path / "out").exists(), args
 
 
-def _one_line_errors(cases, tmp_path, capsys):
+def _one_line_errors(cases, tmp_path, cli):
     """Each command exits 2 with its message on one line, and starts nothing."""
-    from skillgap.cli import main
-
     for args, message in cases:
-        assert main(args) == 2, args
-        err = capsys.readouterr().err
-        assert message in err and err.count("\n") == 1, (args, err)
+        assert message in one_line_error(*cli(*args)), args
         assert not (tmp_path / "runs").exists(), args
 
 
-def test_a_data_file_not_in_utf8_is_a_one_line_error_naming_line_and_byte(tmp_path, untouchable, monkeypatch, capsys):
+def test_a_data_file_not_in_utf8_is_a_one_line_error_naming_line_and_byte(tmp_path, untouchable, cli):
     from skillgap.errors import DataError
     from skillgap.items import read_jsonl
     from skillgap.skills import load_inventory
 
-    monkeypatch.chdir(tmp_path)
     first = '{"id": "a", "prompt": "1+1?", "answer": "2", "skills": ["x"]}\n'
     second = '{"id": "b", "prompt": "caf\u00e9?", "answer": "2", "skills": ["x"]}\n'
     (tmp_path / "latin1.jsonl").write_bytes((first + second).encode("latin-1"))
@@ -131,12 +125,10 @@ def test_a_data_file_not_in_utf8_is_a_one_line_error_naming_line_and_byte(tmp_pa
         load_inventory(tmp_path / "skills.yaml")
     _one_line_errors([(["profile", "--data", "latin1.jsonl"], where),
                       (["profile", "--data", "latin1.csv", "--field", "prompt=question"], "latin1.csv:3: not UTF-8 text"),
-                      (RUN + ["--train-data", "latin1.jsonl"], where)], tmp_path, capsys)
+                      (RUN + ["--train-data", "latin1.jsonl"], where)], tmp_path, cli)
 
 
-def test_an_output_path_of_the_wrong_kind_is_a_one_line_error_before_any_work(tmp_path, untouchable, monkeypatch,
-                                                                              capsys):
-    monkeypatch.chdir(tmp_path)
+def test_an_output_path_of_the_wrong_kind_is_a_one_line_error_before_any_work(tmp_path, untouchable, cli):
     (tmp_path / "afile").write_text("a file, not a folder")
     (tmp_path / "afolder").mkdir()
     _one_line_errors([
@@ -146,5 +138,5 @@ def test_an_output_path_of_the_wrong_kind_is_a_one_line_error_before_any_work(tm
         (["library", "--suite", "arith", "--skills", "round", "--output-path", "afile"], "--output-path afile is a file"),
         (["profile", "--suite", "arith", "--output-path", "afile/p.json"], "afile is a file, not a folder"),
         (["profile", "--suite", "arith", "--output-path", "afolder"], "--output-path afolder is a folder"),
-    ], tmp_path, capsys)
+    ], tmp_path, cli)
     assert (tmp_path / "afile").read_text() == "a file, not a folder" and not any((tmp_path / "afolder").iterdir())

@@ -152,6 +152,7 @@ def test_cache_is_content_addressed(tmp_path):
     assert Cache(tmp_path / "t.db").get([k, "nope"]) == {k: "hello"}
 
 
+@pytest.mark.slow
 def test_label_command_done_when(tmp_path, tiny_model_dir):
     """The issue's Done-when: 100 GSM8K test items labelled from the 14-skill inventory, then profiled."""
     data = shared_data()
@@ -184,15 +185,12 @@ def test_label_command_done_when(tmp_path, tiny_model_dir):
     assert len({it.skills[0] for it in sample}) == 5
 
 
-def test_label_errors_are_actionable(tmp_path):
-    p = run_cli("label", "--data", "missing.jsonl", "--skills", "s.yaml", "--output-path", "o.jsonl", cwd=tmp_path,
-                check=False)
-    assert p.returncode == 2 and "missing.jsonl: no such file" in p.stderr
+def test_label_errors_are_actionable(tmp_path, cli):
+    code, _, err = cli("label", "--data", "missing.jsonl", "--skills", "s.yaml", "--output-path", "o.jsonl")
+    assert code == 2 and "missing.jsonl: no such file" in err
     (tmp_path / "d.jsonl").write_text('{"question": "1+1?", "answer": "2 #### 2"}\n')
-    p = run_cli("label", "--data", "d.jsonl", "--skills", "s.yaml", "--labeler", "embd", "--output-path", "o.jsonl",
-                cwd=tmp_path, check=False)
-    assert p.returncode == 2 and "s.yaml: no such file" in p.stderr
+    code, _, err = cli("label", "--data", "d.jsonl", "--skills", "s.yaml", "--labeler", "embd", "--output-path", "o.jsonl")
+    assert code == 2 and "s.yaml: no such file" in err
     (tmp_path / "s.yaml").write_text("- id: addition\n  name: Addition\n")
-    p = run_cli("label", "--data", "d.jsonl", "--skills", "s.yaml", "--labeler", "embd", "--output-path", "o.jsonl",
-                cwd=tmp_path, check=False)
-    assert p.returncode == 2 and "Did you mean 'embed'" in p.stderr
+    code, _, err = cli("label", "--data", "d.jsonl", "--skills", "s.yaml", "--labeler", "embd", "--output-path", "o.jsonl")
+    assert code == 2 and "Did you mean 'embed'" in err

@@ -65,17 +65,18 @@ def _overlapping_files(tmp_path):
     ["train", "--data", "test.jsonl", "--train-data", "train.jsonl", "--mixture", "stratified", "--steps", "2",
      "--val-per-skill", "2"],
 ], ids=["run", "run-mixture", "train-mixture"])
-def test_training_and_measuring_commands_refuse_overlapping_files_before_any_model_work(tmp_path, args):
+@pytest.mark.timeout(120)  # no model work: the check comes before the model loads
+def test_training_and_measuring_commands_refuse_overlapping_files_before_any_model_work(tmp_path, cli, args):
     _overlapping_files(tmp_path)
-    p = run_cli(*args, *RUN, cwd=tmp_path, check=False, timeout=120)
-    assert p.returncode == 2, p.stderr
-    error = p.stderr.strip().splitlines()[-1]
+    code, _, err = cli(*args, *RUN)
+    assert code == 2, err
+    error = err.strip().splitlines()[-1]
     assert error.startswith("skillgap: error: --data test.jsonl: evaluation item 'q2' is also in the training set "
                             "(--train-data train.jsonl as 'dup0', same prompt text)"), error
     assert not (tmp_path / "runs").exists() and not (tmp_path / "out").exists()  # refused before anything started
 
 
-def test_localize_refuses_test_items_that_its_train_or_validation_files_hold(tmp_path):
+def test_localize_refuses_test_items_that_its_train_or_validation_files_hold(tmp_path, cli):
     """Checked before the model is even looked up: the base model here does not exist."""
     _write(tmp_path / "train.jsonl", _rows("p", QUESTIONS[4:]))
     _write(tmp_path / "val.jsonl", _rows("v", ["What is 2 + 3? "]))
@@ -89,22 +90,22 @@ def test_localize_refuses_test_items_that_its_train_or_validation_files_hold(tmp
         (["--validation-data", "val.jsonl", "--test-data", "test.jsonl"],
          "--test-data test.jsonl: evaluation item 'q2' is also in the training set (--data train.jsonl and "
          "--validation-data val.jsonl as 'v0', same prompt text)")]:
-        p = run_cli(*args, *extra, cwd=tmp_path, check=False)
-        assert p.returncode == 2 and message in p.stderr, p.stderr
+        code, _, err = cli(*args, *extra)
+        assert code == 2 and message in err, err
         assert not (tmp_path / "loc").exists()
 
 
-def test_library_refuses_a_test_file_that_holds_training_items(tmp_path):
+def test_library_refuses_a_test_file_that_holds_training_items(tmp_path, cli):
     _write(tmp_path / "lib.jsonl", _rows("p", QUESTIONS))
     _write(tmp_path / "test.jsonl", _rows("q", ["WHAT IS 5 + 6?"]))
-    p = run_cli("library", "--model", "no/such/model", "--data", "lib.jsonl", "--test-data", "test.jsonl",
-                "--skills", "x", "--output-path", "lib", cwd=tmp_path, check=False)
-    assert p.returncode == 2, p.stderr
-    assert "--test-data test.jsonl: evaluation item 'q0' is also in the training set (--data lib.jsonl as 'p5'" \
-        in p.stderr
+    code, _, err = cli("library", "--model", "no/such/model", "--data", "lib.jsonl", "--test-data", "test.jsonl",
+                       "--skills", "x", "--output-path", "lib")
+    assert code == 2, err
+    assert "--test-data test.jsonl: evaluation item 'q0' is also in the training set (--data lib.jsonl as 'p5'" in err
     assert not (tmp_path / "lib").exists()
 
 
+@pytest.mark.slow
 def test_library_from_a_file_measures_each_adapter_on_items_it_never_trained_on(tmp_path, tiny_model_dir):
     """A file has no split to trust: each skill's test items are drawn first and its training items from the rest,
     so the index's accuracy is held-out accuracy (it was training accuracy: 50 of 50 test items were trained on)."""

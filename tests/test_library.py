@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import output, run_cli
 from skillgap.errors import ConfigError
 from skillgap.library import Library, build_library, combine, ext_sub, load_router, negate, router
 
@@ -140,32 +141,32 @@ def test_library_builds_one_adapter_per_skill_and_resumes(tmp_path, tiny_model_d
         Library.load(tmp_path)
 
 
-def test_library_command_measures_each_adapter_on_its_skill(tmp_path, tiny_model_dir):
-    from conftest import run_cli
-
+@pytest.mark.slow
+def test_library_command_measures_each_adapter_on_its_skill(tmp_path, tiny_model_dir, cli):
     p = run_cli("library", "--model", str(tiny_model_dir), "--suite", "arith", "--skills", "add_1digit,mul_facts",
                 "--budget", "8", "--train-batch-size", "4", "--lora-r", "4", "--test-limit", "3", "--max-new-tokens", "8",
                 "--output-path", "lib", cwd=tmp_path)
     assert "accuracy on its skill" in p.stdout
     lib = Library.load(tmp_path / "lib")
     assert all(e.accuracy is not None and 0 <= e.accuracy <= 1 for e in lib.entries.values())
-    run_cli("localize", "--model", str(tiny_model_dir), "--backend", "hf", "--finetuned", "lib", "--skills",
-            "add_1digit,mul_facts", "--sparsity", "1e-2", "--train-limit", "4", "--val-limit", "2", "--test-limit", "2",
-            "--steps", "1", "--max-new-tokens", "4", "--output-path", "loc", cwd=tmp_path)
+    # the commands on the library run in this process: a subprocess each would pay torch's imports again
+    output(*cli("localize", "--model", str(tiny_model_dir), "--backend", "hf", "--finetuned", "lib", "--skills",
+                "add_1digit,mul_facts", "--sparsity", "1e-2", "--train-limit", "4", "--val-limit", "2", "--test-limit",
+                "2", "--steps", "1", "--max-new-tokens", "4", "--output-path", "loc"))
     res = json.loads((tmp_path / "loc" / "localize.json").read_text())
     ft = res["config"]["finetuned"]
     assert ft["add_1digit"]["adapter"] != ft["mul_facts"]["adapter"]  # each skill in its own adapter's delta
     assert res["overlap"]["0.01"][0][1] < 1  # two fine-tunes moved different weights most
-    run_cli("compose", "--library", "lib", "--skills", "add_1digit,mul_facts", "--output-path", "both", cwd=tmp_path)
+    output(*cli("compose", "--library", "lib", "--skills", "add_1digit,mul_facts", "--output-path", "both"))
     assert (tmp_path / "both" / "adapter_config.json").is_file()
-    p = run_cli("compose", "--library", "lib", "--skills", "add_1digit,mul_facts", "--combination", "arrow",
-                "--output-path", "router", cwd=tmp_path)
-    assert "--backend hf --adapter router" in p.stdout
-    p = run_cli("profile", "--model", str(tiny_model_dir), "--backend", "hf", "--adapter", "router", "--suite", "arith",
-                "--limit", "3", "--max-new-tokens", "8", "--output-path", "routed.json", cwd=tmp_path)
+    assert "--backend hf --adapter router" in output(*cli("compose", "--library", "lib", "--skills",
+                                                          "add_1digit,mul_facts", "--combination", "arrow",
+                                                          "--output-path", "router"))
+    output(*cli("profile", "--model", str(tiny_model_dir), "--backend", "hf", "--adapter", "router", "--suite", "arith",
+                "--limit", "3", "--max-new-tokens", "8", "--output-path", "routed.json"))
     assert json.loads((tmp_path / "routed.json").read_text())["overall"]["n"] == 3
-    p = run_cli("compose", "--library", "lib", "--skills", "add_1digit", "--combination", "ext-sub", "--expert", "both",
-                "--weights", "-0.5", "--output-path", "removed", cwd=tmp_path)
+    output(*cli("compose", "--library", "lib", "--skills", "add_1digit", "--combination", "ext-sub", "--expert",
+                "both", "--weights", "-0.5", "--output-path", "removed"))
     assert json.loads((tmp_path / "removed" / "adapter_config.json").read_text())["r"] == 8 + 4  # cat's r + the skill's
     for args, msg in [(["--skills", "add_1digt"], "Did you mean 'add_1digit'"),
                       (["--skills", "add_1digit", "--combination", "cats"], "Did you mean 'cat'"),
@@ -174,11 +175,11 @@ def test_library_command_measures_each_adapter_on_its_skill(tmp_path, tiny_model
                       (["--skills", "add_1digit", "--combination", "ext-sub", "--expert", "both", "--weights", "1"],
                        "negative"),
                       (["--skills", "add_1digit", "--expert", "both"], "ext-sub")]:
-        bad = run_cli("compose", "--library", "lib", *args, "--output-path", "x", cwd=tmp_path, check=False)
-        assert bad.returncode == 2 and msg in bad.stderr and not (tmp_path / "x").exists()
-    bad = run_cli("library", "--model", str(tiny_model_dir), "--suite", "arith", "--skills", "mul_fact",
-                  "--output-path", "lib2", cwd=tmp_path, check=False)
-    assert bad.returncode == 2 and "mul_facts" in bad.stderr and not (tmp_path / "lib2").exists()
+        code, _, err = cli("compose", "--library", "lib", *args, "--output-path", "x")
+        assert code == 2 and msg in err and not (tmp_path / "x").exists()
+    code, _, err = cli("library", "--model", str(tiny_model_dir), "--suite", "arith", "--skills", "mul_fact",
+                       "--output-path", "lib2")
+    assert code == 2 and "mul_facts" in err and not (tmp_path / "lib2").exists()
 
 
 @pytest.mark.parametrize("top_k", [1, 2])

@@ -8,7 +8,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import run_cli
+from conftest import output, run_cli
 from skillgap.localize import Mask
 
 SKILLS = "add_1digit,mul_facts"
@@ -29,6 +29,7 @@ def localized(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return cwd, cwd / "loc"
 
 
+@pytest.mark.slow
 def test_masks_baselines_and_profiles_are_consistent(localized):
     cwd, out = localized
     res = json.loads((out / "localize.json").read_text())
@@ -54,6 +55,7 @@ def test_masks_baselines_and_profiles_are_consistent(localized):
     assert (out / "overlap-0.01.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_a_grafted_model_is_fine_tuned_on_the_mask_and_pre_trained_elsewhere(localized):
     cwd, out = localized
     mask = Mask.load(out / "masks" / "add_1digit-graft-0.01.safetensors")
@@ -71,42 +73,45 @@ def test_a_grafted_model_is_fine_tuned_on_the_mask_and_pre_trained_elsewhere(loc
     assert torch.equal(grafted[emb], pre[emb])
 
 
-def test_a_rerun_resumes_and_other_settings_are_refused(localized):
+@pytest.mark.slow
+def test_a_rerun_resumes_and_other_settings_are_refused(localized, cli, monkeypatch):
     cwd, out = localized
+    monkeypatch.chdir(cwd)  # the reruns run in this process (cli): a subprocess each would pay torch's imports again
     path = out / "masks" / "add_1digit-graft-0.01.safetensors"
     before, stamp = json.loads((out / "localize.json").read_text()), path.stat().st_mtime_ns
     args = ["localize", "--model", "scratch-tiny", "--finetuned", "ft/model", "--skills", SKILLS, "--sparsity", "1e-2",
             "--train-limit", "16", "--val-limit", "8", "--test-limit", "8", "--steps", "2", "--graft-lr", "1e12",
             "--max-new-tokens", "16", "--keep-models", "--output-path", "loc/"]
-    run_cli(*args, cwd=cwd)
+    output(*cli(*args))
     assert path.stat().st_mtime_ns == stamp  # the mask was not searched again
     after = json.loads((out / "localize.json").read_text())
     assert after["skills"] == before["skills"]
     more = list(args)
     more[more.index("--sparsity") + 1] = "1e-2,2e-2"  # another sparsity level extends the run
-    run_cli(*more, cwd=cwd)
+    output(*cli(*more))
     assert path.stat().st_mtime_ns == stamp and (out / "masks" / "add_1digit-graft-0.02.safetensors").is_file()
     assert set(json.loads((out / "localize.json").read_text())["skills"]["add_1digit"]["masks"]) == {"0.01", "0.02"}
     gen = cwd / "ft" / "model" / "generation_config.json"
     saved = gen.read_text()
     try:  # the fine-tune changed in its folder (same path, same settings): another model, refused as well
         gen.write_text(json.dumps(json.loads(saved) | {"repetition_penalty": 1.3}))
-        p = run_cli(*args, cwd=cwd, check=False)
-        assert p.returncode == 2 and "other settings, models or items" in p.stderr
+        code, _, err = cli(*args)
+        assert code == 2 and "other settings, models or items" in err
     finally:
         gen.write_text(saved)
     args[args.index("--steps") + 1] = "3"
-    p = run_cli(*args, cwd=cwd, check=False)
-    assert p.returncode == 2 and "other settings" in p.stderr
+    code, _, err = cli(*args)
+    assert code == 2 and "other settings" in err
 
 
-def test_unknown_skill_answers_did_you_mean(tmp_path):
-    p = run_cli("localize", "--model", "scratch-tiny", "--finetuned", str(tmp_path), "--skills", "add_1digt",
-                "--output-path", str(tmp_path / "loc"), cwd=tmp_path, check=False)
-    assert p.returncode == 2 and "add_1digit" in p.stderr
+def test_unknown_skill_answers_did_you_mean(tmp_path, cli):
+    code, _, err = cli("localize", "--model", "scratch-tiny", "--finetuned", str(tmp_path), "--skills", "add_1digt",
+                       "--output-path", str(tmp_path / "loc"))
+    assert code == 2 and "add_1digit" in err
 
 
-def test_a_classification_task_is_localized_by_label_words_with_calibration(tmp_path, tiny_model_dir):
+@pytest.mark.slow
+def test_a_classification_task_is_localized_by_label_words_with_calibration(tmp_path, tiny_model_dir, cli):
     """SST-2 as the paper runs it: label-word accuracy and ECE, scored in memory. A mask larger than the delta's
     support grafts all of it, so its model is the fine-tuned one: the same probabilities, not the base's."""
     from conftest import shared_data
@@ -139,8 +144,8 @@ def test_a_classification_task_is_localized_by_label_words_with_calibration(tmp_
     run_cli(*args, cwd=tmp_path)  # resumed: nothing scored again
     assert [p.stat().st_mtime_ns for p in scores] == stamps
     assert json.loads((tmp_path / "loc" / "localize.json").read_text())["skills"] == res["skills"]
-    bad = run_cli(*[a if a != "sst2" else "sst" for a in args], cwd=tmp_path, check=False)
-    assert bad.returncode == 2 and "Did you mean 'sst2'" in bad.stderr
+    code, _, err = cli(*[a if a != "sst2" else "sst" for a in args])
+    assert code == 2 and "Did you mean 'sst2'" in err
     no_test = [a for a in args if a not in ("--test-data", "sst2_test.jsonl")]
-    bad = run_cli(*no_test[:-1], "loc2", cwd=tmp_path, check=False)
-    assert bad.returncode == 2 and "--test-data" in bad.stderr and not (tmp_path / "loc2").exists()
+    code, _, err = cli(*no_test[:-1], "loc2")
+    assert code == 2 and "--test-data" in err and not (tmp_path / "loc2").exists()

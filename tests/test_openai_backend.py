@@ -10,6 +10,7 @@ from skillgap.errors import BackendError
 from skillgap.models import ModelConfig, load_model
 
 
+@pytest.mark.slow
 def test_generate_keeps_order_under_concurrency(server):
     backend = load_model(ModelConfig(model="smollm2", base_url=server, concurrency=3))
     chats = [[{"role": "user", "content": f"Write the number {n} and nothing else."}] for n in (11, 22, 33, 44)]
@@ -18,6 +19,7 @@ def test_generate_keeps_order_under_concurrency(server):
     assert backend.identity == f"openai:smollm2@{server}"
 
 
+@pytest.mark.slow
 def test_profile_through_the_endpoint(server, tmp_path):
     run_cli("profile", "--model", "smollm2", "--base-url", server, "--suite", "arith", "--limit", "6",
             "--max-new-tokens", "48", "--concurrency", "2", "--output-path", "p.json", "--runs-dir", "runs",
@@ -35,6 +37,7 @@ def test_unreachable_endpoint_is_a_clear_error():
         backend.generate([[{"role": "user", "content": "hi"}]], max_new_tokens=4)
 
 
+@pytest.mark.slow
 def test_a_reply_cut_off_by_the_token_limit_is_marked_and_counted_not_graded(server, tmp_path):
     backend = load_model(ModelConfig(model="smollm2", base_url=server))
     chat = [{"role": "user", "content": "Count from 1 to 100, separated by commas."}]

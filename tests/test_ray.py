@@ -12,7 +12,6 @@ import sys
 from dataclasses import replace
 
 import pytest
-from conftest import run_cli
 
 from skillgap.data import DataConfig, load_items
 from skillgap.errors import ConfigError
@@ -130,15 +129,14 @@ def test_cli_ray_on_its_own_local_cluster_then_on_ray_address(cluster, tiny, tmp
                       (prof["run_id"],)).fetchone() == (12, 12)
 
 
-def test_ray_flags_are_checked_first(tmp_path):
+def test_ray_flags_are_checked_first(tmp_path, cli):
     cases = [(["--ray-replicas", "3"], "--ray-replicas without --ray"),
              (["--ray", "--ray-replicas", "0"], "--ray-replicas must be at least 1"),
              (["--ray", "--ray-gpus-per-replica", "-1"], "at least 0")]
     for extra, message in cases:
-        p = run_cli("profile", "--backend", "hf", "--suite", "arith", "--limit", "4", "--runs-dir", "runs", *extra,
-                    cwd=tmp_path, check=False)
-        lines = p.stderr.strip().splitlines()
-        assert p.returncode == 2 and len(lines) == 1 and message in lines[0], p.stderr
+        code, _, err = cli("profile", "--backend", "hf", "--suite", "arith", "--limit", "4", "--runs-dir", "runs", *extra)
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1 and message in lines[0], err
     assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").glob("*.db"))
 
 

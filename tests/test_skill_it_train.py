@@ -16,6 +16,7 @@ def _lines(path: Path) -> list[dict]:
     return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
 
 
+@pytest.mark.slow
 def test_documented_plain_pytorch_loop_runs():
     code = re.search(r"```python\n(.*?)```", DOCS.read_text(), re.S).group(1)
     scope: dict = {}
@@ -36,6 +37,7 @@ def test_documented_plain_pytorch_loop_runs():
     assert max(abs(w[s] - start[s]) for s in w) > 1e-3  # the losses moved it off its start
 
 
+@pytest.mark.slow
 def test_train_skill_it_writes_mixture_and_profile(tmp_path):
     p = run_cli("train", "--model", "scratch-tiny", "--suite", "lego", "--mixture", "skill-it", "--steps", "100",
                 "--seed", "0", "--output-path", "DIR", cwd=tmp_path)
@@ -64,21 +66,18 @@ def test_train_skill_it_writes_mixture_and_profile(tmp_path):
     assert "trained 100 steps" in p.stdout
 
 
-def test_online_mixture_errors_are_actionable(tmp_path):
-    p = run_cli("train", "--model", "scratch-tiny", "--suite", "lego", "--mixture", "skill-it", "--output-path", "o",
-                cwd=tmp_path, check=False)
-    assert p.returncode == 2 and "give --steps N" in p.stderr
-    p = run_cli("train", "--model", "scratch-tiny", "--suite", "lego", "--mixture", "skill-it", "--steps", "20",
-                "--round-steps", "10", "--output-path", "o", cwd=tmp_path, check=False)
-    assert p.returncode == 2 and "multiple of --eval-every" in p.stderr
-    p = run_cli("train", "--model", "scratch-tiny", "--suite", "lego", "--mixture", "skill-it", "--steps", "20",
-                "--graph", "100/110/001", "--output-path", "o", cwd=tmp_path, check=False)
-    assert p.returncode == 2 and "expected 5 rows of 5 digits" in p.stderr
-    p = run_cli("train", "--model", "scratch-tiny", "--suite", "lego", "--mixture", "skil-it", "--steps", "20",
-                "--output-path", "o", cwd=tmp_path, check=False)
-    assert p.returncode == 2 and "Did you mean 'skill-it'" in p.stderr
+def test_online_mixture_errors_are_actionable(cli):
+    lego = ["train", "--model", "scratch-tiny", "--suite", "lego", "--output-path", "o"]
+    for extra, message in [(["--mixture", "skill-it"], "give --steps N"),
+                           (["--mixture", "skill-it", "--steps", "20", "--round-steps", "10"], "multiple of --eval-every"),
+                           (["--mixture", "skill-it", "--steps", "20", "--graph", "100/110/001"],
+                            "expected 5 rows of 5 digits"),
+                           (["--mixture", "skil-it", "--steps", "20"], "Did you mean 'skill-it'")]:
+        code, _, err = cli(*lego, *extra)
+        assert code == 2 and message in err, (extra, err)
 
 
+@pytest.mark.slow
 def test_killed_mixture_run_resumes_to_the_same_mixture(tmp_path):
     args = ["train", "--model", "scratch-tiny", "--suite", "addition", "--mixture", "skill-it", "--steps", "12",
             "--eval-every", "2", "--round-steps", "4", "--save-every", "4", "--eta", "2", "--val-per-skill", "20",
@@ -102,6 +101,7 @@ def test_killed_mixture_run_resumes_to_the_same_mixture(tmp_path):
     assert len(full[1]["weights"]) == 3 and full[3]["weights"] != full[0]["weights"]
 
 
+@pytest.mark.slow
 def test_graph_estimated_and_given(tmp_path):
     run_cli("graph", "--model", "scratch-tiny", "--suite", "addition", "--pretrain-steps", "20", "--steps", "10",
             "--val-per-skill", "20", "--output-path", "g.json", cwd=tmp_path)
@@ -150,6 +150,7 @@ def test_answer_scores_count_the_answer_tokens_only():
     assert got["digit_0"]["loss"] == pytest.approx(torch.log(torch.tensor(float(len(tok)))).item(), rel=0.1)
 
 
+@pytest.mark.slow
 def test_mixture_over_a_file_pool_with_a_chat_model(tmp_path, tiny_model_dir):
     """Any labelled JSONL pool works: chat template, LoRA, validation held out of the pool, the prerequisite graph."""
     from skillgap.items import write_jsonl
@@ -170,6 +171,7 @@ def test_mixture_over_a_file_pool_with_a_chat_model(tmp_path, tiny_model_dir):
     assert prof["overall"]["n"] == 12 and prof["answer_loss"]
 
 
+@pytest.mark.slow
 def test_run_with_an_online_mixture_at_the_same_budget(tmp_path):
     """`skillgap run --mixture skill-it`: no diagnosis; --budget examples read from the stream (steps = budget /
     batch); the report counts what the stream served; on a suite restricted by skill, only its skills."""

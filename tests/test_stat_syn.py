@@ -180,6 +180,7 @@ def teacher(server, tmp_path):
     return Teacher(ModelConfig(model="smollm2", base_url=server), Cache(tmp_path / "t.db"), max_new_tokens=40)
 
 
+@pytest.mark.slow
 def test_samples_are_independent_and_the_filter_keeps_and_drops(teacher):
     """Same question, same seed: a server returns one sample. One seed per sample index: n different ones,
     and the filter keeps a question whose samples agree (10 + 5, wrongly, as 6) and drops one whose don't."""
@@ -196,6 +197,7 @@ def test_samples_are_independent_and_the_filter_keeps_and_drops(teacher):
     assert len(good) >= 2 and all(format_number(extract_number(sols[0][j])) == answer for j in good)
 
 
+@pytest.mark.slow
 def test_end_to_end_on_a_server_keeps_agreeing_solutions_and_accounts_for_every_question(server, teacher, tmp_path):
     req = Request({"add": 1}, POOL, budget=4, seed=0, skills=ADD, teacher=teacher)
     m = build_mixture("stat-syn", req)
@@ -261,6 +263,7 @@ def test_the_suite_path_says_what_it_is():
 # --- from the command line ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_train_reaches_the_teacher_path_from_the_command_line(server, tmp_path, tiny_model_dir):
     """`skillgap train --strategy stat-syn --teacher M --teacher-base-url U` on a file pool: the teacher writes the
     training set (no generator for a file), the notes say so, and the trainer trains on it."""

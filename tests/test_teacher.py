@@ -27,6 +27,7 @@ def teacher(url: str, tmp_path, **kw) -> Teacher:
                    Cache(tmp_path / "teacher.db"), max_new_tokens=24, **kw)
 
 
+@pytest.mark.slow
 def test_cache_makes_a_rerun_free_and_survives_the_server(tmp_path):
     port = free_port()
     proc = start_server(port)
@@ -46,6 +47,7 @@ def test_cache_makes_a_rerun_free_and_survives_the_server(tmp_path):
     assert len(Cache(tmp_path / "teacher.db")) == 2  # the failure lost nothing
 
 
+@pytest.mark.slow
 def test_malformed_replies_are_retried_with_the_reason(server, tmp_path):
     seen: list[str] = []
 
@@ -90,6 +92,7 @@ def test_a_chat_repeated_in_a_sampled_call_is_sampled_once_per_copy(tiny_model_d
     assert greedy[0] == greedy[1] and t.calls == 8  # one greedy call serves both
 
 
+@pytest.mark.slow
 def test_schema_falls_back_to_llama_cpp_form(server, tmp_path):
     backend = load_model(ModelConfig(model="smollm2", base_url=server))
     schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
@@ -99,6 +102,7 @@ def test_schema_falls_back_to_llama_cpp_form(server, tmp_path):
     assert isinstance(json.loads(g.text)["n"], int)
 
 
+@pytest.mark.slow
 def test_label_with_a_teacher_endpoint(server, tmp_path):
     data = shared_data()
     args = ("label", "--data", str(data / "gsm8k" / "test.jsonl"), "--format", "gsm8k", "--skills",
@@ -120,6 +124,7 @@ def test_label_with_a_teacher_endpoint(server, tmp_path):
     assert (tmp_path / "l.jsonl").read_text() == "\n".join(json.dumps(i, ensure_ascii=False) for i in items) + "\n"
 
 
+@pytest.mark.slow
 def test_discover_through_the_endpoint(server, tmp_path):
     (tmp_path / "d.jsonl").write_text("".join(json.dumps({"question": q, "answer": f"x #### {a}"}) + "\n" for q, a in [
         ("What is 12% of 50?", 6), ("A car drives 60 km/h for 2 hours. How far does it go?", 120),
@@ -137,6 +142,7 @@ def test_discover_through_the_endpoint(server, tmp_path):
     assert len(labelled) == 4 and all(set(it["skills"]) <= set(inv.ids) for it in labelled)
 
 
+@pytest.mark.slow
 def test_diagnose_and_judge_through_the_endpoint(server, tmp_path):
     common = ("--model", "smollm2", "--base-url", server, "--suite", "arith", "--limit", "6", "--max-new-tokens", "32",
               "--runs-dir", "runs")

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from conftest import run_cli
 
 from skillgap.items import write_jsonl
@@ -25,6 +26,7 @@ def test_records_are_trl_conversational_prompt_completion():
     assert rec["completion"] == [{"role": "assistant", "content": item.completion}]
 
 
+@pytest.mark.slow
 def test_train_on_a_file_then_skip_when_done(tmp_path, tiny_model_dir):
     write_jsonl(load_suite("arith").generate("train", 12, seed=0), tmp_path / "train.jsonl")
     args = ["train", "--model", str(tiny_model_dir), "--data", "train.jsonl", "--output-path", "out",
@@ -40,6 +42,7 @@ def test_train_on_a_file_then_skip_when_done(tmp_path, tiny_model_dir):
     assert (tmp_path / "out" / "train_result.json").stat().st_mtime_ns == stamp
 
 
+@pytest.mark.slow
 def test_suite_training_logs_per_skill_validation_loss(tmp_path, tiny_model_dir):
     run_cli("train", "--model", str(tiny_model_dir), "--suite", "arith", "--strategy", "uniform", "--budget", "8",
             "--train-batch-size", "4", "--eval-every", "1", "--output-path", "out", "--device", "cpu", cwd=tmp_path)
@@ -52,6 +55,7 @@ def test_suite_training_logs_per_skill_validation_loss(tmp_path, tiny_model_dir)
     assert mixture["strategy"] == "uniform" and mixture["n_examples"] == 8
 
 
+@pytest.mark.slow
 def test_kill_9_mid_training_resumes_from_the_last_checkpoint(tmp_path, tiny_model_dir):
     args = ["train", "--model", str(tiny_model_dir), "--suite", "arith", "--strategy", "uniform", "--budget", "64",
             "--train-batch-size", "4", "--save-every", "2", "--eval-every", "0", "--output-path", "out",
@@ -77,6 +81,7 @@ def test_kill_9_mid_training_resumes_from_the_last_checkpoint(tmp_path, tiny_mod
     assert [h["step"] for h in result["log"]] == list(range(1, 17))  # every step once: none redone, none lost
 
 
+@pytest.mark.slow
 def test_full_fine_tuning_saves_a_model_the_profile_stage_loads(tmp_path, tiny_model_dir):
     write_jsonl(load_suite("arith").generate("train", 8, seed=1), tmp_path / "train.jsonl")
     run_cli("train", "--model", str(tiny_model_dir), "--data", "train.jsonl", "--output-path", "out",

