@@ -219,7 +219,7 @@ def main() -> None:
         return
     data = Path(a.data)
     if not data.is_dir():
-        data = Path("/work/shared/data")
+        raise SystemExit(f"--data {data}: no such folder (the public datasets live in ../shared/data beside the repo).")
     which = a.labellers.split(",")
     teacher = Teacher(ModelConfig(model=a.teacher, base_url=a.teacher_base_url), max_new_tokens=64) \
         if a.teacher_limit and "teacher" in which else None
