@@ -73,8 +73,8 @@ def test_the_readme_lines_run_the_whole_loop_on_a_tiny_model(tmp_path, monkeypat
     assert not set(test_ids) & {it.id for it in mixture.items}  # never trained on a test item
     assert comparison["test"] == "mcnemar-exact" and comparison["overall"]["n"] == 12  # paired, item by item
     assert {d["id"] for d in comparison["skills"]} == measured
-    assert result.method == "lora" and result.steps == 2
-    assert (Path(result.weights) / "adapter_config.json").is_file()
+    assert result.method == "full" and result.steps == 2  # from scratch: full fine-tuning (TrainConfig.resolved)
+    assert (Path(result.weights) / "config.json").is_file()
     assert after.model != before.model  # measured with the adapter, not the base model again
     assert not ns["model"].pool.backends  # the handle freed what it loaded
 
