@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from skillgap.io import write_text
 from skillgap.verify import cluster_bootstrap
 
 
@@ -65,11 +66,8 @@ def read_results(path: Path) -> dict[str, Any]:
 
 
 def write_json(obj: dict[str, Any], path: Path, indent: int = 2) -> None:
-    """Write through a temporary file and a rename, so a run killed while writing leaves the last results whole."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=indent) + "\n")
-    tmp.replace(path)
+    """Atomically (skillgap.io), so a run killed while writing leaves the last results whole."""
+    write_text(path, json.dumps(obj, indent=indent) + "\n")
 
 
 # ---------------------------------------------------------------- the bootstrap and its cells

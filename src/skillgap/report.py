@@ -20,6 +20,8 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, Template, Undefined
 from markupsafe import Markup
 
+from skillgap.io import write_text
+
 # Colours shared by the plots and the CSS, so a red bar and a red table row mean the same thing.
 C_BEFORE = "#9aa5b1"
 C_AFTER = "#2f6fb0"
@@ -45,9 +47,9 @@ def write_report(report: dict[str, Any], out_dir: str | Path) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     # default=str: a stray Path in the config must not lose a run at its very last step.
-    _write_atomic(out / "report.json", json.dumps(report, indent=2, default=str) + "\n")
+    write_text(out / "report.json", json.dumps(report, indent=2, default=str) + "\n")
     html_path = out / "report.html"
-    _write_atomic(html_path, render_html(report))
+    write_text(html_path, render_html(report))
     return html_path
 
 
@@ -497,13 +499,6 @@ def _mixture_svg(mixture: MixtureSummary | None, skills: list[SkillRow]) -> str 
 
 
 # ---------------------------------------------------------------- files
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Write next to the target and rename: a reader never sees half a file (same as recipes.profile.write_json)."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
 
 
 # ---------------------------------------------------------------- Skill-Mix

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from skillgap.errors import ConfigError
+from skillgap.io import write_json
 from skillgap.items import Item
 from skillgap.models import ModelConfig, model_identity
 from skillgap.models.scratch import from_scratch
@@ -436,9 +437,7 @@ def train(model: ModelConfig, items: list[Item], cfg: TrainConfig, out_dir: str 
     result = TrainResult(cfg.method, seconds=round(seconds, 2), weights=str(weights), fingerprint=fp, processes=world,
                          **_collect(trainer, items, stream, cfg.epochs, per_step, out))
     if trainer.is_world_process_zero():
-        tmp = done.with_name(done.name + ".tmp")
-        tmp.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
-        tmp.replace(done)
+        write_json(result.to_dict(), done)
     ps.wait_for_everyone()  # every process returns once the weights and the result are on disk
     return result
 
