@@ -5,9 +5,9 @@
 
 runs the CLI in this process, samples the RSS every 20 ms in a thread and attributes each sample to the
 phase the trainer is in (evaluate, train step, checkpoint save; before and after training), by wrapping
-the public `SFTTrainer.evaluate`, `training_step`, `_save_checkpoint` and `train` methods. It also counts,
-per phase, the LM head's full-logit forwards (a hook on the output embeddings) and the passes through
-TRL's chunked log-prob kernel (the fused LM head), to show which path computes the loss.
+the public `Trainer.evaluate`, `training_step`, `_save_checkpoint` and `train` methods. It also counts,
+per phase, the LM head's forwards (a hook on the output embeddings). (Before issue 39 it also counted the
+passes through TRL's fused LM head, when skillgap trained through SFTTrainer.)
 `--micro N` sets `TrainConfig.micro_batch_size` (N = the batch size is the old one-pass step).
 Prints one JSON line to stderr: peak RSS in MB, calls, wall and CPU (user + system, all threads)
 seconds, per phase; run it under
@@ -46,21 +46,10 @@ def main(argv: list[str]) -> int:
 
     threading.Thread(target=sample, daemon=True).start()
 
-    import trl.trainer.utils as trl_utils
-    from trl import SFTTrainer
-
-    kernel = trl_utils._ChunkedLogProbFunction
-
-    class Counted(kernel):  # type: ignore[misc, valid-type]
-        @classmethod
-        def apply(cls, *a, **k):
-            calls[f"{phase[-1]}:fused_lm_head"] += 1
-            return kernel.apply(*a, **k)
-
-    trl_utils._ChunkedLogProbFunction = Counted
+    from transformers import Trainer
 
     def wrap(name: str, label: str) -> None:
-        original = getattr(SFTTrainer, name)
+        original = getattr(Trainer, name)
 
         def wrapped(self, *a, **k):
             nonlocal label
@@ -68,7 +57,7 @@ def main(argv: list[str]) -> int:
                 label = "evaluate_at_start" if self.state.global_step == 0 else "evaluate"
             if name == "train":
                 self.model.get_output_embeddings().register_forward_hook(
-                    lambda *_: calls.update([f"{phase[-1]}:full_logits"]))
+                    lambda *_: calls.update([f"{phase[-1]}:lm_head"]))
             nested = phase[-1] == label  # Trainer.evaluate calls itself once per eval set: count the outer call
             phase.append(label)
             t0, c0 = time.perf_counter(), sum(proc.cpu_times()[:2])
@@ -83,7 +72,7 @@ def main(argv: list[str]) -> int:
                 if name == "train":
                     phase[-1] = "after_train"
 
-        setattr(SFTTrainer, name, wrapped)
+        setattr(Trainer, name, wrapped)
 
     wrap("train", "train_other")
     wrap("evaluate", "evaluate")

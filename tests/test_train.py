@@ -1,4 +1,5 @@
-"""Training through TRL: the adapter, the logs, skipping a finished training, and resuming after kill -9.
+"""Training through transformers' Trainer and PEFT: the adapter, the logs, skipping a finished training, resuming
+after kill -9, and the step itself (TRL's tokenization, packed rows that keep examples apart).
 
 These use a randomly initialised 2-layer Llama (real transformers, TRL and PEFT), so they are
 about the plumbing; the real model's training is covered by the `skillgap run` test.
@@ -90,3 +91,67 @@ def test_full_fine_tuning_saves_a_model_the_profile_stage_loads(tmp_path, tiny_m
     p = run_cli("profile", "--model", "out/model", "--suite", "arith", "--limit", "4", "--max-new-tokens", "4",
                 "--device", "cpu", cwd=tmp_path)
     assert "overall" in p.stdout
+
+
+def _trl_rows(folder, records):
+    """The same records as TRL's SFTTrainer prepares them (its tokenization is the reference for `encode`)."""
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTConfig, SFTTrainer
+
+    tok = AutoTokenizer.from_pretrained(folder)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    args = SFTConfig(output_dir="/tmp/unused", use_cpu=True, max_length=512, completion_only_loss=True,
+                     report_to="none", bf16=False)
+    trainer = SFTTrainer(model=AutoModelForCausalLM.from_pretrained(folder), args=args, processing_class=tok,
+                         train_dataset=Dataset.from_list(records))
+    return tok, [{"input_ids": r["input_ids"], "labels": r["labels"]} for r in trainer.train_dataset]
+
+
+@pytest.mark.parametrize("kind", ["chat", "plain"])
+def test_encode_tokenizes_as_trl_sft_trainer_does(kind, tiny_model_dir):
+    """Chat template and end-of-turn token (a chat model), or the text with EOS appended (a word-level model)."""
+    from skillgap.models.scratch import scratch_model
+    from skillgap.train import encode
+
+    items = load_suite("arith").generate("train", 6, seed=3)
+    folder = tiny_model_dir if kind == "chat" else scratch_model("scratch-tiny", "arith")
+    records = [to_record(it, conversational=kind == "chat") for it in items]
+    tok, want = _trl_rows(folder, records)
+    got = [encode(r, tok, 512) for r in records]
+    assert got == want
+    assert all(-100 in r["labels"] and r["labels"][-1] != -100 for r in got)  # a prompt, and a completion to its end
+
+
+def test_a_packed_row_scores_each_example_as_if_alone(tiny_model_dir):
+    """Examples end to end in one row attend only within themselves, and the LM head scores only completion
+    positions: the loss and the gradient equal those of each example on its own."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from skillgap.train import completion_loss, encode, pack
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32, attn_implementation="eager")
+    rows = [encode(to_record(it), tok, 512) for it in load_suite("arith").generate("train", 3, seed=1)]
+    n = sum(sum(t != -100 for t in r["labels"]) for r in rows)
+
+    def loss_and_grad(batches):
+        model.zero_grad()
+        total = sum(completion_loss(model(**{k: v for k, v in b.items() if k != "labels"}), b["labels"], n)
+                    for b in batches)
+        total.backward()
+        return total.item(), model.model.layers[0].self_attn.q_proj.weight.grad.clone()
+
+    packed = pack(rows)
+    assert packed["logits_to_keep"].numel() == n  # one scored position per completion token
+    loss_packed, grad_packed = loss_and_grad([packed])
+    loss_alone, grad_alone = loss_and_grad([pack([r]) for r in rows])
+    assert loss_packed == pytest.approx(loss_alone, rel=1e-5)
+    torch.testing.assert_close(grad_packed, grad_alone, rtol=1e-4, atol=1e-6)
+    # without the position ids the examples would see each other: the checks above can fail
+    mixed = {k: v for k, v in packed.items() if k != "position_ids"}
+    loss_mixed, grad_mixed = loss_and_grad([mixed])
+    assert abs(loss_mixed - loss_alone) > 10 * 1e-5 * loss_alone
+    assert not torch.allclose(grad_mixed, grad_alone, rtol=1e-2, atol=1e-6)

@@ -1,21 +1,25 @@
-"""Train: supervised fine-tuning on a mixture, through TRL's SFTTrainer (LoRA by default, or full).
+"""Train: supervised fine-tuning on a mixture, through transformers' Trainer and PEFT (LoRA by default, or full).
 
-Everything the trainer does is set here explicitly, so a TRL or transformers upgrade cannot
-change a run by changing a default. Data go in as TRL's conversational prompt/completion
-records (`skillgap.scoring.to_record`, which teacher-forced scoring renders too), so the loss covers
-the completion only and goes through the model's chat template, the same template evaluation uses.
-The trainer reads the items in the order given (the mixture already shuffled them, or ordered them
-on purpose for a curriculum). Per-skill validation loss is Trainer's own evaluation over a dict of
-per-skill sets, logged every `eval_every` steps.
+Data go in as TRL's conversational prompt/completion records (`skillgap.scoring.to_record`, which
+teacher-forced scoring renders too) and are tokenized as TRL's SFTTrainer tokenizes them (`encode`),
+so the loss covers the completion only and goes through the model's chat template, the same template
+evaluation uses. The trainer reads the items in the order given (the mixture already shuffled them, or
+ordered them on purpose for a curriculum). Per-skill validation loss is Trainer's own evaluation over a
+dict of per-skill sets, logged every `eval_every` steps. Everything the trainer does is set here
+explicitly, so an upgrade cannot change a run by changing a default.
+
+Speed (issue 39; benchmarks/results/train_throughput.md): SFTTrainer's fused LM head scores every
+position on a CPU (it skips prompt and padding positions only under Triton), and the LM head is a fifth of
+SmolLM2-135M. Here each micro-batch is one packed row with no padding (`pack`), the LM head runs on the
+completion positions alone (`logits_to_keep`), and with bf16 the frozen base weights are held in bf16.
+The same Trainer does the rest: accumulation, the optimizer, checkpoints, evaluation, DDP.
 
 Resumable: checkpoints go to `out_dir/checkpoints`, and a re-run resumes from the last one; a
 finished training (`train_result.json` with the same fingerprint) is not run again.
 
-Memory: on a CPU a batch goes through the model in micro-batches of `micro_batch_size` examples (default
-2) and Trainer accumulates their gradients into one optimizer step, each micro-batch's loss divided by the
-whole batch's token count: the same step as one pass over the batch, to float noise, with an eighth of the
-activations (the main job's training: 11.7 GB peak RSS before, 2.8 GB after; benchmarks/results/
-train_memory.md).
+Memory: a batch goes through the model in micro-batches (`micro_batch`; 4 examples on a CPU) and Trainer
+accumulates their gradients into one optimizer step, each micro-batch's loss divided by the whole batch's
+token count: the same step as one pass over the batch, to float noise.
 
 Several processes (`accelerate launch --multi_gpu --num_processes N -m skillgap train ...`, docs/run.md):
 DDP through Trainer, each optimizer step over N times the batch. The main process alone writes files; the
@@ -73,7 +77,8 @@ class TrainConfig:
     max_steps: int = field(default=-1, metadata={"flag": ("--max-steps", "--steps"), "help": "> 0 overrides --epochs"})
     batch_size: int = field(default=16, metadata={"flag": "--train-batch-size", "help": ""})
     grad_accum: int = field(default=1, metadata={"help": ""})
-    # examples per forward pass, accumulated to the batch (same update); 0: 2 on a CPU, the whole batch elsewhere
+    # examples per forward pass (one packed row), accumulated to the batch (same update); 0: up to 4 on a CPU, the
+    # whole batch elsewhere
     micro_batch_size: int = 0
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
@@ -156,13 +161,25 @@ def use_bf16(precision: str, device: Any) -> bool:
     return any(bool(f and f()) for f in units)
 
 
+def base_in_bf16(cfg: TrainConfig, device: Any) -> bool:
+    """Whether the frozen base weights are held in bf16: LoRA under bf16 (the adapter stays fp32)."""
+    return cfg.method == "lora" and use_bf16(cfg.precision, device)
+
+
 def micro_batch(cfg: TrainConfig, device: Any) -> int:
-    """Examples per forward pass: the configured size, else 2 on a CPU (1 for an odd batch), where the peak memory
-    is one pass's activations and a pair carries little padding, else the whole batch (a GPU wants wide passes)."""
+    """Examples per forward pass: the configured size, else on a CPU the largest divisor of the batch up to 4 (one
+    packed row of ~500 tokens: the fastest step measured, benchmarks/results/train_throughput.md, where a longer
+    row pays for attention across examples that the mask throws away), else the whole batch (a GPU wants wide
+    passes)."""
     if cfg.micro_batch_size:
         return cfg.micro_batch_size
-    return (2 if cfg.batch_size % 2 == 0 else 1) if device.type == "cpu" else cfg.batch_size
+    if device.type != "cpu":
+        return cfg.batch_size
+    return max(m for m in (1, 2, 3, 4) if cfg.batch_size % m == 0)
 
+
+# The training path's version: a finished training or checkpoint of another path is not reused.
+TRAIN_PATH = "packed-completion-head-v1"
 
 # Long enough for the others to wait while the main process diagnoses the model and builds the training set.
 PROCESS_GROUP_TIMEOUT = timedelta(hours=2)
@@ -200,8 +217,12 @@ def train_fingerprint(model: ModelConfig, items: list[Item], cfg: TrainConfig,
 
     # The micro-batch size changes how a step is computed, not what: a finished training or its checkpoints stay valid.
     train_key = {k: v for k, v in asdict(cfg).items() if k != "micro_batch_size"}
-    bf16 = use_bf16(cfg.precision, pick_device(model.device))  # `auto` as this machine resolves it
+    device = pick_device(model.device)
+    bf16 = use_bf16(cfg.precision, device)  # `auto` as this machine resolves it
+    # how a step is computed where it changes the numbers: base weights in bf16, packed rows (TRAIN_PATH)
+    path = {"bf16_base": base_in_bf16(cfg, device), "path": TRAIN_PATH}
     return fingerprint({"model": model_identity(model), "items": content(items), "train": train_key, "bf16": bf16,
+                        **path,
                         "val": {s: content(v) for s, v in (val or {}).items()},
                         "stream": None if stream is None else {"policy": repr(stream.policy), "seed": stream.seed,
                                                                "sources": stream.sources_key,
@@ -270,8 +291,14 @@ def _resume_step(ckpts: Path, fp: str, ps: Any) -> int:
     return last
 
 
-def _load(model: ModelConfig, cfg: TrainConfig, ps: Any) -> tuple[Any, Any, Any]:
-    """The base model, its tokenizer (with a pad token), and the LoRA config PEFT wraps it in (None: full)."""
+def _load(model: ModelConfig, cfg: TrainConfig, ps: Any, device: Any) -> tuple[Any, Any]:
+    """The model to train (LoRA: PEFT-wrapped) and its tokenizer (with a pad token).
+
+    LoRA with bf16 holds the frozen base weights in bf16 and the adapter in fp32 (PEFT's default): autocast then
+    casts no base weight on every forward and backward, which cost the fp32-weight path a fifth of its step. Full
+    fine-tuning keeps fp32 master weights (an optimizer step on bf16 weights loses small updates to rounding).
+    Attention is eager on a CPU: with the short sequences here it trained faster than SDPA (benchmarks/results/
+    train_throughput.md), and both keep packed examples apart."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -280,26 +307,88 @@ def _load(model: ModelConfig, cfg: TrainConfig, ps: Any) -> tuple[Any, Any, Any]
     tok = AutoTokenizer.from_pretrained(folder)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    # fp32 master weights; with bf16 the forward and backward run under autocast (mixed precision).
-    base = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    dtype = torch.bfloat16 if base_in_bf16(cfg, device) else torch.float32
+    attn = "eager" if device.type == "cpu" else "sdpa"
+    base = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, attn_implementation=attn)
     if cfg.method != "lora":
-        return base, tok, None
-    from peft import LoraConfig
+        return base, tok
+    from peft import LoraConfig, get_peft_model
 
     # all-linear leaves out the output layer, so tied input/output embeddings stay untouched.
-    return base, tok, LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                                 target_modules="all-linear", bias="none", task_type="CAUSAL_LM")
+    lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                      target_modules="all-linear", bias="none", task_type="CAUSAL_LM")
+    return get_peft_model(base, lora), tok
 
 
-def _sft_config(cfg: TrainConfig, ckpts: Path, device_name: str, evaluate: bool) -> Any:
-    """Every SFTConfig setting the run depends on, set explicitly: an upgrade cannot change a default under it."""
-    from trl import SFTConfig
+def encode(record: dict[str, Any], tokenizer: Any, max_length: int) -> dict[str, list[int]] | None:
+    """A prompt/completion record as `input_ids` and `labels` (-100 outside the completion), tokenized as TRL's
+    SFTTrainer tokenizes it (tests/test_train.py compares the two): through the chat template, the completion
+    with its end-of-turn token (plain text: the EOS token appended), cut to `max_length`. None when no completion
+    token is left after the cut (TRL drops those examples too)."""
+    if isinstance(record["prompt"], list):
+        chat = record["prompt"]
+        prompt = tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=True,
+                                               return_dict=True)["input_ids"]
+        full = tokenizer.apply_chat_template(chat + record["completion"], tokenize=True, return_dict=True)["input_ids"]
+    else:
+        completion = record["completion"]
+        if not completion.endswith(tokenizer.eos_token):
+            completion += tokenizer.eos_token
+        prompt = tokenizer(text=record["prompt"])["input_ids"]
+        full = tokenizer(text=record["prompt"] + completion)["input_ids"]
+    # The completion starts where the two diverge (a template may render the prompt alone differently).
+    start = next((i for i, (a, b) in enumerate(zip(prompt, full)) if a != b), min(len(prompt), len(full)))
+    full = list(full[:max_length])
+    labels = [-100] * min(start, len(full)) + full[start:]
+    return {"input_ids": full, "labels": labels} if any(t != -100 for t in labels) else None
+
+
+def pack(examples: list[dict[str, list[int]]]) -> dict[str, Any]:
+    """A micro-batch as one row without padding: the examples end to end, positions restarting at each, so that
+    attention stays within an example (transformers builds the block-diagonal mask from the position ids), and
+    `logits_to_keep` the positions whose next token is a completion token: the LM head, a fifth of the model,
+    scores those alone instead of every position. `labels` stay unshifted, as Trainer counts them."""
+    import torch
+
+    ids: list[int] = []
+    positions: list[int] = []
+    labels: list[int] = []
+    for ex in examples:
+        ids += ex["input_ids"]
+        positions += range(len(ex["input_ids"]))
+        labels += [-100] + ex["labels"][1:]  # an example's first token is never a target (nothing precedes it)
+    keep = [i for i in range(len(ids) - 1) if labels[i + 1] != -100]
+    return {"input_ids": torch.tensor([ids]), "position_ids": torch.tensor([positions]),
+            # [1, n], like every tensor here a batch of one row: what slices batches along dim 0 (accelerate
+            # dispatching an IterableDataset's batches) keeps it whole
+            "logits_to_keep": torch.tensor([keep], dtype=torch.long), "labels": torch.tensor([labels]),
+            "use_cache": False}
+
+
+def completion_loss(outputs: Any, labels: Any, num_items_in_batch: Any = None) -> Any:
+    """Cross-entropy of the kept logits (one per completion token, in order) against their tokens, summed and
+    divided by the tokens of the whole step (Trainer passes that count when it accumulates micro-batches), or by
+    this batch's own (evaluation): the loss SFTTrainer computes."""
+    import torch.nn.functional as F
+
+    targets = labels[0, 1:]
+    targets = targets[targets != -100]
+    logits = outputs.logits.reshape(-1, outputs.logits.shape[-1])  # [1, 1, n, vocab] from a [1, n] index
+    total = F.cross_entropy(logits.float(), targets.to(logits.device), reduction="sum")
+    count = num_items_in_batch if num_items_in_batch is not None else max(len(targets), 1)
+    return total / count
+
+
+def _training_args(cfg: TrainConfig, ckpts: Path, device_name: str, evaluate: bool) -> Any:
+    """Every TrainingArguments setting the run depends on, set explicitly: an upgrade cannot change a default
+    under it."""
+    from transformers import TrainingArguments
 
     from skillgap.models.hf import pick_device
 
     device = pick_device(device_name)
     micro = micro_batch(cfg, device)
-    return SFTConfig(
+    return TrainingArguments(
         output_dir=str(ckpts),
         # Trainer sums the micro-batches' gradients, each micro-batch's loss divided by the token count of the
         # whole batch (`num_items_in_batch`): the step of one pass over `batch_size` examples.
@@ -322,14 +411,11 @@ def _sft_config(cfg: TrainConfig, ckpts: Path, device_name: str, evaluate: bool)
         fp16=False,
         use_cpu=device.type == "cpu",
         # renamed activation_checkpointing in transformers 5.20; the vllm extra pins <5.20
-        **{"activation_checkpointing" if "activation_checkpointing" in SFTConfig.__dataclass_fields__
+        **{"activation_checkpointing" if "activation_checkpointing" in TrainingArguments.__dataclass_fields__
            else "gradient_checkpointing": False},
-        max_length=cfg.max_length,
-        packing=False,
-        padding_free=False,
-        completion_only_loss=True,
-        assistant_only_loss=False,
-        dataset_num_proc=None,
+        remove_unused_columns=False,  # the collator reads input_ids and labels; the model sees what it builds
+        label_names=["labels"],
+        prediction_loss_only=True,
         dataloader_num_workers=0,
         ddp_timeout=int(PROCESS_GROUP_TIMEOUT.total_seconds()),
         ddp_find_unused_parameters=False,  # every trainable weight is in the forward pass
@@ -342,24 +428,31 @@ def _sft_config(cfg: TrainConfig, ckpts: Path, device_name: str, evaluate: bool)
         save_steps=cfg.save_every,
         save_total_limit=cfg.keep_checkpoints,
         save_only_model=False,  # optimizer and scheduler state too, so a resume is exact
-        include_num_input_tokens_seen="non_padding",  # a stream's token count (a list has it already)
+        include_num_input_tokens_seen="all",  # a stream's token count (a list has it already); no padding to skip
         report_to="none",
         disable_tqdm=True,
     )
 
 
 def _datasets(items: list[Item], val: dict[str, list[Item]] | None, stream: MixtureStream | None,
-              conversational: bool) -> tuple[Any, Any]:
-    """The training set (the items in their order, or the stream, drawn as the trainer reads it) and the
-    per-skill validation sets Trainer evaluates (`val` None: no evaluation by Trainer)."""
+              tokenizer: Any, max_length: int) -> tuple[Any, Any]:
+    """The training set (the items in their order, tokenized, or the stream, drawn and tokenized as the trainer
+    reads it) and the per-skill validation sets Trainer evaluates (`val` None: no evaluation by Trainer)."""
     from datasets import Dataset, IterableDataset
 
+    conversational = bool(tokenizer.chat_template)
+
+    def rows(its: Any) -> Iterator[dict[str, list[int]]]:
+        for it in its:
+            row = encode(to_record(it, conversational), tokenizer, max_length)
+            if row is not None:
+                yield row
+
     if stream is not None:
-        train_ds = IterableDataset.from_generator(lambda: (to_record(it, conversational) for it in stream))
+        train_ds = IterableDataset.from_generator(lambda: rows(stream))
     else:
-        train_ds = Dataset.from_list([to_record(it, conversational) for it in items])
-    eval_ds = None if val is None else {s: Dataset.from_list([to_record(it, conversational) for it in v])
-                                        for s, v in val.items() if v}
+        train_ds = Dataset.from_list(list(rows(items)))
+    eval_ds = None if val is None else {s: Dataset.from_list(list(rows(v))) for s, v in val.items() if v}
     return train_ds, eval_ds
 
 
@@ -409,22 +502,23 @@ def train(model: ModelConfig, items: list[Item], cfg: TrainConfig, out_dir: str 
     ckpts = out / "checkpoints"
     last = _resume_step(ckpts, fp, ps)
 
-    from transformers import PrinterCallback
-    from trl import SFTTrainer
+    from transformers import PrinterCallback, Trainer
 
-    base, tok, peft_config = _load(model, cfg, ps)
+    from skillgap.models.hf import pick_device
+
+    model_, tok = _load(model, cfg, ps, pick_device(model.device))
     per_step = cfg.batch_size * cfg.grad_accum * world  # examples per optimizer step, over all processes
     total_steps = cfg.max_steps if cfg.max_steps > 0 else math.ceil(len(items) / per_step) * cfg.epochs
     evaluate = bool(val) and cfg.eval_every > 0 and stream is None  # a stream's callback evaluates instead
     conversational = bool(tok.chat_template)
-    args = _sft_config(cfg, ckpts, model.device, evaluate)
+    args = _training_args(cfg, ckpts, model.device, evaluate)
     callbacks = [progress_callback(console, total_steps)]
     if stream is not None:
         restore_stream(stream, out, last)
         callbacks.append(mixture_callback(stream, val or {}, tok, conversational, cfg.eval_every, round_steps, out))
-    train_ds, eval_ds = _datasets(items, val if evaluate else None, stream, conversational)
-    trainer = SFTTrainer(model=base, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
-                         processing_class=tok, peft_config=peft_config, callbacks=callbacks)
+    train_ds, eval_ds = _datasets(items, val if evaluate else None, stream, tok, cfg.max_length)
+    trainer = Trainer(model=model_, args=args, train_dataset=train_ds, eval_dataset=eval_ds, data_collator=pack,
+                      processing_class=tok, compute_loss_func=completion_loss, callbacks=callbacks)
     trainer.remove_callback(PrinterCallback)  # the progress bar shows the loss; the full log goes to the result
     if last and console is not None:
         console.print(f"[dim]resuming training from {ckpts}[/dim]")
