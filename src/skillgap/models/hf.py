@@ -127,13 +127,13 @@ class HFBackend:
                 new = [waiting.popleft() for _ in range(min(self.width - len(rows), len(waiting)))]
                 new_cache, new_mask, first = self.prefill([ids[i] for i in new])
                 cache, mask = join(cache, mask, new_cache, new_mask)
-                rows, last = rows + new, torch.cat([last, first])
+                rows, last, fed = rows + new, torch.cat([last, first]), len(new)  # only the new rows got a token
             else:
                 mask = F.pad(mask, (0, 1), value=1)  # the column of the token fed now
                 logits = self.model(input_ids=last[:, None], attention_mask=mask, past_key_values=cache,
                                     position_ids=mask.sum(1, keepdim=True) - 1, use_cache=True).logits
-                last = logits[:, -1].argmax(-1)
-            for i, t in zip(rows, last.tolist()):
+                last, fed = logits[:, -1].argmax(-1), len(rows)
+            for i, t in zip(rows[-fed:], last[-fed:].tolist()):
                 out.setdefault(i, []).append(t)
             done = [out[i][-1] in self.stop_ids or len(out[i]) >= max_new_tokens for i in rows]
             if any(done):
