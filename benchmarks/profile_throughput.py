@@ -153,17 +153,13 @@ class Bench:
         texts = [g.text for g in gens]
         grader = get_grader("numeric")  # the arith suite's
         grades = [(gr.score, gr.answer) for gr in (grader(t, it.answer) for t, it in zip(texts, self.items))]
-        ref = result["outputs"].get(reference) if reference else None
-        agree = None if ref is None else sum(a == b for a, b in zip(texts, ref)) / len(texts)
-        ref_grades = [tuple(g) for g in result["grades"].get(reference, [])] if reference else []
-        same_grades = sum(a == b for a, b in zip(grades, ref_grades)) / len(grades) if ref_grades else None
         gen_tokens = sum(g.n_tokens for g in gens)
         gflops = 2 * result["n_params"] * (prompt_tokens + gen_tokens) / seconds / 1e9
         result["rows"][name] = {"items": n, "seconds": round(seconds, 2), "items_per_s": n / seconds,
                                 "gen_tokens_per_s": gen_tokens / seconds, "gflops": gflops,
                                 "pct_fp32_peak": 100 * gflops / result["peaks"]["fp32"],
                                 "pct_bf16_peak": 100 * gflops / result["peaks"]["bf16"],
-                                "agreement": agree, "same_grades": same_grades, "reference": reference,
+                                "reference": reference,
                                 "right": sum(score == 1.0 for score, _ in grades), **extra}
         result["outputs"][name] = texts
         result["grades"][name] = grades
@@ -252,8 +248,19 @@ def vllm_paths(args: argparse.Namespace, chats: list[Any], tokens: int, bench: B
         vm.close()
 
 
+def agreement(result: dict[str, Any], name: str, key: str) -> float | None:
+    """The share of a row's outputs (key "outputs") or grades ("grades") equal to its reference row's, on the items
+    both have; None without a reference measured."""
+    ref = result[key].get(result["rows"][name]["reference"] or "")
+    if not ref:
+        return None
+    mine = result[key][name]
+    return sum(json.dumps(a) == json.dumps(b) for a, b in zip(mine, ref)) / len(mine)
+
+
 def columns(name: str, r: dict[str, Any], result: dict[str, Any]) -> list[str]:
     """One row of the table, its share of the machine's peaks recomputed against the best peak seen."""
+    r["agreement"], r["same_grades"] = agreement(result, name, "outputs"), agreement(result, name, "grades")
     r["pct_fp32_peak"] = 100 * r["gflops"] / result["peaks"]["fp32"]
     r["pct_bf16_peak"] = 100 * r["gflops"] / result["peaks"]["bf16"]
     same = "-" if r["agreement"] is None else f"{r['agreement']:.0%} of {r['items']}"
@@ -285,7 +292,7 @@ def write_markdown(args: argparse.Namespace, result: dict[str, Any], path: Path)
     rows = ["| " + " | ".join(columns(name, r, result)) + " |" for name, r in result["rows"].items()]
     lines = ["# Generation throughput, every path side by side", "",
              f"Written by `benchmarks/profile_throughput.py` from `{path.with_suffix('.json').name}`. "
-             f"{title(args, result)}; torch {result['torch']}.", "",
+             f"{title(args, result)}; torch {result['torch']}, {result.get('torch_threads')} torch threads.", "",
              "Command:", "", "    " + result.get("command", ""), "",
              "| " + " | ".join(HEAD) + " |", "|" + "---|" * len(HEAD), *rows, "",
              f"Same text / same grades: the share of items whose text (grade: the arith suite's numeric grader, "
@@ -303,7 +310,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     chats = [it.chat() for it in items]
     bench = Bench(open_results(args, items), args.output_path, console, items)
     result = bench.result
-    result["command"] = "HF_HUB_OFFLINE=1 python benchmarks/profile_throughput.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    env = "".join(f"{k}={os.environ[k]} " for k in ("OMP_NUM_THREADS",) if k in os.environ)
+    result["command"] = f"{env}HF_HUB_OFFLINE=1 python benchmarks/profile_throughput.py " + \
+        " ".join(sys.argv[1:] if argv is None else argv)
+    result["torch_threads"] = torch.get_num_threads()
     console.print("matmul peaks ...")  # probed at every (re-)run; the best seen is kept: load only lowers it
     peaks = {"fp32": matmul_gflops(torch.float32), "bf16": matmul_gflops(torch.bfloat16)}
     result["peaks"] = {k: max(v, result.get("peaks", {}).get(k, 0.0)) for k, v in peaks.items()}
