@@ -3,10 +3,9 @@
 Paths (each greedy, the same chat template, stop tokens and `--max-new-tokens`):
 
 1. hf naive: plain transformers `model.generate`, one prompt at a time (the obvious loop);
-2. hf batched, as before issue 12: items sorted by prompt characters, left-padded batches of 16;
-3. hf static (issue 12 to 39): batches of 16 sorted by prompt tokens, `model.generate` each, as
-   `HFBackend.generate` was before issue 39;
-3b. hf now: `HFBackend.generate`, continuously batched (a row leaves when it ends, a waiting prompt
+2. hf static (issue 12 to 39): batches of 16 sorted by prompt tokens, `model.generate` each, as
+   `HFBackend.generate` was before issue 39 (issue 12's "before" row: profile_throughput-issue12.md);
+3. hf now: `HFBackend.generate`, continuously batched (a row leaves when it ends, a waiting prompt
    takes its place; 64 rows at once on a CPU), called as the profile recipe calls it (`backend.batch_size`
    chats per call);
 4. skillgap vllm fp32 / bf16: `VLLMBackend.generate`, called as the profile recipe calls it
