@@ -264,7 +264,7 @@ def throughput(r: dict[str, Any]) -> str:
     return (f"On {r['cpu_count']} cores the `vllm` backend at fp32 runs "
             f"{versus('skillgap vllm float32', 'hf now (batch 16)')}; an adapter served merged runs "
             f"{versus('vllm + adapter (merged)', 'vllm + adapter (LoRARequest)')}, hence `--adapter-mode auto` "
-            f"merges on a CPU ([table]({LINK}/profile_throughput.md)).")
+            f"merges on a CPU ([table]({LINK}/profile_throughput-issue12.md)).")
 
 
 def commands() -> str:
@@ -283,7 +283,7 @@ def files() -> dict[Path, dict[str, str]]:
             "main-job": main_job(job), "targeting": targeting(load("targeting_efficiency.json")),
             "weights": weights(load("weights.json"), load("weights-add_multi-fraction_of.json")),
             "localize": localize(load("localize/localize.json"), load("localize-sst2/localize.json")),
-            "throughput": throughput(load("profile_throughput.json")),
+            "throughput": throughput(load("profile_throughput-issue12.json")),
             "composition": composition(load("composition.json")),
             "labels": labels(load("labeler_agreement.json"), load("labeler_agreement_llamacpp.json"))},
     }

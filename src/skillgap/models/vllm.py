@@ -273,7 +273,7 @@ class VLLMBackend:
 
 def adapter_mode(cfg: ModelConfig) -> str:
     """How an adapter is served. auto: LoRA kernels on a GPU; merged into the weights on a CPU, where vLLM's
-    LoRA path ran at half the speed of merged weights (see benchmarks/results/profile_throughput.md)."""
+    LoRA path ran at half the speed of merged weights (see benchmarks/results/profile_throughput-issue12.md)."""
     if cfg.adapter_mode != "auto":
         return cfg.adapter_mode
     return "lora" if on_gpu(cfg.device) else "merge"

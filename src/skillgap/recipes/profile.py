@@ -141,8 +141,9 @@ def profile(model: ModelConfig, data: DataConfig, ev: EvalConfig, runs_dir: str 
                     ev.ray_cpus_per_replica))
             else:
                 backend = (models or own).get(model, batch_size=ev.batch_size)
-                batches = ((b, backend.generate([it.chat() for it in b], ev.max_new_tokens)) for b in
-                           (pending[i:i + backend.batch_size] for i in range(0, len(pending), backend.batch_size)))
+                batches = commits(((b, backend.generate([it.chat() for it in b], ev.max_new_tokens)) for b in
+                                   (pending[i:i + backend.batch_size]
+                                    for i in range(0, len(pending), backend.batch_size))), ev.batch_size)
             columns = (TextColumn("[bold]profile"), BarColumn(), MofNCompleteColumn(), RateColumn(),
                        TextColumn("eta"), TimeRemainingColumn())
             with Progress(*columns, console=console, transient=False) as bar:
@@ -160,6 +161,15 @@ def profile(model: ModelConfig, data: DataConfig, ev: EvalConfig, runs_dir: str 
     if output_path:
         write_json(prof.to_dict() | {"config": config}, output_path)
     return prof
+
+
+def commits(batches: Any, size: int) -> Any:
+    """Generated batches cut into `size` items each: a backend may generate more chats per call than --batch-size
+    (vLLM and hf batch continuously, and a call's last rows leave them idle), the run store commits every
+    --batch-size items all the same."""
+    for items, gens in batches:
+        for i in range(0, len(items), size):
+            yield items[i:i + size], gens[i:i + size]
 
 
 def make_grader(ev: EvalConfig, default: str) -> Any:
