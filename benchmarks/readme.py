@@ -173,8 +173,8 @@ def headline(r: dict[str, Any]) -> str:
     minutes = sum(v for k, v in r["timings"].items() if k != "total") / 60
     return (f"With seed 0 it takes SmolLM2-135M-Instruct from **{100 * o['before']:.0f}% to {100 * o['after']:.0f}%** "
             f"on {o['n']} test items ({100 * o['delta']:+.1f} pp, paired 95% CI {100 * o['delta_ci_low']:+.1f} to "
-            f"{100 * o['delta_ci_high']:+.1f}, exact McNemar p = {o['p_value']:.1g}) in {minutes:.0f} minutes on a "
-            "shared 2-core CPU ([timings and per-k results](docs/results.md#the-main-job)).")
+            f"{100 * o['delta_ci_high']:+.1f}, exact McNemar p = {o['p_value']:.1g}) in {minutes:.1f} minutes on a "
+            "2-core CPU, fresh clone, no GPU ([timings and per-k results](docs/results.md#the-main-job)).")
 
 
 def sparsity(s: str) -> str:
