@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import replace
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -89,7 +89,16 @@ class HFBackend:
         ids = [self.tokenizer(self.render(c), add_special_tokens=False)["input_ids"] for c in chats]
         if temperature > 0:
             return self.sample(ids, max_new_tokens, temperature, seed)
-        return [self.decoded(row) for row in self.greedy(ids, max_new_tokens)]
+        out = dict(self.greedy(ids, max_new_tokens))
+        return [self.decoded(out[i]) for i in range(len(ids))]
+
+    @torch.inference_mode()  # a generator: torch enters the mode around each step it takes
+    def stream(self, chats: list[list[Message]], max_new_tokens: int) -> Iterator[tuple[int, Generation]]:
+        """Greedy replies as rows finish, as (index in `chats`, reply): a caller commits them as they come, so a run
+        killed mid-call keeps what finished (a call holds many more chats than a commit)."""
+        ids = [self.tokenizer(self.render(c), add_special_tokens=False)["input_ids"] for c in chats]
+        for i, row in self.greedy(ids, max_new_tokens):
+            yield i, self.decoded(row)
 
     def decoded(self, row: list[int]) -> Generation:
         """The text of generated tokens, up to the first stop token (excluded)."""
@@ -111,11 +120,11 @@ class HFBackend:
                 out[i] = self.decoded(row)
         return [out[i] for i in range(len(ids))]
 
-    def greedy(self, ids: list[list[int]], max_new_tokens: int) -> list[list[int]]:
+    def greedy(self, ids: list[list[int]], max_new_tokens: int) -> Iterator[tuple[int, list[int]]]:
         """Greedy tokens for each prompt, continuously batched: up to `width` rows decode together; a row leaves
         when it ends (a stop token or `max_new_tokens`) and waiting prompts, shortest first, are prefilled into
         the freed rows once a quarter of them are free. Rows are left-padded in one KV cache; their positions
-        come from their own masks, as in `model.generate`."""
+        come from their own masks, as in `model.generate`. Yields (prompt index, tokens) as each row finishes."""
         waiting = deque(sorted(range(len(ids)), key=lambda i: len(ids[i])))
         out: dict[int, list[int]] = {}
         rows: list[int] = []  # the prompt index of each row of the batch
@@ -136,11 +145,13 @@ class HFBackend:
                 out.setdefault(i, []).append(t)
             done = [out[i][-1] in self.stop_ids or len(out[i]) >= max_new_tokens for i in rows]
             if any(done):
+                for i, d in zip(rows, done):
+                    if d:
+                        yield i, out.pop(i)
                 keep = [k for k, d in enumerate(done) if not d]
                 rows, last, mask = [rows[k] for k in keep], last[keep], mask[keep]
                 cache.batch_select_indices(torch.tensor(keep, dtype=torch.long, device=self.device))
                 cache, mask = trim(cache, mask)
-        return [out[i] for i in range(len(ids))]
 
     def prefill(self, prompts: list[list[int]]) -> tuple[DynamicCache, torch.Tensor, torch.Tensor]:
         """The KV cache and mask of left-padded `prompts`, and each one's first greedy token."""

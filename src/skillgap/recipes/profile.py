@@ -141,9 +141,10 @@ def profile(model: ModelConfig, data: DataConfig, ev: EvalConfig, runs_dir: str 
                     ev.ray_cpus_per_replica))
             else:
                 backend = (models or own).get(model, batch_size=ev.batch_size)
-                batches = commits(((b, backend.generate([it.chat() for it in b], ev.max_new_tokens)) for b in
-                                   (pending[i:i + backend.batch_size]
-                                    for i in range(0, len(pending), backend.batch_size))), ev.batch_size)
+                calls = [pending[i:i + backend.batch_size] for i in range(0, len(pending), backend.batch_size)]
+                batches = (streamed(backend, calls, ev.max_new_tokens, ev.batch_size) if hasattr(backend, "stream")
+                           else commits(((b, backend.generate([it.chat() for it in b], ev.max_new_tokens))
+                                         for b in calls), ev.batch_size))
             columns = (TextColumn("[bold]profile"), BarColumn(), MofNCompleteColumn(), RateColumn(),
                        TextColumn("eta"), TimeRemainingColumn())
             with Progress(*columns, console=console, transient=False) as bar:
@@ -170,6 +171,20 @@ def commits(batches: Any, size: int) -> Any:
     for items, gens in batches:
         for i in range(0, len(items), size):
             yield items[i:i + size], gens[i:i + size]
+
+
+def streamed(backend: Any, calls: list[list[Item]], max_new_tokens: int, size: int) -> Any:
+    """Batches of `size` replies in the order a streaming backend (hf) finishes them: a call holds many more chats
+    than a commit, and a run killed mid-call keeps every batch it committed."""
+    for call in calls:
+        done: list[tuple[Item, Any]] = []
+        for i, gen in backend.stream([it.chat() for it in call], max_new_tokens):
+            done.append((call[i], gen))
+            if len(done) == size:
+                yield [it for it, _ in done], [g for _, g in done]
+                done = []
+        if done:
+            yield [it for it, _ in done], [g for _, g in done]
 
 
 def make_grader(ev: EvalConfig, default: str) -> Any:
