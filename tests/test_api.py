@@ -25,8 +25,8 @@ sample = DataConfig(suite="arith", split="train", limit=100)     # diagnosed on 
 pool = load_items(DataConfig(suite="arith", split="train", limit=4000)).items  # what targeting selects from
 with Model("smollm2-135m") as model:                             # loaded once, kept across calls (as vLLM's LLM)
     before = measure(model, test)                                # a Profile: accuracy per skill and by k
-    missing = find_gaps(model, sample)                           # skill -> items failed for lack of it
-    mixture = build_mixture("stat-sel", Request(missing, pool, budget=512))
+    gaps = find_gaps(model, sample)                              # the missing skills, all fitted jointly
+    mixture = build_mixture("stat-sel", Request(gaps, pool, budget=512))  # uniform if the evidence is thin
     result = finetune(model, mixture.items, TrainConfig(), "out/")  # LoRA; result.weights: the adapter folder
     after = measure(model.finetuned(result), test)               # the same items, with the adapter
 comparison = compare(before, after)                              # paired: exact McNemar per skill, Holm
@@ -66,8 +66,10 @@ def test_the_readme_lines_run_the_whole_loop_on_a_tiny_model(tmp_path, monkeypat
     before, after, comparison, mixture, result = (ns[k] for k in ("before", "after", "comparison", "mixture", "result"))
     measured = {s for r in before.records for s in r["skills"]}
     assert {s.id for s in before.skills} == {s.id for s in after.skills} == measured  # every skill of the items
-    assert ns["missing"] and set(ns["missing"]) <= set(active_skills(load_suite("arith")).ids)
-    assert len(mixture.items) == 16 and {s for it in mixture.items for s in it.skills} & set(ns["missing"])
+    gaps = ns["gaps"]  # 12 diagnosed items are too few to name gaps: said, and stat-sel trains on uniform examples
+    assert gaps.method == "joint" and "too few" in gaps.fallback
+    assert set(gaps.weights) <= set(active_skills(load_suite("arith")).ids)
+    assert len(mixture.items) == 16 and mixture.strategy == "uniform" and "fell back" in mixture.notes["fallback"]
     test_ids = [r["id"] for r in before.records]
     assert len(test_ids) == 12 and sorted(test_ids) == sorted(r["id"] for r in after.records)  # the same items
     assert not set(test_ids) & {it.id for it in mixture.items}  # never trained on a test item
@@ -91,7 +93,8 @@ def test_a_model_handle_loads_its_model_once_across_measurements(tmp_path, tiny_
     assert first.run_id != second.run_id and not model.pool.backends
     assert compare(first, second, VerifyConfig(paired=False)) == compare(first.to_dict(), second.to_dict(),
                                                                           VerifyConfig(paired=False))
-    assert find_gaps(first) == first.missing
+    assert find_gaps(first, diagnosis="count").weights == {s: float(n) for s, n in first.missing.items()}
+    assert find_gaps(first).method == "joint" and "too few" in find_gaps(first).fallback  # 4 items
 
 
 def _submodules() -> list[str]:

@@ -27,6 +27,7 @@ LAYERS = {
     "answers": FOUNDATION, "io": FOUNDATION,
     # the loop's logic on items, grades and profiles; no model
     "grade": DOMAIN, "formats": DOMAIN, "suites": DOMAIN, "suites.*": DOMAIN, "data": DOMAIN, "profile": DOMAIN,
+    "attribution": DOMAIN,
     "verify": DOMAIN, "graph": DOMAIN, "store": DOMAIN, "report": DOMAIN,
     "target": DOMAIN, "target.uniform": DOMAIN, "target.stat_sel": DOMAIN, "target.curriculum": DOMAIN,
     "target.online": DOMAIN, "target.skill_it": DOMAIN,
@@ -35,6 +36,7 @@ LAYERS = {
     # what uses a model
     "teacher": SERVICES, "judge": SERVICES, "embed": SERVICES, "label": SERVICES, "discover": SERVICES,
     "diagnose": SERVICES, "scoring": SERVICES, "target.stat_syn": SERVICES, "target.skillmix": SERVICES,
+    "target.active": SERVICES,
     "skillmix": SERVICES, "train": SERVICES, "localize": SERVICES, "library": SERVICES,
     "recipes": RECIPES, "recipes.*": RECIPES, "api": RECIPES,  # the Python verbs wrap the recipes
     "cli": ENTRY, "cli.*": ENTRY, "__main__": ENTRY,

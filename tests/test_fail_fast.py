@@ -37,6 +37,8 @@ def untouchable(monkeypatch):
     (TargetConfig(budget=0), "--budget must be at least 1"),
     (TargetConfig(diagnose_limit=0), "--diagnose-limit"),
     (TargetConfig(train_data="nowhere.jsonl"), "nowhere.jsonl: no such file"),
+    (TargetConfig(diagnosis="jiont"), "Unknown diagnosis 'jiont'. Did you mean 'joint'"),
+    (TargetConfig(diagnosis="teacher"), "--diagnosis teacher has a teacher name the missing skills"),
 ])
 def test_run_checks_every_option_before_any_work(tmp_path, untouchable, target, message):
     from skillgap.recipes.run import run
@@ -52,6 +54,9 @@ def test_bad_options_from_the_command_line(tmp_path, cli):
                                         '{"id": "b", "prompt": "2+2?", "skills": ["x"]}\n')
     (tmp_path / "t.jsonl").write_text('{"id": "t", "prompt": "3+3?", "answer": "6", "skills": ["x"]}\n')
     (tmp_path / "p.json").write_text(json.dumps({"missing": ["x"]}))
+    (tmp_path / "m.json").write_text(json.dumps({"missing": {"x": 1}}))
+    (tmp_path / "graded.jsonl").write_text('{"id": 1, "skills": ["x"], "correct": true}\n\n'
+                                           '{"id": 2, "skills": ["x"], "correct": "yes"}\n')
     from skillgap.items import write_jsonl
     from skillgap.suites import load_suite
 
@@ -94,6 +99,11 @@ def test_bad_options_from_the_command_line(tmp_path, cli):
          "--skills and --exclude-skills both name round"),
         (RUN + ["--train-data", "t.jsonl", "--train-format", "gsm9k"], "Did you mean 'gsm8k'"),
         (RUN + ["--train-data", "t.jsonl", "--train-field", "answer=gold"], "t.jsonl:1: field 'gold'"),
+        (RUN + ["--diagnosis", "teacher"], "--diagnosis teacher has a teacher name the missing skills"),
+        (["train", "--suite", "arith", "--profile", "m.json", "--output-path", "out", "--runs-dir", "runs"],
+         "m.json: field 'records': --diagnosis joint fits every graded item"),
+        (["attribute", "graded.jsonl"], "graded.jsonl:3: field 'correct': expected true, false or null"),
+        (["attribute", "nothing-here"], "No run 'nothing-here': no such file, and no run store"),
     ]
     for args, message in cases:
         assert message in one_line_error(*cli(*args)), args

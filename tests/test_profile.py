@@ -2,7 +2,7 @@ import pytest
 
 from skillgap.grade import Grade
 from skillgap.items import Item
-from skillgap.profile import Record, attribute, build_profile, wilson
+from skillgap.profile import Record, build_profile, first_broken_step, wilson
 from skillgap.skills import Skill, SkillSet
 
 
@@ -24,13 +24,13 @@ def _rec(item, output, score):
 
 def test_first_broken_step_worked_by_hand():
     # 4 + 5 = 9 shown, then 2/3 of 9 should be 6 but the model wrote 5: fraction_of broke first.
-    assert attribute(_rec(CHAIN, "4 + 5 = 9. 2/3 of 9 is 5. 50% of 5 is 2.5", 0.0)) == ("fraction_of",)
+    assert first_broken_step(_rec(CHAIN, "4 + 5 = 9. 2/3 of 9 is 5. 50% of 5 is 2.5", 0.0)) == ("fraction_of",)
     # Every intermediate right, final wrong: the last step is to blame.
-    assert attribute(_rec(CHAIN, "9, then 6, then 4", 0.0)) == ("percent",)
+    assert first_broken_step(_rec(CHAIN, "9, then 6, then 4", 0.0)) == ("percent",)
     # A bare wrong number shows no work: the break cannot be located, so every skill counts.
-    assert attribute(_rec(CHAIN, "The answer is 7", 0.0)) == CHAIN.skills
+    assert first_broken_step(_rec(CHAIN, "The answer is 7", 0.0)) == CHAIN.skills
     # Right answers and ungradable outputs are missing nothing.
-    assert attribute(_rec(CHAIN, "3", 1.0)) == () and attribute(_rec(CHAIN, "?", None)) == ()
+    assert first_broken_step(_rec(CHAIN, "3", 1.0)) == () and first_broken_step(_rec(CHAIN, "?", None)) == ()
 
 
 def test_build_profile_counts_by_skill_and_k_and_every_item():

@@ -56,7 +56,11 @@ def make_report() -> dict[str, Any]:
         "config": {"model": {"model": "smollm2-135m", "dtype": "float32"}, "target": {"strategy": "stat-sel",
                    "budget": 512}, "train": {"method": "lora", "lr": 5e-4, "rank": 16}, "seed": 0},
         "model": "hf:smollm2-135m@0123abcd", "suite": "arith", "strategy": "stat-sel", "budget": 512, "seed": 0,
-        "before": before, "after": after, "diagnosis": before | {"run_id": "smollm2-arith-s1-cccc3333"},
+        "before": before, "after": after, "diagnosis": before | {
+            "run_id": "smollm2-arith-s1-cccc3333",
+            "mastery": {"paren_order": {"estimate": 0.12, "ci_low": 0.05, "ci_high": 0.22, "items": 40},
+                        "sub_borrow": {"estimate": 0.41, "ci_low": 0.3, "ci_high": 0.52, "items": 60}},
+            "attribution": {"evidence": {"graded": 180, "format_failures": 20}, "confounded": [["a", "b"]]}},
         "deltas": {k: verdict[k] for k in ("overall", "skills", "by_k", "test", "correction", "alpha")},
         "improved": verdict["improved"], "regressions": verdict["regressions"],
         "mixture": {"strategy": "stat-sel", "budget": 512, "n_examples": 512, "order": "shuffled",
@@ -64,7 +68,9 @@ def make_report() -> dict[str, Any]:
                                  "mul_table": 30},
                     "by_k": {"1": 200, "2": 180, "3": 132},
                     "weights": {"add_multi": 0.31, "sub_borrow": 0.25, "paren_order": 0.21, "div_exact": 0.16,
-                                "mul_table": 0.07}},
+                                "mul_table": 0.07},
+                    "notes": {"diagnosis": {"method": "joint", "weights": {"paren_order": 0.48, "sub_borrow": 0.19}},
+                              "touching": {"paren_order": 0.55, "sub_borrow": 0.3}}},
         "training": {"method": "lora", "steps": 32, "examples_seen": 512, "train_tokens": 40000, "seconds": 210.5,
                      "log": [{"step": s, "loss": 2.3 * 0.95 ** s, "learning_rate": 5e-4 * (1 - s / 32)}
                              for s in range(1, 33)],
@@ -185,6 +191,11 @@ def test_report_in_headless_chromium(tmp_path: Path) -> None:
     assert re.search(r'<tr data-skill="mul_table" class="regression">', dom)
     assert all(f'data-skill="{sid}"' in dom for sid in SKILLS)
     assert '<b id="n-regressions">1</b>' in dom
+    # the diagnosis: the gaps targeting spent on, weakest first, with mastery and the share of examples per gap
+    gaps = re.findall(r'<tr data-gap="(\w+)">(.*?)</tr>', dom, re.S)
+    assert [g for g, _ in gaps] == ["paren_order", "sub_borrow"]
+    assert "12.0%" in gaps[0][1] and "48.0%" in gaps[0][1] and "55%" in gaps[0][1]
+    assert "Missing skills (joint diagnosis)" in dom and "a + b" in dom
     assert _page_requests(tmp_path / "net.json") == set()
 
     # The same check on a page that does load a remote image sees the request: the detector works.

@@ -275,7 +275,7 @@ def test_train_reaches_the_teacher_path_from_the_command_line(server, tmp_path, 
     write_jsonl(load_suite("arith").generate("train", 40, seed=0), tmp_path / "pool.jsonl")
     (tmp_path / "p.json").write_text(json.dumps({"missing": {"add_1digit": 1}}))
     run_cli("train", "--model", str(tiny_model_dir), "--suite", "arith", "--train-data", "pool.jsonl", "--profile",
-            "p.json", "--strategy", "stat-syn", "--budget", "3", "--teacher", "smollm2", "--teacher-base-url", server,
+            "p.json", "--strategy", "stat-syn", "--diagnosis", "count", "--budget", "3", "--teacher", "smollm2", "--teacher-base-url", server,
             "--teacher-max-new-tokens", "40", "--teacher-cache", "t.db", "--max-steps", "1", "--train-batch-size", "2",
             "--eval-every", "0", "--device", "cpu", "--output-path", "out", cwd=tmp_path)
     notes = json.loads((tmp_path / "out" / "mixture.json").read_text())["notes"]

@@ -131,3 +131,21 @@ def test_rows_made_with_other_settings_are_refused_before_any_work(tmp_path):
     out.write_text(json.dumps({"g": {"round.unit_convert.order_ops": {"rows": rows}}}))
     with pytest.raises(SystemExit, match="without recorded settings"):
         te.main(argv)
+
+
+def test_the_diagnosis_table_scores_every_method_against_g():
+    """On a planted student (a mastered prerequisite in most items), counts name it and the joint model does not;
+    the table shows each method's precision and recall, the joint model's gap list included."""
+    from planted import answers, counts, design
+
+    d = design("prerequisite", seed=0)
+    records = [r | {"status": "ok"} for r in answers(d, 0)]
+    skills = {s for r in records for s in r["skills"]}
+    accuracy = {s: sum(r["correct"] for r in records if s in r["skills"]) / sum(s in r["skills"] for r in records)
+                for s in skills}
+    q = te.diagnosis_quality(counts(records), list(d.gaps), accuracy, records)
+    assert "sub_borrow" in q["top"] and q["precision"] < 1
+    assert q["by_joint"]["precision"] == q["by_joint"]["recall"] == 1.0
+    assert set(q["gaps"]["joint"]["top"]) == set(d.gaps) and q["gaps"]["joint"]["precision"] == 1.0
+    lines = te.joint_lines({"3": q, "0": {"top": ["x"], "precision": 0.0, "recall": 0.0}})  # seed 0: no records
+    assert len(lines) == 6 and lines[-1].startswith("| 3 | 0.") and "| 1.00 / 1.00 |" in lines[-1]

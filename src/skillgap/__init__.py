@@ -3,7 +3,7 @@
 The loop in Python (`api.py`): measure -> find_gaps -> build_mixture -> finetune -> measure -> compare,
 on one `Model` handle. One module per stage:
     skills.py (discover.py, label.py, embed.py) -> items.py / suites/ / formats.py / data.py -> models/ -> grade.py
-    -> profile.py (diagnose.py) -> target/ -> train.py -> verify.py -> report.py
+    -> profile.py (attribution.py, diagnose.py) -> target/ -> train.py -> verify.py -> report.py
 beside them graph.py (which skills help learn which), skillmix.py (the Skill-Mix evaluation), localize.py and
 library.py (where a fine-tune keeps a skill; one adapter per skill); teacher.py asks a model for structured answers
 (cached) and judge.py grades with one, answers.py extracts final answers, scoring.py scores completions, store.py
@@ -29,7 +29,8 @@ _LAZY = {
     "Item": "skillgap.items", "read_jsonl": "skillgap.items", "write_jsonl": "skillgap.items",
     "Grade": "skillgap.grade", "get_grader": "skillgap.grade",
     "Profile": "skillgap.profile", "Record": "skillgap.items", "build_profile": "skillgap.profile",
-    "wilson": "skillgap.profile", "attribute": "skillgap.profile",
+    "wilson": "skillgap.profile", "first_broken_step": "skillgap.profile",
+    "attribute": "skillgap.attribution", "AttributionConfig": "skillgap.attribution", "Targets": "skillgap.attribution",
     "ModelConfig": "skillgap.models", "ModelPool": "skillgap.models", "load_model": "skillgap.models",
     "DataConfig": "skillgap.data", "load_items": "skillgap.data",
     "read_items": "skillgap.formats", "load_suite": "skillgap.suites", "RunStore": "skillgap.store",
@@ -54,7 +55,8 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs (tests/test_api.
     from skillgap.judge import JudgeGrader
     from skillgap.label import LabelConfig, label_items
     from skillgap.models import ModelConfig, ModelPool, load_model
-    from skillgap.profile import Profile, attribute, build_profile, wilson
+    from skillgap.attribution import AttributionConfig, Targets, attribute
+    from skillgap.profile import Profile, build_profile, first_broken_step, wilson
     from skillgap.recipes.online import MixConfig
     from skillgap.recipes.profile import EvalConfig
     from skillgap.recipes.run import run

@@ -2,8 +2,8 @@
 
     with Model("smollm2-135m") as model:                     # loaded once, as vLLM's LLM
         before = measure(model, test)                        # a Profile, skill by skill
-        missing = find_gaps(model, pool_sample)              # skill -> items failed for lack of it
-        mixture = build_mixture("stat-sel", Request(missing, pool, budget=512))
+        gaps = find_gaps(model, pool_sample)                 # the missing skills, every skill fitted jointly
+        mixture = build_mixture("stat-sel", Request(gaps, pool, budget=512))
         result = finetune(model, mixture.items, TrainConfig(), "out/")
         after = measure(model.finetuned(result), test)       # the same items, with the new weights
     comparison = compare(before, after)                      # paired: the items that flipped
@@ -18,6 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from skillgap.attribution import Targets, targets
 from skillgap.data import DataConfig
 from skillgap.errors import ConfigError
 from skillgap.items import Item
@@ -62,15 +63,17 @@ def measure(model: Model, data: DataConfig, ev: EvalConfig = EvalConfig(),
     return profile(model.config, data, ev, model.runs_dir, output_path, models=model.pool)
 
 
-def find_gaps(model: Model | Profile, data: DataConfig | None = None, ev: EvalConfig = EvalConfig()) -> dict[str, int]:
-    """The Missing-Skill-Profile that targeting aims at (skill -> items failed for lack of it): of a profile, or of
-    `model` measured on `data`, a sample of the training pool as `skillgap run` diagnoses, so test items stay unseen."""
-    if isinstance(model, Profile):
-        return model.missing
-    if data is None:
-        raise ConfigError("find_gaps(model, data) measures the model on `data`: give the items to diagnose on "
-                          "(a sample of the training pool).")
-    return measure(model, data, ev).missing
+def find_gaps(model: Model | Profile, data: DataConfig | None = None, ev: EvalConfig = EvalConfig(),
+              diagnosis: str = "joint") -> Targets:
+    """The skills targeting aims at, as `skillgap run --diagnosis` names them (`Targets`: skill -> weight, the
+    mastered skills, and why the evidence is too thin, if it is): of a profile, or of `model` measured on `data`, a
+    sample of the training pool as `skillgap run` diagnoses, so test items stay unseen."""
+    if not isinstance(model, Profile):
+        if data is None:
+            raise ConfigError("find_gaps(model, data) measures the model on `data`: give the items to diagnose on "
+                              "(a sample of the training pool).")
+        model = measure(model, data, ev)
+    return targets(model.to_dict(), diagnosis)
 
 
 def finetune(model: Model, items: list[Item], cfg: TrainConfig, output_path: str | Path) -> TrainResult:

@@ -10,7 +10,7 @@ answer key; `with_reference=True` adds the gold answer), and answers `{"skills":
 "reason": "..."}`, validated against the inventory. A diagnosis that stays invalid after the
 retries is counted and shown, and adds nothing to the profile. An output with no gradable answer
 is a *format failure*: recorded as such, never blamed on a skill. Items with skill traces can
-instead use the programmatic rule in `skillgap.profile.attribute`; this is the route for data
+instead use the programmatic rule in `skillgap.profile.first_broken_step`; this is the route for data
 without them.
 """
 

@@ -19,6 +19,7 @@ from fractions import Fraction
 from typing import Any
 
 from skillgap.answers import numbers_in
+from skillgap.attribution import Attribution, attribute, outcomes_of
 from skillgap.grade import Grade
 from skillgap.items import Item, Record
 from skillgap.skills import SkillSet
@@ -91,6 +92,7 @@ class Profile:
     data: str = ""
     records: list[dict[str, Any]] = field(default_factory=list)  # one outcome per item, for paired tests
     rules: dict[str, int] = field(default_factory=dict)  # items per grading rule (Grade.rule): how `auto` read them
+    attribution: dict[str, Any] = field(default_factory=dict)  # the joint skill model (skillgap.attribution)
 
     def to_dict(self) -> dict[str, Any]:
         def score(s: Score, head: dict[str, Any]) -> dict[str, Any]:
@@ -103,6 +105,10 @@ class Profile:
             "skills": [score(s, {"id": s.id, "name": s.name}) for s in self.skills],
             "by_k": [score(s, {"k": s.k}) for s in self.by_k],
             "missing": self.missing,
+            # every skill's mastery fitted jointly, and the gaps weakest first (skillgap.attribution)
+            "mastery": self.attribution.get("mastery", {}),
+            "gaps": self.attribution.get("gaps", []),
+            "attribution": {k: v for k, v in self.attribution.items() if k not in ("mastery", "gaps")},
             "rules": self.rules,
             "records": self.records,
         }
@@ -110,11 +116,12 @@ class Profile:
 
 def outcome(r: Record) -> dict[str, Any]:
     """What a paired comparison needs of one item: which item, its skills, and right / wrong / unparsed."""
+    choices = r.item.metadata.get("choices")
     return {"id": r.item.id, "skills": list(r.item.skills), "k": r.item.k, "correct": r.grade.correct,
-            "status": r.grade.status}
+            "status": r.grade.status} | ({"chance": 1 / len(choices)} if choices else {})
 
 
-def attribute(record: Record) -> tuple[str, ...]:
+def first_broken_step(record: Record) -> tuple[str, ...]:
     """The skills a failed item counts as missing: the "first broken step" rule.
 
     Procedural items record the value after every step (`metadata.steps`). A chain can only
@@ -151,7 +158,7 @@ def build_profile(records: Iterable[Record], skills: SkillSet | None = None,
                   missing: dict[str, int] | None = None) -> Profile:
     """Aggregate graded records. Skills come from `skills` (in its order) plus any label it lacks.
 
-    `missing` replaces the Missing-Skill-Profile of `attribute` (e.g. a teacher's diagnosis)."""
+    `missing` replaces the Missing-Skill-Profile of `first_broken_step` (e.g. a teacher's diagnosis)."""
     records = list(records)
     ids = list(skills.ids) if skills else []
     ids += sorted({s for r in records for s in r.item.skills} - set(ids))
@@ -168,8 +175,17 @@ def build_profile(records: Iterable[Record], skills: SkillSet | None = None,
     ks = sorted({r.item.k for r in records})
     by_k = [KScore(**asdict(Score.of([r.grade for r in records if r.item.k == k])), k=k) for k in ks]
     if missing is None:
-        counts = Counter(s for r in records for s in attribute(r))
+        counts = Counter(s for r in records for s in first_broken_step(r))
         missing = {s: counts[s] for s in ids if counts[s]}
     rules = Counter(r.grade.rule or "unrecorded" for r in records)  # "": a plug-in grader, or a run stored before rules
+    outcomes = [outcome(r) for r in records]
     return Profile(skill_scores, by_k, missing, Score.of([r.grade for r in records]), run_id, model, data,
-                   [outcome(r) for r in records], dict(rules.most_common()))
+                   outcomes, dict(rules.most_common()), summary(attribute(outcomes_of(outcomes), skills=ids)))
+
+
+def summary(fit: Attribution) -> dict[str, Any]:
+    """What a profile keeps of the joint model: every skill's mastery, the gaps, and the evidence and model check
+    without the per-item predictions (`skillgap attribute` writes those)."""
+    d = fit.to_dict()
+    d["check"] = {k: v for k, v in d["check"].items() if k != "items"}
+    return d

@@ -13,7 +13,7 @@ import io
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -171,11 +171,31 @@ class TrainingSummary:
 
 
 @dataclass(frozen=True)
+class Gap:
+    """One skill the diagnosis named: its mastery (joint) or weight (counts), and the share of training examples
+    that touch it."""
+
+    id: str
+    weight: float
+    estimate: float | None  # the joint model's mastery, where the profile has it
+    ci_low: float | None
+    ci_high: float | None
+    items: int | None
+    touching: float | None
+
+
+@dataclass(frozen=True)
 class Diagnosis:
-    """The profile the targeting read, when it was its own run."""
+    """The profile the targeting read, when it was its own run, and what the chosen diagnosis named in it."""
 
     run_id: str
     overall: Score | None
+    method: str | None = None  # --diagnosis
+    gaps: list[Gap] = field(default_factory=list)
+    confounded: list[list[str]] = field(default_factory=list)
+    graded: int | None = None
+    format_failures: int | None = None
+    fallback: str | None = None  # why targeting trained on uniform instead
 
 
 @dataclass(frozen=True)
@@ -223,7 +243,7 @@ class Report:
                            Delta.read(deltas.get("overall"))),
             skills=skills, by_k=_k_rows(before, after, deltas), verdict=_verdict(report),
             alpha=deltas.get("alpha", 0.05), correction=deltas.get("correction", "holm"),
-            diagnosis=_diagnosis(report.get("diagnosis")),
+            diagnosis=_diagnosis(report.get("diagnosis"), (report.get("mixture") or {}).get("notes") or {}),
             mixture=_mixture(report.get("mixture"), skills, report.get("strategy")),
             training=_training(report.get("training")),
             timings=report.get("timings") or {},
@@ -268,10 +288,18 @@ def _k_rows(before: dict[str, Any], after: dict[str, Any], deltas: dict[str, Any
             for k in sorted({*b, *a, *d})]
 
 
-def _diagnosis(d: dict[str, Any] | None) -> Diagnosis | None:
+def _diagnosis(d: dict[str, Any] | None, notes: dict[str, Any]) -> Diagnosis | None:
     if not d:
         return None
-    return Diagnosis(d.get("run_id", "?"), Score.read(d["overall"]) if d["overall"] else None)
+    aim, mastery = notes.get("diagnosis") or {}, d.get("mastery") or {}
+    touching = notes.get("touching") or {}
+    gaps = [Gap(s, w, *((m["estimate"], m["ci_low"], m["ci_high"], m["items"]) if (m := mastery.get(s))
+                        else (None, None, None, None)), touching.get(s))
+            for s, w in (aim.get("weights") or {}).items()]
+    evidence = (d.get("attribution") or {}).get("evidence") or {}
+    return Diagnosis(d.get("run_id", "?"), Score.read(d["overall"]) if d["overall"] else None, aim.get("method"),
+                     gaps, (d.get("attribution") or {}).get("confounded") or [], evidence.get("graded"),
+                     evidence.get("format_failures"), notes.get("fallback"))
 
 
 def _mixture(m: dict[str, Any] | None, skills: list[SkillRow], run_strategy: str | None) -> MixtureSummary | None:

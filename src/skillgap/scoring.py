@@ -114,3 +114,29 @@ def answer_scores(model: Any, tokenizer: Any, items: dict[str, list[Item]], conv
                 right += bool((pred.argmax(-1) == targets).all())
         out[skill] = {"loss": total / max(count, 1), "accuracy": right / max(len(its), 1)}
     return out
+
+
+def item_losses(model: Any, tokenizer: Any, items: list[Item], conversational: bool, batch_size: int = 16,
+                bf16: bool = False) -> list[float]:
+    """Each item's mean cross-entropy per token of its reference completion given the prompt (teacher forcing),
+    in the items' order: how wrong the model is about the answer it should give, what `active` selection ranks by.
+    Items of similar length share a batch (little padding); with `bf16`, under bf16 autocast."""
+    import torch
+    import torch.nn.functional as F
+
+    rows = encode_completions(tokenizer, items, conversational)
+    order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]))
+    out = [0.0] * len(rows)
+    device = next(model.parameters()).device
+    model.eval()
+    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+        for i in range(0, len(order), batch_size):
+            idx = order[i:i + batch_size]
+            batch = pad_completions([rows[j] for j in idx], _pad_id(tokenizer))
+            logits = model(input_ids=batch["input_ids"].to(device),
+                           attention_mask=batch["attention_mask"].to(device)).logits[:, :-1]
+            labels = batch["labels"][:, 1:].to(device)
+            loss = F.cross_entropy(logits.float().transpose(1, 2), labels, reduction="none")  # [b, L-1]
+            for r, j in enumerate(idx):
+                out[j] = float(loss[r].sum() / (labels[r] != -100).sum().clamp(min=1))
+    return out

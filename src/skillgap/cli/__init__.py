@@ -32,6 +32,8 @@ EXAMPLES = """examples:
   skillgap label --data gsm8k/test.jsonl --format gsm8k --skills gsm8k_labels.jsonl --output-path labelled.jsonl
   skillgap discover --data train.jsonl --limit 500 --teacher gpt-4o-mini --teacher-base-url URL --output-path skills.yaml
   skillgap diagnose RUN_ID --skills skills.yaml --teacher gpt-4o-mini --teacher-base-url URL --output-path msp.json
+  skillgap attribute out/before.json --output-path gaps.json
+  skillgap attribute graded.jsonl --mastery 0.6
   skillgap graph --model scratch-tiny --suite lego --pretrain-steps 200 --steps 100 --output-path graph.json
   skillgap profile --model smollm2-135m --suite arith --limit 200 --seed 0 --output-path profile.json
   skillgap profile --model ./my-model-dir --data items.jsonl --batch-size 32 --device cuda
@@ -63,12 +65,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "label": ("skillgap.cli.skills", "label a dataset with skills from an inventory (embed or teacher)"),
     "discover": ("skillgap.cli.skills", "name the skills a dataset needs: teacher names, clustered, named again"),
     "diagnose": ("skillgap.cli.skills", "a teacher names the missing skills behind each wrong answer of a run"),
+    "attribute": ("skillgap.cli.skills", "which skills a model is missing: every skill's mastery fitted jointly over "
+                                         "graded answers (a run, a profile, or records graded anywhere)"),
     "compare": ("skillgap.cli.loop", "two profiles side by side, with the significant differences"),
     "runs": ("skillgap.cli.loop", "list runs in the run store"),
     "show": ("skillgap.cli.loop", "print a run's profile table"),
 }
 WITH_EXAMPLES = ("profile", "run", "train", "graph", "skillmix", "localize", "library", "compose", "label",
-                 "discover", "diagnose")
+                 "discover", "diagnose", "attribute")
 
 
 def command(name: str) -> tuple[Any, Any]:

@@ -1,4 +1,4 @@
-"""The commands that name skills: label, discover, diagnose."""
+"""The commands that name skills: label, discover, diagnose, attribute."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from skillgap.cli.options import (add_config_args, data_args, data_config, from_
                                   teacher_args)
 from rich.table import Table
 
-from skillgap.cli.tables import console, print_profile
+from skillgap.attribution import AttributionConfig
+from skillgap.cli.tables import console, print_attribution, print_profile
 from skillgap.label import LabelConfig
-from skillgap.recipes.diagnose import diagnose_recipe
+from skillgap.recipes.diagnose import attribute_recipe, diagnose_recipe
 from skillgap.recipes.label import discover_recipe, label_recipe
 
 
@@ -81,5 +82,22 @@ def diagnose_command(a: argparse.Namespace) -> int:
     return 0
 
 
+def attribute_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", metavar="RUN|PROFILE|RECORDS",
+                   help="graded answers: a run id from the store, a profile JSON (or a `skillgap run` folder: its "
+                        "before.json), or a JSONL of {\"id\", \"skills\", \"correct\"} rows graded anywhere "
+                        "(correct null: no gradable answer; optional \"chance\": the rate of guessing right)")
+    add_config_args(p.add_argument_group("attribution"), AttributionConfig)
+    output_args(p, "the mastery of every skill, the gaps and the model check, as JSON", required=False)
+
+
+def attribute_command(a: argparse.Namespace) -> int:
+    res = attribute_recipe(a.source, from_args(a, AttributionConfig), a.runs_dir, a.output_path)
+    print_attribution(res)
+    if a.output_path:
+        print(f"wrote {a.output_path}")
+    return 0
+
+
 COMMANDS = {"label": (label_parser, label_command), "discover": (discover_parser, discover_command),
-            "diagnose": (diagnose_parser, diagnose_command)}
+            "diagnose": (diagnose_parser, diagnose_command), "attribute": (attribute_parser, attribute_command)}

@@ -54,20 +54,33 @@ def _ci(s: dict[str, Any]) -> str:
     return f"{pct(s['ci_low'])}-{pct(s['ci_high']).strip()}"
 
 
+def _mastery(m: dict[str, Any] | None) -> tuple[str, str]:
+    """'12.0 [4-26]' and the verdict, of a skill's joint mastery; '-' where it has none."""
+    if not m:
+        return "-", ""
+    style = {"gap": "bold red", "mastered": "green"}.get(m["verdict"], "")
+    verdict = f"[{style}]{m['verdict']}[/{style}]" if style else m["verdict"]
+    return f"{100 * m['estimate']:.1f} [{100 * m['ci_low']:.0f}-{100 * m['ci_high']:.0f}]", verdict
+
+
 def print_profile(p: dict[str, Any], out: Console | None = None) -> None:
-    t = table(f"run {p['run_id']}", ("skill", "n", "acc %", "95% CI", "alone %", "missing", "unparsed (rate)"),
+    mastery = p.get("mastery") or {}
+    t = table(f"run {p['run_id']}", ("skill", "n", "acc %", "95% CI", "alone %", "mastery % [95%]", "verdict",
+                                     "missing", "unparsed (rate)"),
               f"{p['model']} on {p['data']}; accuracy counts every item, an unparsed output (no gradable answer, or "
-              "cut off at --max-new-tokens) as wrong")
+              "cut off at --max-new-tokens) as wrong; mastery: every skill fitted jointly on the graded items "
+              "(`skillgap attribute`); missing: STAT's count of failed items")
     for s in sorted(p["skills"], key=lambda s: s["accuracy"]):
         alone = s.get("alone", {})
         t.add_row(s["id"], str(s["n"]), pct(s["accuracy"]), _ci(s),
                   f"{pct(alone['accuracy'])} ({alone['n']})" if alone.get("n") else "-",
-                  str(p["missing"].get(s["id"], 0)), unparsed(s))
+                  *_mastery(mastery.get(s["id"])), str(p["missing"].get(s["id"], 0)), unparsed(s))
     for sid in [m for m in p["missing"] if m not in {s["id"] for s in p["skills"]}]:  # named missing, on no item
-        t.add_row(sid, "0", "-", "-", "-", str(p["missing"][sid]), "-")
+        t.add_row(sid, "0", "-", "-", "-", "-", "", str(p["missing"][sid]), "-")
     o = p["overall"]
     t.add_section()
-    t.add_row("overall", str(o["n"]), pct(o["accuracy"]), _ci(o), "", str(sum(p["missing"].values())), unparsed(o))
+    t.add_row("overall", str(o["n"]), pct(o["accuracy"]), _ci(o), "", "", "", str(sum(p["missing"].values())),
+              unparsed(o))
     k = table("accuracy by number of composed skills (k)", ("k", "n", "acc %", "95% CI", "unparsed (rate)"))
     for r in p["by_k"]:
         k.add_row(str(r["k"]), str(r["n"]), pct(r["accuracy"]), _ci(r), unparsed(r))
@@ -76,6 +89,45 @@ def print_profile(p: dict[str, Any], out: Console | None = None) -> None:
     out.print(k)
     if p.get("rules"):  # which rule graded how many items (the auto grader reads each reference by its kind)
         out.print("graded by: " + ", ".join(f"{rule} {n}" for rule, n in p["rules"].items()))
+    if mastery:
+        print_gaps(p.get("gaps", []), p.get("attribution", {}), out)
+
+
+def print_gaps(gaps: list[str], a: dict[str, Any], out: Console) -> None:
+    """The gap list, the confounded groups and the evidence, in one or three lines."""
+    out.print("gaps (weakest first): " + (", ".join(gaps) or "none"), highlight=False)
+    if a.get("confounded"):
+        out.print("confounded (always together in these items, not ranked): "
+                  + "; ".join(" + ".join(g) for g in a["confounded"]), highlight=False)
+    if (a.get("evidence") or {}).get("thin"):
+        out.print(f"[yellow]thin evidence: {a['evidence']['thin']}; targeting falls back to uniform[/yellow]")
+    misfit = (a.get("check") or {}).get("misfit")
+    if misfit:
+        out.print(f"[yellow]the joint model misfits accuracy at k = {', '.join(map(str, misfit))}: the inventory may "
+                  "lack a skill those items need[/yellow]")
+
+
+def print_attribution(res: dict[str, Any], out: Console | None = None) -> None:
+    """`skillgap attribute`: each skill's joint mastery with its interval, verdict and evidence, weakest first."""
+    ev = res["evidence"]
+    t = table(f"skill mastery, fitted jointly: {res['source']}",
+              ("skill", "mastery % [95%]", "verdict", "items", "by k", "wrong", "acc %", "LLTM alone %"),
+              f"{ev['graded']} graded items ({ev['format_failures']} without a gradable answer, kept out); noisy-AND "
+              f"model, slip {100 * res['slip']:.1f}%; gap: upper bound below {100 * res['config']['mastery']:.0f}%; "
+              "LLTM: the logistic linear model's estimate for an item of the skill alone")
+    for s, m in sorted(res["mastery"].items(), key=lambda kv: (kv[1]["verdict"] == "confounded", kv[1]["estimate"])):
+        lltm = f"{100 * m['lltm']:.1f}" if m.get("lltm") is not None else "-"
+        t.add_row(s, *_mastery(m), str(m["items"]), " ".join(f"{k}:{n}" for k, n in m["by_k"].items()),
+                  str(m["wrong"]), pct(m["accuracy"]), lltm)
+    k = table("the model check: accuracy by number of composed skills, observed and predicted",
+              ("k", "items", "observed %", "predicted %", ""))
+    for r in res["check"].get("by_k", []):
+        k.add_row(str(r["k"]), str(r["items"]), pct(r["observed"]), pct(r["predicted"]),
+                  "[yellow]misfit[/yellow]" if r["misfit"] else "")
+    out = out or console()
+    out.print(t)
+    out.print(k)
+    print_gaps(res["gaps"], res, out)
 
 
 def print_comparison(before: dict[str, Any], after: dict[str, Any], verdict: dict[str, Any],

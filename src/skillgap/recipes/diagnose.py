@@ -79,3 +79,65 @@ def diagnose_recipe(run_ref: str, teacher: Teacher, output_path: str | Path, run
                   f"{unformatted} format failures (no gradable answer: not a missing skill); "
                   "missing-skill profile: " + (", ".join(f"{s} {n}" for s, n in msp.items()) or "empty"))
     return prof
+
+
+def read_graded(source: str | Path, runs_dir: str | Path = "runs") -> tuple[list[dict[str, Any]], str]:
+    """Graded outcomes from wherever they were graded: a records JSONL (`{"id", "skills", "correct"}` a line), a
+    profile JSON (`skillgap profile`, or a `skillgap run` folder's before.json), or a run id in the store. Returns
+    the outcomes and a description of the source. Every problem names the file, line and field."""
+    from skillgap.attribution import outcomes_of
+    from skillgap.errors import DataError
+    from skillgap.io import read_json
+    from skillgap.items import read_text
+    from skillgap.profile import outcome
+
+    path = Path(source)
+    if path.is_dir():
+        if not (path / "before.json").is_file():
+            raise DataError(path, None, None, "a folder without before.json: give a `skillgap run` output folder, a "
+                            "profile JSON, a records JSONL or a run id")
+        path = path / "before.json"
+    if path.is_file() and path.suffix == ".jsonl":
+        rows = []
+        for n, line in enumerate(read_text(path).split("\n"), start=1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as e:
+                    raise DataError(path, n, None, f"invalid JSON ({e.msg} at column {e.colno})") from None
+        lines = [n for n, line in enumerate(read_text(path).split("\n"), start=1) if line.strip()]
+        try:
+            return outcomes_of(rows, str(path)), f"records {path}"
+        except DataError as e:  # its line counts records; name the file's line
+            raise DataError(path, lines[e.line - 1] if e.line else None, e.field,
+                            str(e).split(": ", 2 if e.field else 1)[-1]) from None
+    if path.is_file():
+        d = read_json(path)
+        if not isinstance(d, dict) or not isinstance(d.get("records"), list):
+            raise DataError(path, None, "records", "expected a profile with its item outcomes, as `skillgap "
+                            "profile` writes it (or a records JSONL: {\"id\", \"skills\", \"correct\"} a line)")
+        return outcomes_of(d["records"], str(path)), f"profile {path}"
+    if not (Path(runs_dir) / "skillgap.db").is_file():
+        raise ConfigError(f"No run {str(source)!r}: no such file, and no run store in {runs_dir}/ (give a profile "
+                          "JSON, a records JSONL, or the run id with --runs-dir).")
+    store = RunStore(runs_dir)
+    try:
+        run = store.get(str(source))
+        records = store.records(run["run_id"])
+    finally:
+        store.close()
+    return outcomes_of([outcome(r) for r in records]), f"run {run['run_id']}"
+
+
+def attribute_recipe(source: str | Path, cfg: Any = None, runs_dir: str | Path = "runs",
+                     output_path: str | Path | None = None) -> dict[str, Any]:
+    """`skillgap attribute`: every skill's mastery fitted jointly over graded outcomes, the gaps, and the evidence."""
+    from skillgap.attribution import AttributionConfig, attribute
+
+    cfg = cfg or AttributionConfig()
+    cfg.check()
+    outcomes, described = read_graded(source, runs_dir)
+    result = {"source": described} | attribute(outcomes, cfg).to_dict()
+    if output_path:
+        write_json(result, Path(output_path))
+    return result

@@ -123,7 +123,7 @@ def _run(model: ModelConfig, data: DataConfig, target: TargetConfig, train_cfg: 
 
     stage("target")
     if mc is None:
-        prep = prepare(model, data, target, ev, runs_dir, out, console, missing=diagnosis["missing"], teacher=teacher,
+        prep = prepare(model, data, target, ev, runs_dir, out, console, diagnosis=diagnosis, teacher=teacher,
                        pool=items.pool)
         # the pool was checked before any work; the items a strategy wrote (stat-syn, skillmix) exist only now
         assert_disjoint(prep.mixture.items, items.test.items, f"the {target.strategy} training set", source(data))

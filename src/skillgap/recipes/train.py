@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 from rich.console import Console
 
+from skillgap.attribution import DIAGNOSES, Targets, targets
 from skillgap.data import DataConfig, Items, load_items, read_train_file, restrict, source, suite_of, train_file
 from skillgap.errors import ConfigError, DataError, unknown_name
 from skillgap.io import read_json, write_json
@@ -25,7 +26,7 @@ from skillgap.models import ModelConfig
 from skillgap.recipes.profile import EvalConfig, profile
 from skillgap.skills import SkillSet
 from skillgap.suites import active_skills, validation_items
-from skillgap.target import STRATEGIES, Mixture, Request, build_mixture
+from skillgap.target import STRATEGIES, TARGETED, Mixture, Request, build_mixture
 from skillgap.target.skillmix import load_query_types
 from skillgap.train import TrainConfig, TrainResult, main_process_first, train
 from skillgap.verify import assert_disjoint, prompt_key
@@ -36,7 +37,13 @@ class TargetConfig:
     """How the training set is built."""
 
     strategy: str = field(default="stat-sel", metadata={
-        "help": "uniform | stat-sel | stat-syn | curriculum | skillmix"})
+        "help": "uniform | stat-sel | stat-syn | curriculum | skillmix | active (the pool items with the highest "
+                "loss on their reference answers: targeting's skill-blind rival)"})
+    diagnosis: str = field(default="joint", metadata={
+        "choices": DIAGNOSES,
+        "help": "how the missing skills are named: joint (every skill's mastery fitted together, docs/attribution.md), "
+                "count (STAT's count of failed items per skill), accuracy (per-skill accuracy), teacher (a "
+                "teacher's profile from `skillgap diagnose`, given with --profile)"})
     budget: int = field(default=512, metadata={"help": "training examples"})
     diagnose_limit: int = field(default=100, metadata={"help": "pool items the base model is diagnosed on"})
     pool_size: int = field(default=4000, metadata={"help": "suite items generated to select from"})
@@ -57,10 +64,17 @@ class TargetConfig:
         "help": "skillmix: a file of query types, `Name: definition` a line or Instruct-SkillMix's queries markdown "
                 "(default: built-in 8)"})
 
-    def check(self, teacher: Any = None) -> None:
-        """Every option, before any model loads or any item is generated; `load_pool` reads the pool file, once."""
+    def check(self, teacher: Any = None, profile: bool = False) -> None:
+        """Every option, before any model loads or any item is generated; `load_pool` reads the pool file, once.
+        `profile`: a --profile is given (its diagnosis is used instead of one made here)."""
         if self.strategy not in STRATEGIES:
             raise unknown_name("strategy", self.strategy, list(STRATEGIES))
+        if self.diagnosis not in DIAGNOSES:
+            raise unknown_name("diagnosis", self.diagnosis, DIAGNOSES)
+        if self.diagnosis == "teacher" and teacher is None and not profile and self.strategy in TARGETED:
+            raise ConfigError("--diagnosis teacher has a teacher name the missing skills of each wrong answer: give "
+                              "--teacher MODEL (and --teacher-base-url for an endpoint), or a teacher's profile "
+                              "from `skillgap diagnose` with --profile.")
         if self.budget < 1:
             raise ConfigError(f"--budget must be at least 1 training example, got {self.budget}.")
         if not 0 <= self.replay < 1:
@@ -98,9 +112,10 @@ class Pool(NamedTuple):
     diagnosis: Items | None = None  # the sample the base model is diagnosed on, when a diagnosis will run
 
 
-def diagnosed(target: TargetConfig, missing: dict[str, int] | None) -> bool:
-    """Whether targeting needs a diagnosis of the base model (skillmix without a profile targets every skill)."""
-    return missing is None and target.strategy not in ("uniform", "skillmix")
+def diagnosed(target: TargetConfig, given: dict[str, Any] | None) -> bool:
+    """Whether targeting needs a diagnosis of the base model (skillmix without a profile targets every skill; active
+    ranks by loss)."""
+    return given is None and target.strategy not in ("uniform", "skillmix", "active")
 
 
 def diagnosis_data(data: DataConfig, target: TargetConfig) -> DataConfig:
@@ -142,28 +157,41 @@ def diagnose(model: ModelConfig, data: DataConfig, target: TargetConfig, ev: Eva
 
 
 def prepare(model: ModelConfig, data: DataConfig, target: TargetConfig, ev: EvalConfig, runs_dir: str | Path,
-            out: Path, console: Console, missing: dict[str, int] | None = None, teacher: Any = None,
+            out: Path, console: Console, diagnosis: dict[str, Any] | None = None, teacher: Any = None,
             pool: Pool | None = None) -> Prepared:
     """Pool -> (diagnosis) -> mixture, written to `out/train.jsonl` and `out/mixture.json`; `pool` as `load_pool`
-    read it (else it is read here).
+    read it (else it is read here); `diagnosis` a profile of the model (the run's, or --profile), else made here.
 
-    With a `teacher`, stat-syn has it write the new items (the paper's way), even where the suite
-    could generate them."""
+    The missing skills are named from the diagnosis by --diagnosis (`skillgap.attribution.targets`). When its
+    evidence is thin (too few graded items, mostly format failures, or no gap named), a targeted strategy falls
+    back to uniform and says why. With a `teacher`, stat-syn has it write the new items (the paper's way), even
+    where the suite could generate them."""
     if pool is None:
-        pool = load_pool(data, target, ev.grader, diagnosed(target, missing))
-    diagnosis = None
-    if diagnosed(target, missing):
+        pool = load_pool(data, target, ev.grader, diagnosed(target, diagnosis))
+    if diagnosed(target, diagnosis):
         diagnosis = diagnose(model, data, target, ev, runs_dir, out, console, items=pool.diagnosis)
-        missing = diagnosis["missing"]
+    if target.diagnosis == "teacher" and diagnosis is not None and target.strategy in TARGETED \
+            and (diagnosis.get("diagnosis") or {}).get("method") != "teacher":
+        from skillgap.recipes.diagnose import diagnose_recipe  # the teacher reads each wrong answer of the diagnosis
+
+        diagnosis = diagnose_recipe(diagnosis["run_id"], teacher, out / "diagnosis-teacher.json", runs_dir,
+                                    console=console)
+    aim = targets(diagnosis, target.diagnosis) if diagnosis is not None else Targets(target.diagnosis, {})
     generator = None if teacher is not None else pool.suite
     query_types = ()
     if target.query_types:
         query_types = load_query_types(target.query_types)
-    mixture = build_mixture(target.strategy, Request(missing or {}, pool.items, target.budget, data.seed, pool.skills,
-                                                     generator, teacher, target.replay, target.skillmix_k, query_types))
+    mixture = build_mixture(target.strategy, Request(aim, pool.items, target.budget, data.seed, pool.skills,
+                                                     generator, teacher, target.replay, target.skillmix_k, query_types,
+                                                     student=model))
+    mixture.notes["diagnosis"] = aim.to_dict()
     write_jsonl(mixture.items, out / "train.jsonl")
     write_json(mixture.to_dict() | {"budget": target.budget}, out / "mixture.json")
-    console.print(f"{target.strategy}: {len(mixture.items)} examples; by skill "
+    if aim.weights and target.strategy in TARGETED:
+        console.print(f"{target.diagnosis} diagnosis: " + ", ".join(
+            f"{s} {w:g}" if aim.method in ("count", "teacher") else f"{s} (-{w:.2f})"
+            for s, w in list(aim.weights.items())[:8]))
+    console.print(f"{mixture.strategy}: {len(mixture.items)} examples; by skill "
                   + ", ".join(f"{s} {n}" for s, n in list(mixture.by_skill().items())[:8]))
     if mixture.notes.get("warning"):
         console.print(f"[yellow]{mixture.notes['warning']}[/yellow]")
@@ -187,17 +215,23 @@ def validation_sets(mixture: Mixture, pool: list[Item], skills: list[str], suite
     return val
 
 
-def read_missing(path: str | Path) -> dict[str, int]:
-    """The Missing-Skill-Profile of a profile JSON (`skillgap profile` or `skillgap diagnose`), checked."""
+def read_profile(path: str | Path, diagnosis: str) -> dict[str, Any]:
+    """A profile JSON (`skillgap profile` or `skillgap diagnose`), checked for what `diagnosis` reads of it: the
+    Missing-Skill-Profile (count, teacher) or the graded records (joint, accuracy)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(path, None, None, "no such file (--profile wants a profile JSON from `skillgap profile`)")
     d = read_json(path)
-    missing = d.get("missing") if isinstance(d, dict) else None
+    if not isinstance(d, dict):
+        raise DataError(path, None, None, "expected a profile object, as `skillgap profile` writes it")
+    missing = d.get("missing")
     if not isinstance(missing, dict) or not all(isinstance(v, int) and v >= 0 for v in missing.values()):
         raise DataError(path, None, "missing", "expected an object of skill id -> count of failed items, as "
                         "`skillgap profile` writes it")
-    return missing
+    if diagnosis in ("joint", "accuracy") and not isinstance(d.get("records"), list):
+        raise DataError(path, None, "records", f"--diagnosis {diagnosis} fits every graded item: expected the list "
+                        "of item outcomes `skillgap profile` writes (or pass --diagnosis count)")
+    return d
 
 
 def train_recipe(model: ModelConfig, data: DataConfig, target: TargetConfig, train_cfg: TrainConfig, ev: EvalConfig,
@@ -208,9 +242,11 @@ def train_recipe(model: ModelConfig, data: DataConfig, target: TargetConfig, tra
     for cfg in (model, data, train_cfg, ev):
         cfg.check()
     if not data.data:
-        target.check(teacher)
-    missing = read_missing(profile_path) if profile_path else None
-    pool = None if data.data else load_pool(data, target, ev.grader, diagnosed(target, missing))
+        target.check(teacher, profile=bool(profile_path))
+    given = read_profile(profile_path, target.diagnosis) if profile_path else None
+    if given is not None:
+        targets(given, target.diagnosis)  # a --diagnosis the profile cannot give fails here, before any model work
+    pool = None if data.data else load_pool(data, target, ev.grader, diagnosed(target, given))
     if pool is not None and target.train_data:  # a pool from a file: none of the suite's test items may be in it
         test_items = load_items(replace(data, limit=data.limit or 1000)).items
         assert_disjoint(pool.items, test_items, pool_source(target), source(data))
@@ -235,7 +271,7 @@ def train_recipe(model: ModelConfig, data: DataConfig, target: TargetConfig, tra
             val = validation_sets(mixture, items, skills, None, 0, data.seed)
         else:
             if main:
-                prep = prepare(model, data, target, ev, runs_dir, out, console, missing, teacher, pool)
+                prep = prepare(model, data, target, ev, runs_dir, out, console, given, teacher, pool)
             else:
                 prep = Prepared(Mixture(target.strategy, read_jsonl(out / "train.jsonl")), pool.items, pool.skills,
                                 pool.suite, None)

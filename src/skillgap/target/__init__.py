@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from skillgap.attribution import Targets
 from skillgap.errors import ConfigError, unknown_name
 from skillgap.items import Item
 from skillgap.skills import SkillSet
@@ -27,14 +28,18 @@ STRATEGIES: dict[str, str] = {
     "stat-syn": "skillgap.target.stat_syn:stat_syn",
     "curriculum": "skillgap.target.curriculum:curriculum",
     "skillmix": "skillgap.target.skillmix:skillmix",
+    "active": "skillgap.target.active:active",
 }
+TARGETED = ("stat-sel", "stat-syn", "curriculum")  # the strategies that spend the budget on diagnosed skills
 
 
 @dataclass
 class Request:
-    """What every strategy may use. `missing` is the Missing-Skill-Profile: skill -> count."""
+    """What every strategy may use. `missing`: skill -> weight, STAT's Missing-Skill-Profile (counts of failed items)
+    or a joint diagnosis's gaps (how far each is below mastery), or a whole diagnosis (`skillgap.attribution.Targets`,
+    what `find_gaps` returns), which also sets `mastered` and `fallback`."""
 
-    missing: dict[str, int]
+    missing: dict[str, float] | Targets
     pool: Sequence[Item]  # existing labelled training items (checked against the test items by the recipes)
     budget: int  # number of training examples to return
     seed: int = 0
@@ -44,6 +49,16 @@ class Request:
     replay: float = 0.0  # share of the budget drawn uniformly from the pool (see `with_replay`)
     skillmix_k: int = 2  # skillmix: skills drawn together per example
     query_types: tuple[tuple[str, str], ...] = ()  # skillmix: (name, definition); () for the built-in list
+    # the skills safe beside a gap (a joint or accuracy diagnosis): stat-sel prefers items whose other skills are these;
+    # None with STAT's counts, which say nothing of mastery
+    mastered: frozenset[str] | None = None
+    student: Any = None  # the model being trained (a ModelConfig): what `active` scores the pool with
+    fallback: str | None = None  # why the diagnosis cannot be trusted: a targeted strategy trains on uniform instead
+
+    def __post_init__(self) -> None:
+        if isinstance(self.missing, Targets):
+            t = self.missing
+            self.missing, self.mastered, self.fallback = dict(t.weights), t.mastered, t.fallback
 
 
 @dataclass
@@ -79,16 +94,25 @@ def build_mixture(strategy: str, req: Request) -> Mixture:
         raise ConfigError(f"--budget must be at least 1, got {req.budget}.")
     if not 0 <= req.replay < 1:
         raise ConfigError(f"--replay is a share of the budget in [0, 1), got {req.replay}.")
+    fallback = None
+    if strategy in TARGETED and req.fallback:  # thin evidence: uniform examples, which also teach the answer format
+        fallback, strategy = f"{strategy} fell back to uniform: {req.fallback}", "uniform"
     module, _, attr = STRATEGIES[strategy].partition(":")
     # uniform is replay already; at least one example stays the strategy's
     n_replay = min(round(req.budget * req.replay), req.budget - 1) if strategy != "uniform" else 0
     mixture = getattr(importlib.import_module(module), attr)(replace(req, budget=req.budget - n_replay))
+    if fallback:
+        mixture.notes["fallback"] = mixture.notes["warning"] = fallback
     if n_replay:
         mixture = with_replay(mixture, req.pool, n_replay, req.seed)
     # No check of the items' `split` labels here: a pool's items are training items because of where they come
     # from (a file without `split` fields reads as "test"). The recipes compare them with the test items by id and
     # prompt text instead (`skillgap.verify.assert_disjoint`), before any model work.
     mixture.items = unique_ids(mixture.items)
+    if req.missing:  # how much of the set each diagnosed skill's examples are, whatever the strategy
+        n = len(mixture.items) or 1
+        mixture.notes["touching"] = {s: sum(s in it.skills for it in mixture.items) / n
+                                     for s in sorted(req.missing, key=lambda s: -req.missing[s])}
     return mixture
 
 

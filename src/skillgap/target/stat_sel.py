@@ -6,6 +6,11 @@ profile count, and is subsampled uniformly to the budget. The paper picks 5 item
 here `per_pair` defaults to the smallest number that reaches the budget, so small profiles still
 fill it. A skill whose pool runs dry cycles through its items again; a missing skill with no pool item at
 all gives its share to the other missing skills (noted, and printed), so the set always has the budget.
+
+Given a diagnosis that knows mastery (`Request.mastered`: the joint model of `skillgap.attribution`, or per-skill
+accuracy), the budget is instead split over the gaps in proportion to their weights (how far each is below
+mastery), and each gap's items are drawn first from those whose other skills are all mastered, so the gap is the
+item's only obstacle: an item failed for a second, unmastered skill teaches the gap less.
 """
 
 from __future__ import annotations
@@ -16,13 +21,15 @@ from typing import Any
 
 from skillgap.errors import ConfigError
 from skillgap.items import Item
-from skillgap.target import Mixture, Request, draw, require_missing
+from skillgap.target import Mixture, Request, draw, quotas, require_missing
 
 
 def stat_sel(req: Request, per_pair: int | None = None) -> Mixture:
     missing = require_missing(req, "stat-sel")
     rng = random.Random(f"stat-sel/{req.seed}")
     labelled = {s: [it for it in req.pool if s in it.skills] for s in sorted(missing)}
+    if req.mastered is not None:
+        return allotted(req, missing, labelled, rng)
     # A missing skill no pool item carries cannot be trained on here: its pairs go to the other missing skills in
     # proportion to theirs, so the set still has the budget and "equal budget" comparisons stay equal.
     short = {s: missing[s] for s, items in labelled.items() if not items}
@@ -45,3 +52,30 @@ def stat_sel(req: Request, per_pair: int | None = None) -> Mixture:
         notes["warning"] = (f"stat-sel: no pool item is labelled {named}; {'its' if len(short) == 1 else 'their'} "
                             "share of the budget went to the other missing skills, in proportion to their counts.")
     return Mixture("stat-sel", items, notes=notes)
+
+
+def allotted(req: Request, missing: dict[str, float], labelled: dict[str, list[Item]],
+             rng: random.Random) -> Mixture:
+    """The budget in proportion to the gaps' weights; each gap's items whose other skills are mastered first."""
+    mastered = req.mastered or frozenset()
+    short = {s: missing[s] for s, items in labelled.items() if not items}
+    if len(short) == len(missing):
+        raise ConfigError(f"stat-sel: no pool item is labelled with any gap ({', '.join(sorted(missing))}); give a "
+                          "training pool (--train-data) whose items carry these skills, or use --strategy uniform.")
+    share = quotas({s: w for s, w in missing.items() if s not in short}, req.budget)
+    picked: list[Item] = []
+    taken: set[str] = set()
+    clean_picked: dict[str, int] = {}
+    for skill, n in share.items():
+        items = labelled[skill]
+        clean = [it for it in items if set(it.skills) - {skill} <= mastered]
+        first = draw(clean, min(n, len(clean)), rng, taken)
+        rest = [it for it in items if not set(it.skills) - {skill} <= mastered] or items
+        picked += first + draw(rest, n - len(first), rng, taken)
+        clean_picked[skill] = len(first)
+    rng.shuffle(picked)
+    notes: dict[str, Any] = {"allotment": share, "only_obstacle": clean_picked, "skills_without_items": short}
+    if short:
+        notes["warning"] = (f"stat-sel: no pool item is labelled {', '.join(sorted(short))}; the budget went to the "
+                            "other gaps, in proportion to their shortfalls.")
+    return Mixture("stat-sel", picked, notes=notes)
