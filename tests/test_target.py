@@ -139,3 +139,27 @@ def test_replay_policy_mixes_in_the_natural_proportions():
     p.update({"a": 1.0, "b": 1.0})
     p.update({"a": 1.0, "b": 1.0})  # the curriculum admits b: 1/2 each, mixed
     assert p.weights() == pytest.approx({"a": 0.8 * 0.5 + 0.05, "b": 0.8 * 0.5 + 0.15})
+
+
+def test_stat_sel_on_a_joint_diagnosis_splits_by_shortfall_and_prefers_the_gap_alone():
+    """Gaps b (shortfall 0.3) and c (0.1) share 8 examples 6 : 2. Of c's items, (a, c) ones have c as their only
+    obstacle when a is mastered and come first within their k; the pool's k mix of c's items (10 alone, 5 with a:
+    2 : 1) is kept, so 2 examples of c split 1 : 1."""
+    pool = _pool()
+    m = stat_sel(Request({"b": 0.3, "c": 0.1}, pool, budget=8, seed=0, mastered=frozenset({"a"})))
+    assert m.notes["allotment"] == {"b": 6, "c": 2}
+    assert Counter(it.skills for it in m.items) == {("b",): 6, ("c",): 1, ("a", "c"): 1}
+    # nothing mastered: (a, c) items are not clean, yet the k mix keeps one of them
+    m = stat_sel(Request({"b": 0.3, "c": 0.1}, pool, budget=8, seed=0, mastered=frozenset()))
+    assert Counter(it.skills for it in m.items) == {("b",): 6, ("c",): 1, ("a", "c"): 1}
+    assert m.notes["only_obstacle"] == {"b": 6, "c": 1}
+
+
+def test_a_thin_diagnosis_falls_back_to_uniform_and_says_why():
+    from skillgap.attribution import Targets
+
+    pool = _pool()
+    m = build_mixture("stat-sel", Request(Targets("joint", {"b": 0.4}, frozenset(), "only 3 of 3 items were graded"),
+                                          pool, budget=8))
+    assert m.strategy == "uniform" and "stat-sel fell back to uniform: only 3" in m.notes["fallback"]
+    assert m.notes["touching"]["b"] == sum("b" in it.skills for it in m.items) / 8
