@@ -2,7 +2,8 @@
 
 Answers are simulated from known skill masteries on real `arith` skill sets (benchmarks/planted.py): a mastered
 prerequisite in most items (`prerequisite`), a mastered skill sharing 70% of its items with a gap (`companion`), two
-skills that always occur together (`twins`), and gaps that are weaknesses rather than absences (`mild`). For every
+skills that always occur together (`twins`), gaps that are weaknesses rather than absences (`mild`), and 100 items
+only, as many as `skillgap run` diagnoses by default (`small`). For every
 design and seed, each diagnosis is scored against the planted gaps (precision / recall):
 
 - count, top |G|: STAT's Missing-Skill-Profile without step traces (every skill of a wrong item), its |G| first;
@@ -73,7 +74,7 @@ def main() -> None:
     p.add_argument("--seeds", default=",".join(map(str, range(20))), help="seeds the table reports")
     p.add_argument("--tune-seeds", default=",".join(map(str, range(100, 110))), help="seeds the settings are chosen on")
     p.add_argument("--items", type=int, default=600, help="simulated answers per design and seed")
-    p.add_argument("--mastery", default="0.3,0.4,0.5,0.6")
+    p.add_argument("--mastery", default="0.3,0.4,0.5,0.6,0.7")
     p.add_argument("--prior-sd", default="1,1.5,3")
     p.add_argument("--bootstrap", type=int, default=100)
     p.add_argument("--output-path", type=Path, default=Path("benchmarks/results/attribution_planted.json"))
@@ -120,10 +121,10 @@ def report(res: dict, path: Path) -> None:
             x = res["table"][d][m]
             cells.append(f"{x['precision']:.2f} / {x['recall']:.2f} ({x['exact']:.0%})")
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
-    lines += ["", "In `twins` one of the always-together pair is a gap: no method can tell which, and the joint "
+    lines += ["", "`small` has 100 items; the others 600.", "", "In `twins` one of the always-together pair is a gap: no method can tell which, and the joint "
               "model reports the pair as confounded instead of naming it, so its recall there is at most 3/4.", "",
               f"## Settings, chosen on seeds {cfg['tune_seeds']} (not the table's)", "",
-              "Mean F1 of the joint gap list over the four designs:", "",
+              f"Mean F1 of the joint gap list over the {len(DESIGNS)} designs:", "",
               "| mastery threshold | prior sd | F1 |", "|---|---|---|"]
     lines += [f"| {g['mastery']:g} | {g['prior_sd']:g} | {g['joint_gaps_f1']:.3f} |" for g in res["grid"]]
     lines += ["", f"Best: mastery {res['best']['mastery']:g}, prior sd {res['best']['prior_sd']:g}; "

@@ -36,16 +36,19 @@ def skill_sets(n: int, seed: int) -> list[tuple[str, ...]]:
     return [it.skills for it in load_suite("arith").generate("train", n, seed)]
 
 
-DESIGNS = ("prerequisite", "companion", "twins", "mild")
+DESIGNS = ("prerequisite", "companion", "twins", "mild", "small")
 
 
 def design(name: str, n: int = 600, seed: int = 0) -> Design:
     """One planted design on `n` arith skill sets drawn with `seed` (`mild`: the suite's own sets, gaps at p = 0.35,
-    so a gap is a weakness rather than an absence)."""
+    so a gap is a weakness rather than an absence; `small`: the first 100 of them, as many as `skillgap run`
+    diagnoses by default)."""
     rng = random.Random(f"{name}/{seed}")
     sets = skill_sets(n, seed)
     skills = sorted({s for x in sets for s in x})
     p = {s: GAP_P if s in GAPS else round(rng.uniform(*KNOWN), 3) for s in skills}
+    if name == "small":  # as many items as `skillgap run` diagnoses by default (--diagnose-limit 100)
+        return Design(name, GAPS, p, sets[:100], "the suite's first 100 items, as `skillgap run` diagnoses")
     if name == "mild":
         return Design(name, GAPS, p | {s: 0.35 for s in GAPS}, sets, "the suite's items; gaps at p = 0.35")
     if name == "prerequisite":  # sub_borrow joins 80% of the items and is mastered

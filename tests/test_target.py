@@ -163,3 +163,30 @@ def test_a_thin_diagnosis_falls_back_to_uniform_and_says_why():
                                           pool, budget=8))
     assert m.strategy == "uniform" and "stat-sel fell back to uniform: only 3" in m.notes["fallback"]
     assert m.notes["touching"]["b"] == sum("b" in it.skills for it in m.items) / 8
+
+
+def test_active_takes_the_items_the_model_gets_most_wrong(tiny_model_dir):
+    """`active` ranks pool items by the model's mean loss per token of their reference answer: checked against the
+    loss computed here by hand from the model's logits, one item at a time, and the top half is the set."""
+    import torch
+    import torch.nn.functional as F
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from skillgap.models import ModelConfig
+    from skillgap.scoring import encode_completions
+
+    pool = load_suite("arith").generate("train", 12, seed=0)
+    m = build_mixture("active", Request({}, pool, budget=6, seed=0, student=ModelConfig(str(tiny_model_dir))))
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    by_hand = {}
+    for it in pool:
+        (ids, n_prompt), = encode_completions(tok, [it], True)
+        with torch.no_grad():
+            logits = model(input_ids=torch.tensor([ids])).logits[0]
+        by_hand[it.id] = F.cross_entropy(logits[n_prompt - 1:-1], torch.tensor(ids[n_prompt:])).item()
+    top = sorted(by_hand, key=lambda i: -by_hand[i])[:6]
+    assert sorted(it.id for it in m.items) == sorted(top) and m.strategy == "active"
+    assert m.notes["scored"] == 12 and m.notes["loss"]["threshold"] == pytest.approx(by_hand[top[-1]], rel=1e-4)
+    with pytest.raises(ConfigError, match="needs that model"):
+        build_mixture("active", Request({}, pool, budget=6))

@@ -149,3 +149,4 @@ def test_the_diagnosis_table_scores_every_method_against_g():
     assert set(q["gaps"]["joint"]["top"]) == set(d.gaps) and q["gaps"]["joint"]["precision"] == 1.0
     lines = te.joint_lines({"3": q, "0": {"top": ["x"], "precision": 0.0, "recall": 0.0}})  # seed 0: no records
     assert len(lines) == 6 and lines[-1].startswith("| 3 | 0.") and "| 1.00 / 1.00 |" in lines[-1]
+    assert q["joint_share_g"] == 1.0 and lines[-1].endswith("| 100% |")

@@ -11,7 +11,8 @@ composite falling to its weakest link as "Law of the Weakest Link" (Zhong et al.
 
 g_j is the chance rate (1 / #choices where answers are choices, else 0), s one slip for the whole model, p_k the
 mastery of skill k. Fitted by maximum a posteriori (phi_k ~ N(0, prior_sd^2), s ~ Beta(1, SLIP_B)) with
-scipy's L-BFGS-B, with a bootstrap over items for each skill's interval. Beside it, the logistic linear test model
+scipy's L-BFGS-B. Each skill's interval is the wider of a bootstrap over items and the posterior's own (Laplace):
+the bootstrap collapses where a skill has few items, the posterior does not. Beside it, the logistic linear test model
 (LLTM, Fischer 1973: logit P = theta + sum_k beta_k q_jk; statsmodels GLM) as a second, compensatory estimate.
 
 Items cannot separate skills that always occur together (or, generally, whose columns of the item-by-skill matrix
@@ -49,7 +50,7 @@ class AttributionConfig:
     bootstrap: int = field(default=200, metadata={"help": "bootstrap draws over items for each skill's interval"})
     min_items: int = field(default=5, metadata={"help": "graded items a skill needs before it gets a verdict"})
     min_graded: int = 30  # graded items a run needs before its gaps are trusted
-    prior_sd: float = 1.0  # phi_k ~ N(0, prior_sd^2): weak (95% of its mass in p 0.12-0.88)
+    prior_sd: float = 1.5  # phi_k ~ N(0, prior_sd^2): weak (95% of its mass in p 0.05-0.95)
     max_format_failures: float = 0.5  # above this share of ungradable outputs, the failures are about format
     seed: int = 0  # the bootstrap's draws
 
@@ -203,6 +204,32 @@ def map_fit(x: Any, n: Any, c: Any, g: Any, sd: float, start: Any | None = None)
     return res.x
 
 
+def laplace_interval(theta: Any, x: Any, n: Any, c: Any, g: Any, sd: float) -> tuple[Any, Any]:
+    """95% interval of each p_k from the posterior's curvature at the MAP (Laplace's approximation on the logit
+    scale; the Hessian by central differences of the analytic gradient)."""
+    import numpy as np
+
+    k, h = len(theta), 1e-4
+    hess = np.zeros((k, k))
+    for i in range(k):
+        step = np.zeros(k)
+        step[i] = h if i < k - 1 else min(h, max(theta[-1], 1e-9), 0.5 - theta[-1])  # s stays in [0, 0.5]
+        if step[i] <= 0:
+            hess[i, i] = 1.0
+            continue
+        up = neg_log_posterior(theta + step, x, n, c, g, sd)[1]
+        down = neg_log_posterior(theta - step, x, n, c, g, sd)[1]
+        hess[:, i] = (up - down) / (2 * step[i])
+    hess = (hess + hess.T) / 2
+    try:
+        cov = np.linalg.inv(hess)
+    except np.linalg.LinAlgError:
+        cov = np.linalg.pinv(hess)
+    spread = np.sqrt(np.clip(np.diag(cov)[:-1], 0, None))
+    phi = theta[:-1]
+    return 1 / (1 + np.exp(-(phi - Z95 * spread))), 1 / (1 + np.exp(-(phi + Z95 * spread)))
+
+
 def lltm(q: Any, y: Any) -> tuple[Any, Any] | None:
     """The logistic linear test model, logit P = theta + sum_k beta_k q_jk, by statsmodels' binomial GLM: each
     skill's P(correct) alone, sigmoid(theta + beta_k), with a 95% Wald interval. One right and one wrong
@@ -283,6 +310,12 @@ def attribute(outcomes: Sequence[Mapping[str, Any]], cfg: AttributionConfig | No
     p_hat = 1 / (1 + np.exp(-theta[:-1]))
     p_draws = 1 / (1 + np.exp(-draws[:, :-1]))
     lo, hi = np.percentile(p_draws, [2.5, 97.5], axis=0)
+    # A bootstrap of a MAP estimate collapses where a skill has few items (every draw fails them all, or the prior
+    # holds every draw in place); the posterior's own spread (Laplace, at the MAP) does not. The wider of the two.
+    n_all = np.bincount(row_of, minlength=len(uniq)).astype(float)
+    c_all = np.bincount(row_of, weights=y, minlength=len(uniq))
+    post_lo, post_hi = laplace_interval(theta, xu, n_all, c_all, gu, cfg.prior_sd)
+    lo, hi = np.minimum(lo, post_lo), np.maximum(hi, post_hi)
     lin = lltm(q, y)
 
     tangled_skills = {seen[k] for t in tangled for gi in t for k in groups[gi]}
