@@ -19,6 +19,8 @@ from typing import Any
 
 from skillgap.cli import build_parser
 
+sys.path.insert(0, str(Path(__file__).parent))  # targeting_efficiency.py, beside this script
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 # The blocks live in docs/results.md, so their links to the results climb one folder.
@@ -267,6 +269,43 @@ def throughput(r: dict[str, Any]) -> str:
             f"merges on a CPU ([table]({LINK}/profile_throughput-issue12.md)).")
 
 
+def diagnosis(targeting: dict[str, Any], planted: dict[str, Any]) -> str:
+    """How often each diagnosis names G (issue 40): on the benchmark's students (their train-item diagnoses, kept
+    from seed 3 on, and every student's test outcomes), and on the planted-gap simulations."""
+    import targeting_efficiency as te
+
+    cols = [("count, top |G|", lambda d: d), ("accuracy, top |G|", lambda d: d["by_accuracy"]),
+            ("joint, top |G|", lambda d: d["by_joint"]), ("joint gaps", lambda d: d["gaps"]["joint"])]
+    lines = ["| G | diagnosed on | students | " + " | ".join(c for c, _ in cols) + " | G's share of the joint budget |",
+             "|---|---|---|" + "---|" * len(cols) + "---|"]
+    for n, (key, res) in enumerate(targeting.get("g", {}).items(), start=1):
+        sources = [("train items (seeds 3+)", {k: d for k, d in (res.get("diagnosis") or {}).items() if "by_joint" in d}),
+                   ("test outcomes (every student)", te.outcome_diagnoses(res))]
+        for where, found in sources:
+            if not found:
+                continue
+            cells = []
+            for _, get in cols:
+                prec = [get(d)["precision"] for d in found.values()]
+                exact = sum(get(d)["precision"] == 1.0 and get(d)["recall"] == 1.0 for d in found.values())
+                cells.append(f"{sum(prec) / len(prec):.2f} ({exact}/{len(prec)} exact)")
+            share = sum(d["joint_share_g"] for d in found.values()) / len(found)
+            lines.append(f"| G{n} | {where} | {', '.join(found)} | " + " | ".join(cells) + f" | {share:.0%} |")
+    t = planted["table"]
+    stat = [f"{res['summary']['table']['stat-sel@r0'][str(max(int(b) for b in res['summary']['table']['stat-sel@r0']))]['share_g']:.0%} "
+            f"on G{n}" for n, res in enumerate(targeting.get("g", {}).values(), start=1)
+            if "stat-sel@r0" in res.get("summary", {}).get("table", {})]
+    lines += ["", "Mean precision against G, and in brackets the students whose list is exactly G (precision and "
+              "recall 1). The top-|G| columns rank skills; `joint gaps` is the list `--diagnosis joint` hands to "
+              "targeting, whose budget share for G is the last column (of the examples STAT's `stat-sel` chose, "
+              f"{' and '.join(stat)} touched G). On planted gaps "
+              f"({len(planted['config']['seeds'].split(','))} seeds each), the joint gap list's precision / recall: "
+              + "; ".join(f"{name} {t[name]['joint gaps']['precision']:.2f} / {t[name]['joint gaps']['recall']:.2f} "
+                          f"(counts' top |G| {t[name]['count, top |G|']['precision']:.2f})" for name in t)
+              + " ([planted table](../benchmarks/results/attribution_planted.md))."]
+    return "\n".join(lines)
+
+
 def commands() -> str:
     """One line per subcommand, from the parser's own help, so the README's list cannot drift from the CLI."""
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
@@ -281,6 +320,7 @@ def files() -> dict[Path, dict[str, str]]:
         ROOT / "README.md": {"headline": headline(job), "commands": commands()},
         ROOT / "docs" / "results.md": {
             "main-job": main_job(job), "targeting": targeting(load("targeting_efficiency.json")),
+            "diagnosis": diagnosis(load("targeting_efficiency.json"), load("attribution_planted.json")),
             "weights": weights(load("weights.json"), load("weights-add_multi-fraction_of.json")),
             "localize": localize(load("localize/localize.json"), load("localize-sst2/localize.json")),
             "throughput": throughput(load("profile_throughput-issue12.json")),
