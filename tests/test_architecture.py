@@ -27,7 +27,7 @@ LAYERS = {
     "answers": FOUNDATION, "io": FOUNDATION,
     # the loop's logic on items, grades and profiles; no model
     "grade": DOMAIN, "formats": DOMAIN, "suites": DOMAIN, "suites.*": DOMAIN, "data": DOMAIN, "profile": DOMAIN,
-    "attribution": DOMAIN,
+    "attribution": DOMAIN, "logs": DOMAIN,
     "verify": DOMAIN, "graph": DOMAIN, "store": DOMAIN, "report": DOMAIN,
     "target": DOMAIN, "target.uniform": DOMAIN, "target.stat_sel": DOMAIN, "target.curriculum": DOMAIN,
     "target.online": DOMAIN, "target.skill_it": DOMAIN,

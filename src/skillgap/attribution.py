@@ -139,8 +139,14 @@ def outcomes_of(rows: Iterable[Mapping[str, Any]], where: str = "<records>") -> 
         if not isinstance(chance, (int, float)) or not 0 <= chance < 1:
             raise DataError(where, i, "chance", f"expected a probability in [0, 1), got {chance!r}")
         graded = correct is not None and status == "ok"
-        out.append({"id": str(r.get("id", i)), "skills": tuple(dict.fromkeys(skills)),
-                    "correct": bool(correct) if graded else None, "chance": float(chance)})
+        row = {"id": str(r.get("id", i)), "skills": tuple(dict.fromkeys(skills)),
+               "correct": bool(correct) if graded else None, "chance": float(chance)}
+        if "attempts" in r and graded:  # answered several times: counts (`hits` of `attempts`)
+            att, hits = r["attempts"], r.get("hits")
+            if not (type(att) is int and att >= 1 and type(hits) is int and 0 <= hits <= att):
+                raise DataError(where, i, "hits", f"expected 0 <= hits <= attempts, got {hits!r} of {att!r}")
+            row |= {"attempts": att, "hits": hits}
+        out.append(row)
     return out
 
 
@@ -287,7 +293,9 @@ def attribute(outcomes: Sequence[Mapping[str, Any]], cfg: AttributionConfig | No
     q = np.zeros((len(graded), len(seen)))
     for j, r in enumerate(graded):
         q[j, [col[s] for s in r["skills"] if s in col]] = 1
-    y = np.array([float(r["correct"]) for r in graded])
+    # an item answered several times (an imported log's epochs) weighs its attempts: y counts its right answers
+    a = np.array([float(r.get("attempts", 1)) for r in graded])
+    y = np.array([float(r["hits"]) if "hits" in r else float(r["correct"]) for r in graded])
     chance = np.array([r["chance"] for r in graded])
     groups, tangled = confounded_groups(q)
     xg = np.stack([q[:, g[0]] for g in groups], axis=1)  # one parameter per group of identical columns
@@ -299,7 +307,7 @@ def attribute(outcomes: Sequence[Mapping[str, Any]], cfg: AttributionConfig | No
     gu = np.array([key[-1] for key in uniq])
 
     def fit_weights(w: Any, start: Any = None) -> Any:
-        n = np.bincount(row_of, weights=w, minlength=len(uniq))
+        n = np.bincount(row_of, weights=w * a, minlength=len(uniq))
         c = np.bincount(row_of, weights=w * y, minlength=len(uniq))
         return map_fit(xu, n, c, gu, cfg.prior_sd, start)
 
@@ -312,16 +320,19 @@ def attribute(outcomes: Sequence[Mapping[str, Any]], cfg: AttributionConfig | No
     lo, hi = np.percentile(p_draws, [2.5, 97.5], axis=0)
     # A bootstrap of a MAP estimate collapses where a skill has few items (every draw fails them all, or the prior
     # holds every draw in place); the posterior's own spread (Laplace, at the MAP) does not. The wider of the two.
-    n_all = np.bincount(row_of, minlength=len(uniq)).astype(float)
+    n_all = np.bincount(row_of, weights=a, minlength=len(uniq))
     c_all = np.bincount(row_of, weights=y, minlength=len(uniq))
     post_lo, post_hi = laplace_interval(theta, xu, n_all, c_all, gu, cfg.prior_sd)
     lo, hi = np.minimum(lo, post_lo), np.maximum(hi, post_hi)
-    lin = lltm(q, y)
+    reps = a.astype(int)  # the logistic model on one row per answer
+    lin = lltm(np.repeat(q, reps, axis=0),
+               np.concatenate([np.arange(t) < h for t, h in zip(reps, y.astype(int))]).astype(float))
 
     tangled_skills = {seen[k] for t in tangled for gi in t for k in groups[gi]}
     confounded = [[seen[k] for k in g] for g in groups if len(g) > 1]
     if tangled_skills:
         confounded.append([s for s in seen if s in tangled_skills])
+    rate = y / a  # each item's share of right answers
     mastery: dict[str, Mastery] = {}
     for gi, g in enumerate(groups):
         for k in g:
@@ -343,13 +354,13 @@ def attribute(outcomes: Sequence[Mapping[str, Any]], cfg: AttributionConfig | No
             else:
                 verdict = "unsure"
             mastery[s] = Mastery(s, float(p_hat[gi]), float(lo[gi]), float(hi[gi]), verdict, n_items,
-                                 int((y[mine] == 0).sum()), {str(kk): v for kk, v in sorted(ks.items())},
-                                 float(y[mine].mean()),
+                                 int((rate[mine] < 1).sum()), {str(kk): v for kk, v in sorted(ks.items())},
+                                 float(rate[mine].mean()),
                                  float(lin[0][k]) if lin else None,
                                  (float(lin[1][k, 0]), float(lin[1][k, 1])) if lin else None, group)
     gaps = sorted((s for s, m in mastery.items() if m.verdict == "gap"), key=lambda s: (mastery[s].estimate, s))
     predicted = chance + (1 - chance - theta[-1]) * np.exp(xg @ np.log(p_hat))
-    return Attribution(mastery, gaps, confounded, float(theta[-1]), evidence, model_check(graded, y, predicted), cfg)
+    return Attribution(mastery, gaps, confounded, float(theta[-1]), evidence, model_check(graded, rate, predicted), cfg)
 
 
 def model_check(graded: list[Mapping[str, Any]], y: Any, predicted: Any) -> dict[str, Any]:

@@ -89,7 +89,8 @@ def sniff(path: Path, first: Any) -> str:
     return "items"
 
 
-def _skills(value: Any, path: Path, row: int, field: str) -> tuple[str, ...]:
+def skill_list(value: Any, path: Any, row: Any, field: str) -> tuple[str, ...]:
+    """A row's skills: a list of ids, a JSON list in a string, or ids separated by ';', '|' or ','."""
     if value is None or value == "":
         return ()
     if isinstance(value, str):
@@ -112,7 +113,7 @@ def gsm8k_item(d: dict[str, Any], path: Path, row: int, stem: str) -> Item:
     answer = final.strip().replace(",", "")
     steps = _CALC.sub("", work).strip()
     return Item(id=str(d.get("id", f"{stem}-{row}")), prompt=d["question"], answer=answer,
-                skills=_skills(d.get("skills"), path, row, "skills"), split=str(d.get("split", "test")),
+                skills=skill_list(d.get("skills"), path, row, "skills"), split=str(d.get("split", "test")),
                 metadata={"format": "gsm8k", "row": row}, completion=f"{steps}\nThe answer is {answer}.")
 
 
@@ -124,7 +125,7 @@ def math_item(d: dict[str, Any], path: Path, row: int, stem: str) -> Item:
         answer = last_boxed(str(d.get("solution", "")))
         if answer is None:
             raise DataError(path, row, "solution", "no \\boxed{} answer and no 'answer' field")
-    skills = _skills(d.get("skills"), path, row, "skills")
+    skills = skill_list(d.get("skills"), path, row, "skills")
     meta = {k: d[k] for k in ("subject", "level", "type") if k in d}
     return Item(id=str(d.get("unique_id") or d.get("id") or f"{stem}-{row}"), prompt=d["problem"], answer=answer,
                 skills=skills, split=str(d.get("split", "test")), metadata={"format": "math", "row": row} | meta,
@@ -141,7 +142,7 @@ def alpaca_item(d: dict[str, Any], path: Path, row: int, stem: str) -> Item:
     skills = d.get("skills") if d.get("skills") is not None else d.get("skills_joined_str")
     meta = {k: d[k] for k in ("query_type", "generator") if k in d}
     return Item(id=str(d.get("id") or f"{stem}-{row}"), prompt=prompt, answer="",
-                skills=_skills(skills, path, row, "skills"), split=str(d.get("split") or "train"),
+                skills=skill_list(skills, path, row, "skills"), split=str(d.get("split") or "train"),
                 metadata={"format": "alpaca", "row": row} | meta, completion=d["output"])
 
 
@@ -189,7 +190,7 @@ def table_item(d: dict[str, Any], path: Path, row: int, stem: str, fields: dict[
             raise DataError(path, row, cols[target], f"missing; map it with --field {target}=COLUMN (columns: {have})")
     completion = d.get(cols["completion"])
     return Item(id=str(d.get(cols["id"]) or f"{stem}-{row}"), prompt=str(d[cols["prompt"]]),
-                answer=str(d[cols["answer"]]).strip(), skills=_skills(d.get(cols["skills"]), path, row, cols["skills"]),
+                answer=str(d[cols["answer"]]).strip(), skills=skill_list(d.get(cols["skills"]), path, row, cols["skills"]),
                 split=str(d.get("split") or "test"), metadata={"format": "table", "row": row},
                 completion=None if completion is None else str(completion))
 

@@ -20,8 +20,7 @@ from typing import Any
 
 from skillgap.answers import numbers_in
 from skillgap.attribution import Attribution, attribute, outcomes_of
-from skillgap.grade import Grade
-from skillgap.items import Item, Record
+from skillgap.items import Record
 from skillgap.skills import SkillSet
 
 Z95 = 1.959963984540054
@@ -57,13 +56,15 @@ class Score:
     truncated: int = 0  # of the unparsed: replies cut off at the token limit (raise --max-new-tokens)
 
     @classmethod
-    def of(cls, grades: list[Grade]) -> Score:
-        n = len(grades)
-        c = sum(g.correct for g in grades)
-        unparsed = sum(g.score is None for g in grades)
+    def of(cls, records: list[Record]) -> Score:
+        """Counted over answers: an item answered several times (an imported log's epochs) counts each attempt."""
+        counts = [trials(r) for r in records]
+        n = sum(t for t, _, _ in counts)
+        c = sum(h for _, h, _ in counts)
+        unparsed = sum(u for _, _, u in counts)
         lo, hi = wilson(c, n)
         return cls(n, c, c / n if n else 0.0, lo, hi, unparsed, unparsed / n if n else 0.0,
-                   sum(g.status == "truncated" for g in grades))
+                   sum(r.grade.status == "truncated" for r in records))
 
 
 @dataclass(frozen=True)
@@ -114,11 +115,23 @@ class Profile:
         }
 
 
+def trials(r: Record) -> tuple[int, int, int]:
+    """(answers, right, ungradable) of one item: (1, 0 or 1, 0 or 1), or an imported item's counts over its epochs
+    (`metadata.attempts`, `.hits`, `.ungraded`, as `skillgap.logs.counted` writes them)."""
+    m = r.item.metadata
+    if "attempts" in m:
+        return int(m["attempts"]), int(m["hits"]), int(m.get("ungraded", 0))
+    return 1, int(r.grade.correct), int(r.grade.score is None)
+
+
 def outcome(r: Record) -> dict[str, Any]:
-    """What a paired comparison needs of one item: which item, its skills, and right / wrong / unparsed."""
+    """What a paired comparison needs of one item: which item, its skills, and right / wrong / unparsed (with the
+    counts of an item answered several times)."""
     choices = r.item.metadata.get("choices")
-    return {"id": r.item.id, "skills": list(r.item.skills), "k": r.item.k, "correct": r.grade.correct,
-            "status": r.grade.status} | ({"chance": 1 / len(choices)} if choices else {})
+    n, hits, _ = trials(r)
+    return ({"id": r.item.id, "skills": list(r.item.skills), "k": r.item.k, "correct": r.grade.correct,
+             "status": r.grade.status} | ({"chance": 1 / len(choices)} if choices else {})
+            | ({"attempts": n, "hits": hits} if "attempts" in r.item.metadata else {}))
 
 
 def first_broken_step(record: Record) -> tuple[str, ...]:
@@ -168,18 +181,18 @@ def build_profile(records: Iterable[Record], skills: SkillSet | None = None,
         rs = per_skill[s]
         if not rs:
             continue
-        alone = Score.of([r.grade for r in rs if r.item.k == 1])
-        skill_scores.append(SkillScore(**asdict(Score.of([r.grade for r in rs])), id=s,
+        alone = Score.of([r for r in rs if r.item.k == 1])
+        skill_scores.append(SkillScore(**asdict(Score.of(rs)), id=s,
                                        name=skills[s].name if skills and s in skills else s,
                                        alone={"n": alone.n, "accuracy": alone.accuracy}))
     ks = sorted({r.item.k for r in records})
-    by_k = [KScore(**asdict(Score.of([r.grade for r in records if r.item.k == k])), k=k) for k in ks]
+    by_k = [KScore(**asdict(Score.of([r for r in records if r.item.k == k])), k=k) for k in ks]
     if missing is None:
         counts = Counter(s for r in records for s in first_broken_step(r))
         missing = {s: counts[s] for s in ids if counts[s]}
     rules = Counter(r.grade.rule or "unrecorded" for r in records)  # "": a plug-in grader, or a run stored before rules
     outcomes = [outcome(r) for r in records]
-    return Profile(skill_scores, by_k, missing, Score.of([r.grade for r in records]), run_id, model, data,
+    return Profile(skill_scores, by_k, missing, Score.of(records), run_id, model, data,
                    outcomes, dict(rules.most_common()), summary(attribute(outcomes_of(outcomes), skills=ids)))
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, Template, Undefined
 from markupsafe import Markup
 
+from skillgap.attribution import targets
 from skillgap.io import write_text
 
 # Colours shared by the plots and the CSS, so a red bar and a red table row mean the same thing.
@@ -292,6 +293,9 @@ def _diagnosis(d: dict[str, Any] | None, notes: dict[str, Any]) -> Diagnosis | N
     if not d:
         return None
     aim, mastery = notes.get("diagnosis") or {}, d.get("mastery") or {}
+    if not aim and mastery:  # a profile without a training set (`skillgap compare`): its own joint gap list
+        t = targets(d, "joint")
+        aim, notes = t.to_dict(), notes | {"fallback": t.fallback}
     touching = notes.get("touching") or {}
     gaps = [Gap(s, w, *((m["estimate"], m["ci_low"], m["ci_high"], m["items"]) if (m := mastery.get(s))
                         else (None, None, None, None)), touching.get(s))

@@ -213,6 +213,38 @@ def paired_delta(pairs: list[Pair], unparsed: tuple[int, int] = (0, 0)) -> dict[
                        "odds_ratio": gained / lost if lost else None}}
 
 
+def paired_counts(pairs: list[tuple[dict[str, Any], dict[str, Any]]], n_boot: int = 2000) -> dict[str, Any]:
+    """The change on items answered several times (an imported log's epochs): accuracy over answers, the test over
+    items. Each item's change in its share of right answers is one cluster (`cluster_mcnemar_p`, exact: McNemar's
+    test when every item has one answer); the interval resamples items (seeded)."""
+    import numpy as np
+
+    def counts(r: dict[str, Any]) -> tuple[int, int]:
+        return (r["attempts"], r["hits"]) if "attempts" in r else (1, int(bool(r["correct"])))
+
+    tb, hb = np.array([counts(b) for b, _ in pairs]).T.reshape(2, -1)
+    ta, ha = np.array([counts(a) for _, a in pairs]).T.reshape(2, -1)
+    scale = math.lcm(*(int(t) for t in np.concatenate([tb, ta]))) if len(pairs) else 1
+    changes = (ha * (scale // ta) - hb * (scale // tb)).astype(int)  # the change in each item's share, in 1/scale
+    n = len(pairs)
+    p1, p2 = (hb.sum() / tb.sum(), ha.sum() / ta.sum()) if n else (0.0, 0.0)
+    lo = hi = 0.0
+    if n:
+        w = np.random.default_rng(0).multinomial(n, np.full(n, 1 / n), size=n_boot)
+        d = (w @ ha) / (w @ ta) - (w @ hb) / (w @ tb)
+        lo, hi = (float(x) for x in np.percentile(d, [2.5, 97.5]))
+    return {"before": float(p1), "after": float(p2), "delta": float(p2 - p1), "delta_ci_low": lo, "delta_ci_high": hi,
+            "n": n, "n_before": int(tb.sum()), "n_after": int(ta.sum()), "correct_before": int(hb.sum()),
+            "correct_after": int(ha.sum()),
+            "unparsed_before": sum(b["status"] != "ok" for b, _ in pairs),
+            "unparsed_after": sum(a["status"] != "ok" for _, a in pairs),
+            "gained": int((changes > 0).sum()), "lost": int((changes < 0).sum()),
+            "test": "clustered-mcnemar-exact", "p_value": cluster_mcnemar_p(changes.tolist()),
+            "p_value_unpaired": two_proportion_p(int(hb.sum()), int(tb.sum()), int(ha.sum()), int(ta.sum())),
+            "effect": {"risk_difference": float(p2 - p1), "cohens_h": cohens_h(float(p1), float(p2)),
+                       "odds_ratio": None}}
+
+
 def unpaired_delta(b: dict[str, Any], a: dict[str, Any]) -> dict[str, Any]:
     """The change between two scores of different items (dicts with n, correct, accuracy, unparsed)."""
     p1, p2 = b["accuracy"], a["accuracy"]
@@ -277,6 +309,8 @@ def pair_up(before: dict[str, Any], after: dict[str, Any]) -> dict[str, tuple[di
 
 
 def _paired_group(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> dict[str, Any]:
+    if any("attempts" in r for p in pairs for r in p):
+        return paired_counts(pairs)
     return paired_delta([(b["correct"], a["correct"]) for b, a in pairs],
                         (sum(b["status"] != "ok" for b, _ in pairs), sum(a["status"] != "ok" for _, a in pairs)))
 

@@ -28,6 +28,8 @@ EXAMPLES = """examples:
   skillgap run --model smollm2-135m --suite arith --strategy stat-sel --budget 512 --seed 0 --output-path out/
   skillgap train --model smollm2-135m --data train.jsonl --output-path out/
   skillgap compare out/before.json out/after.json
+  skillgap import lm-eval-out/smollm2/samples_arith_2026-12-08T00-10-00.jsonl --filter strict-match --output-path p.json
+  skillgap import logs/2026-12-08T00-10-00_arith_Xyz.eval --skills-from labels.jsonl
   skillgap train --model scratch-tiny --suite lego --mixture skill-it --steps 100 --seed 0 --output-path out/
   skillgap label --data gsm8k/test.jsonl --format gsm8k --skills gsm8k_labels.jsonl --output-path labelled.jsonl
   skillgap discover --data train.jsonl --limit 500 --teacher gpt-4o-mini --teacher-base-url URL --output-path skills.yaml
@@ -53,6 +55,7 @@ EXAMPLES = """examples:
 # command -> (the module that declares and runs it, its one-line help); a module is imported only when chosen
 COMMANDS: dict[str, tuple[str, str]] = {
     "profile": ("skillgap.cli.loop", "measure a model skill by skill"),
+    "import": ("skillgap.cli.loop", "read an lm-eval, Inspect or LightEval log into a skill profile, without generating a token"),
     "run": ("skillgap.cli.loop", "the whole loop: profile, target, train, verify, report"),
     "train": ("skillgap.cli.loop", "build a targeted training set and fine-tune on it"),
     "graph": ("skillgap.cli.evals", "estimate a skills graph (Skill-it), or draw a given one"),
@@ -71,7 +74,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "runs": ("skillgap.cli.loop", "list runs in the run store"),
     "show": ("skillgap.cli.loop", "print a run's profile table"),
 }
-WITH_EXAMPLES = ("profile", "run", "train", "graph", "skillmix", "localize", "library", "compose", "label",
+WITH_EXAMPLES = ("profile", "import", "run", "train", "graph", "skillmix", "localize", "library", "compose", "label",
                  "discover", "diagnose", "attribute")
 
 

@@ -1,4 +1,4 @@
-"""The loop's commands: profile, run, train, compare, runs, show."""
+"""The loop's commands: profile, import, run, train, compare, runs, show."""
 
 from __future__ import annotations
 
@@ -11,17 +11,21 @@ from skillgap.cli.options import (add_config_args, data_args, eval_args, eval_co
                                   model_args, output_args, runs_dir_arg, teacher, teacher_args, training_args,
                                   training_config)
 from skillgap.cli.tables import print_comparison, print_profile, print_runs
+from skillgap import __version__
 from skillgap.errors import SkillgapError
-from skillgap.label import item_text
+from skillgap.label import LabelConfig, item_text
+from skillgap.logs import LogConfig
 from skillgap.profile import build_profile
+from skillgap.recipes.logs import import_log
 from skillgap.recipes.online import MixConfig, online_recipe
 from skillgap.recipes.profile import profile
 from skillgap.recipes.run import run
 from skillgap.recipes.train import TargetConfig, train_recipe
+from skillgap.report import write_report
 from skillgap.store import RunStore
 from skillgap.suites import SUITES, load_suite
 from skillgap.train import process_state
-from skillgap.verify import VerifyConfig, compare
+from skillgap.verify import VerifyConfig, compare, verdict_line
 
 
 def profile_parser(p: argparse.ArgumentParser) -> None:
@@ -35,6 +39,33 @@ def profile_command(a: argparse.Namespace) -> int:
     model, data = model_and_data(a)
     prof = profile(model, data, eval_config(a), runs_dir=a.runs_dir, output_path=a.output_path)
     print_profile(prof.to_dict())
+    if a.output_path:
+        print(f"wrote {a.output_path}")
+    return 0
+
+
+def import_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("log", metavar="LOG", help="an lm-evaluation-harness samples_<task>_<date>.jsonl (--log_samples), "
+                   "an Inspect .eval or .json log, or a LightEval details_<task>_<date>.parquet (--save-details)")
+    g = p.add_argument_group("log")
+    add_config_args(g, LogConfig)
+    s = p.add_argument_group("skills", "where the items' skills come from when the rows carry none (doc.skills, "
+                                       "metadata.skills, doc.specific.skills) and no --skills-from is given")
+    s.add_argument("--skills", default=None, help="the inventory (YAML, JSON, CSV, or a labelled JSONL): orders the "
+                                                  "profile's skills, and is what --labeler picks from")
+    s.add_argument("--labeler", default=None, choices=("embed", "teacher"),
+                   help="label the log's questions with --skills (embed: offline; teacher: --teacher)")
+    add_config_args(s, LabelConfig, only=("max_skills",))
+    teacher_args(p)
+    output_args(p, "write the profile JSON here", required=False)
+
+
+def import_command(a: argparse.Namespace) -> int:
+    label = from_args(a, LabelConfig, labeler=a.labeler) if a.labeler else None
+    prof = import_log(a.log, from_args(a, LogConfig), a.runs_dir, a.output_path, a.skills, label,
+                      teacher(a) if a.labeler == "teacher" else None)
+    print_profile(prof.to_dict())
+    print(f"run {prof.run_id} in {a.runs_dir}: `skillgap compare` it with another import or run of the same items")
     if a.output_path:
         print(f"wrote {a.output_path}")
     return 0
@@ -84,8 +115,10 @@ def train_parser(p: argparse.ArgumentParser) -> None:
     data_args(p, limit=None,
               data_help="a training file: items (prompt/messages + completion), or any --format (classification, ...)")
     _target_args(p, steps="needs --steps").add_argument(
-        "--profile", default=None, help="a profile JSON (from `skillgap profile`) whose missing skills to target, "
-                                        "instead of diagnosing the model first")
+        "--profile", default=None, help="a profile JSON (from `skillgap profile` or `skillgap import`) whose missing "
+                                        "skills to target, instead of diagnosing the model first")
+    p.add_argument("--export-only", action="store_true", help="write the targeted set (train.jsonl, and sft/ in TRL's "
+                   "prompt/completion form with source_id, skills, strategy) and stop before training")
     teacher_args(p, synthesizes=True)
     training_args(p)
     eval_args(p)
@@ -107,7 +140,11 @@ def train_command(a: argparse.Namespace) -> int:
     if data.data and target.train_data:
         raise SkillgapError("Give --data (a training file) or --train-data (a pool to select from), not both.")
     result = train_recipe(model, data, target, tc, ev, a.output_path, runs_dir=a.runs_dir, profile_path=a.profile,
-                          teacher=teacher(a))
+                          teacher=teacher(a), export_only=a.export_only)
+    if result is None:
+        print(f"wrote {a.output_path.rstrip('/')}/sft/train.jsonl (datasets.load_dataset, trl sft --dataset_name) "
+              "and sft-arrow/ (datasets.load_from_disk)")
+        return 0
     if process_state(model.device).is_main_process:  # under accelerate launch, one summary line
         print(f"trained {result.steps} steps on {result.examples_seen} examples ({result.train_tokens} tokens) in "
               f"{result.seconds:.0f} s; last loss {_last_loss(result):.3f}; weights in {result.weights}")
@@ -125,15 +162,31 @@ def compare_parser(p: argparse.ArgumentParser) -> None:
     add_config_args(v, VerifyConfig)
     v.add_argument("--unpaired", action="store_true", help="compare profiles of different items with the unpaired "
                    "two-proportion test (default: paired, and an error unless both cover the same items)")
-    runs_dir_arg(p)
+    output_args(p, "a folder for report.json and report.html of the comparison", required=False, folder=True)
 
 
 def compare_command(a: argparse.Namespace) -> int:
     cfg = from_args(a, VerifyConfig, paired=not a.unpaired)
     cfg.check()
     before, after = _load_profile(a.a, a.runs_dir), _load_profile(a.b, a.runs_dir)
-    print_comparison(before, after, compare(before, after, cfg))
+    verdict = compare(before, after, cfg)
+    print_comparison(before, after, verdict)
+    if a.output_path:
+        html = write_report(comparison_report(before, after, verdict, [a.a, a.b]), a.output_path)
+        print(f"wrote {html} and report.json")
     return 0
+
+
+def comparison_report(before: dict[str, Any], after: dict[str, Any], verdict: dict[str, Any],
+                      sources: list[str]) -> dict[str, Any]:
+    """Two profiles (runs, imports or files) as the report `skillgap run` writes, without the training parts: the
+    baseline's gap list stands as the diagnosis."""
+    same = before.get("model") == after.get("model")
+    return {"skillgap_version": __version__, "config": {"before": sources[0], "after": sources[1]},
+            "model": before.get("model") if same else f"{before.get('model')} -> {after.get('model')}",
+            "suite": after.get("data"), "before": before, "after": after, "diagnosis": before,
+            "deltas": {k: verdict[k] for k in ("overall", "skills", "by_k", "test", "correction", "alpha")},
+            "improved": verdict["improved"], "regressions": verdict["regressions"], "verdict": verdict_line(verdict)}
 
 
 def _load_profile(ref: str, runs_dir: str) -> dict[str, Any]:
@@ -193,6 +246,7 @@ def show_command(a: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"profile": (profile_parser, profile_command), "run": (run_parser, run_command),
+COMMANDS = {"profile": (profile_parser, profile_command), "import": (import_parser, import_command),
+            "run": (run_parser, run_command),
             "train": (train_parser, train_command), "compare": (compare_parser, compare_command),
             "runs": (runs_parser, runs_command), "show": (show_parser, show_command)}

@@ -11,6 +11,7 @@ or, with `--data train.jsonl`, fine-tune on that file as it is. Writes `train.js
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -20,10 +21,11 @@ from rich.console import Console
 from skillgap.attribution import DIAGNOSES, Targets, targets
 from skillgap.data import DataConfig, Items, load_items, read_train_file, restrict, source, suite_of, train_file
 from skillgap.errors import ConfigError, DataError, unknown_name
-from skillgap.io import read_json, write_json
+from skillgap.io import read_json, write_json, write_text
 from skillgap.items import Item, read_jsonl, write_jsonl
 from skillgap.models import ModelConfig
 from skillgap.recipes.profile import EvalConfig, profile
+from skillgap.scoring import to_record
 from skillgap.skills import SkillSet
 from skillgap.suites import active_skills, validation_items
 from skillgap.target import STRATEGIES, TARGETED, Mixture, Request, build_mixture
@@ -187,6 +189,7 @@ def prepare(model: ModelConfig, data: DataConfig, target: TargetConfig, ev: Eval
     mixture.notes["diagnosis"] = aim.to_dict()
     write_jsonl(mixture.items, out / "train.jsonl")
     write_json(mixture.to_dict() | {"budget": target.budget}, out / "mixture.json")
+    export_sft(mixture, out)
     if aim.weights and target.strategy in TARGETED:
         console.print(f"{target.diagnosis} diagnosis: " + ", ".join(
             f"{s} {w:g}" if aim.method in ("count", "teacher") else f"{s} (-{w:.2f})"
@@ -215,6 +218,21 @@ def validation_sets(mixture: Mixture, pool: list[Item], skills: list[str], suite
     return val
 
 
+def export_sft(mixture: Mixture, out: Path) -> Path:
+    """The training set as TRL trains it, for any trainer: `out/sft/train.jsonl`, conversational prompt/completion
+    records with where each came from (`source_id`, `skills`, `strategy`), so `datasets.load_dataset("out/sft")`
+    and `trl sft --dataset_name out/sft` read it as is; and the same rows saved with `datasets` (`out/sft-arrow`,
+    `load_from_disk`). The completion is the item's worked solution, else "The answer is …", as skillgap trains."""
+    from datasets import Dataset
+
+    rows = [to_record(it) | {"source_id": it.id, "skills": list(it.skills), "strategy": mixture.strategy}
+            for it in mixture.items]
+    (out / "sft").mkdir(parents=True, exist_ok=True)
+    write_text(out / "sft" / "train.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    Dataset.from_list(rows).save_to_disk(str(out / "sft-arrow"))
+    return out / "sft"
+
+
 def read_profile(path: str | Path, diagnosis: str) -> dict[str, Any]:
     """A profile JSON (`skillgap profile` or `skillgap diagnose`), checked for what `diagnosis` reads of it: the
     Missing-Skill-Profile (count, teacher) or the graded records (joint, accuracy)."""
@@ -236,11 +254,15 @@ def read_profile(path: str | Path, diagnosis: str) -> dict[str, Any]:
 
 def train_recipe(model: ModelConfig, data: DataConfig, target: TargetConfig, train_cfg: TrainConfig, ev: EvalConfig,
                  output_path: str | Path, runs_dir: str | Path = "runs", profile_path: str | Path | None = None,
-                 teacher: Any = None, console: Console | None = None) -> TrainResult:
+                 teacher: Any = None, console: Console | None = None, export_only: bool = False) -> TrainResult | None:
+    """Build the targeted set (or read --data), then fine-tune on it; `export_only`: stop once the set is written
+    (`out/train.jsonl`, and `out/sft` for TRL or any trainer), loading no model when `profile_path` names the gaps."""
     console = console or Console(stderr=True)
     train_cfg = train_cfg.resolved(model)  # --method auto: full fine-tuning for a from-scratch model
     for cfg in (model, data, train_cfg, ev):
         cfg.check()
+    if export_only and data.data:
+        raise ConfigError("--export-only writes a targeted set: select from the suite or --train-data, not --data.")
     if not data.data:
         target.check(teacher, profile=bool(profile_path))
     given = read_profile(profile_path, target.diagnosis) if profile_path else None
@@ -272,6 +294,8 @@ def train_recipe(model: ModelConfig, data: DataConfig, target: TargetConfig, tra
         else:
             if main:
                 prep = prepare(model, data, target, ev, runs_dir, out, console, given, teacher, pool)
+                if export_only:
+                    return None
             else:
                 prep = Prepared(Mixture(target.strategy, read_jsonl(out / "train.jsonl")), pool.items, pool.skills,
                                 pool.suite, None)
