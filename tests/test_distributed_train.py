@@ -80,7 +80,7 @@ def test_two_cpu_processes_train_like_one(tmp_path, monkeypatch):
                                                    for r in (0, 1)}
     assert {f for f in fa if not f.startswith("checkpoints/")} == {f for f in fb if not f.startswith("checkpoints/")}
     assert sorted(p.name for p in b.iterdir()) == ["checkpoints", "config.json", "diagnosis.json", "mixture.json",
-                                                   "model", "train.jsonl", "train_result.json"]
+                                                   "model", "sft", "sft-arrow", "train.jsonl", "train_result.json"]
 
     # one summary line and one targeting line, from the main process only
     assert one.stdout.count("trained 4 steps on 16 examples") == 1

@@ -3,8 +3,9 @@
 Every log here is written by the tool itself on a small local task (arith items with their skills): lm-evaluation-
 harness with transformers, Inspect AI through the llama.cpp server the other tests start, LightEval with
 transformers (through `tests/lighteval_offline.py`, which keeps LightEval 0.13 from importing its bundled tasks, two
-of which reach the network when imported). The second log of each pair comes from another model or other settings
-on the same items, so the comparison is a real paired one. The harnesses are the `logs` extra.
+of which reach the network when imported). Each comparison pairs two real verdicts on the same items: lm-eval's
+two filters, two Inspect runs (sampled twice, and greedy), and LightEval against lm-eval on the same model. The
+harnesses are the `logs` extra.
 """
 
 from __future__ import annotations
@@ -95,23 +96,19 @@ metadata:
 
 
 @pytest.fixture(scope="module")
-def lm_eval_logs(task_dir: Path, smollm_dir: Path, tiny_model_dir: Path) -> tuple[Path, Path]:
-    """samples_arith_local_*.jsonl of SmolLM2 and of a random tiny model, from `lm_eval --log_samples`."""
+def lm_eval_log(task_dir: Path, smollm_dir: Path) -> Path:
+    """samples_arith_local_*.jsonl of SmolLM2, from `lm_eval --log_samples`: two filters, so two verdicts a document."""
     need("lm_eval")
     (task_dir / "tasks").mkdir(exist_ok=True)
     (task_dir / "tasks" / "arith.yaml").write_text(LM_EVAL_TASK.format(data=task_dir / "data" / "test.jsonl"))
-    logs = []
-    for name, model in (("smollm2", smollm_dir), ("tiny", tiny_model_dir)):
-        tool(bin_of("lm_eval"), "--model", "hf", "--model_args", f"pretrained={model},dtype=float32",
-             "--include_path", "tasks", "--tasks", "arith_local", "--apply_chat_template", "--log_samples",
-             "--output_path", f"lm-eval-{name}", "--device", "cpu", "--batch_size", "32", cwd=task_dir)
-        logs.append(next((task_dir / f"lm-eval-{name}").rglob("samples_arith_local_*.jsonl")))
-    return logs[0], logs[1]
+    tool(bin_of("lm_eval"), "--model", "hf", "--model_args", f"pretrained={smollm_dir},dtype=float32",
+         "--include_path", "tasks", "--tasks", "arith_local", "--apply_chat_template", "--log_samples",
+         "--output_path", "lm-eval", "--device", "cpu", "--batch_size", "32", cwd=task_dir)
+    return next((task_dir / "lm-eval").rglob("samples_arith_local_*.jsonl"))
 
 
-def test_lm_eval_log_becomes_a_profile_and_a_paired_comparison(lm_eval_logs: tuple[Path, Path], task_dir: Path,
-                                                               tmp_path: Path) -> None:
-    smol, tiny = lm_eval_logs
+def test_lm_eval_log_becomes_a_profile_and_a_paired_comparison(lm_eval_log: Path, tmp_path: Path) -> None:
+    smol = lm_eval_log
     lines = [json.loads(x) for x in smol.read_text().splitlines()]
     assert {r["filter"] for r in lines} == {"strict-match", "flexible-extract"}  # the real log has both
     runs = tmp_path / "runs"
@@ -135,28 +132,28 @@ def test_lm_eval_log_becomes_a_profile_and_a_paired_comparison(lm_eval_logs: tup
     # the same import again is the same run (keyed by the log's bytes and settings): nothing new in the store
     again = run_cli("import", str(smol), "--filter", "flexible-extract", "--runs-dir", str(runs), cwd=tmp_path)
     assert prof["run_id"] in again.stdout
-    run_cli("import", str(tiny), "--filter", "flexible-extract", "--output-path", str(tmp_path / "b.json"),
+    run_cli("import", str(smol), "--filter", "strict-match", "--output-path", str(tmp_path / "b.json"),
             "--runs-dir", str(runs), cwd=tmp_path)
     listed = run_cli("runs", "--runs-dir", str(runs), cwd=tmp_path).stdout
-    assert listed.count("lm-eval") == 2
+    assert listed.count("import") == 2  # another filter is another run
 
-    # paired: two models on the same 32 documents, McNemar on each document's pair of verdicts
-    cmp = run_cli("compare", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--output-path",
+    # paired: the two filters' verdicts on the same 32 documents, McNemar on each document's pair
+    cmp = run_cli("compare", str(tmp_path / "b.json"), str(tmp_path / "a.json"), "--output-path",
                   str(tmp_path / "cmp"), cwd=tmp_path).stdout
     report = json.loads((tmp_path / "cmp" / "report.json").read_text())
     assert report["deltas"]["test"] == "mcnemar-exact" and report["deltas"]["overall"]["n"] == 32
-    b = {r["id"]: r["correct"] for r in prof["records"]}
-    a = {r["id"]: r["correct"] for r in json.loads((tmp_path / "b.json").read_text())["records"]}
+    a = {r["id"]: r["correct"] for r in prof["records"]}
+    b = {r["id"]: r["correct"] for r in json.loads((tmp_path / "b.json").read_text())["records"]}
     gained, lost = sum(a[i] and not b[i] for i in b), sum(b[i] and not a[i] for i in b)
     assert (report["deltas"]["overall"]["gained"], report["deltas"]["overall"]["lost"]) == (gained, lost)
     assert "overall" in cmp
     html = (tmp_path / "cmp" / "report.html").read_text()
-    assert 'id="gaps"' in html and "Missing skills (joint diagnosis)" in html and prof["run_id"] in html
+    baseline = json.loads((tmp_path / "b.json").read_text())["run_id"]
+    assert 'id="gaps"' in html and "Missing skills (joint diagnosis)" in html and baseline in html
 
 
-def test_lm_eval_log_errors_name_the_file_and_field_before_writing(lm_eval_logs: tuple[Path, Path], cli,
-                                                                   tmp_path: Path) -> None:
-    smol, _ = lm_eval_logs
+def test_lm_eval_log_errors_name_the_file_and_field_before_writing(lm_eval_log: Path, cli, tmp_path: Path) -> None:
+    smol = lm_eval_log
     err = one_line_error(*cli("import", str(smol), "--runs-dir", "r1"))
     assert str(smol) in err and "'filter'" in err and "strict-match" in err and "--filter" in err
     err = one_line_error(*cli("import", str(smol), "--filter", "loose", "--runs-dir", "r1"))
@@ -175,8 +172,8 @@ def test_lm_eval_log_errors_name_the_file_and_field_before_writing(lm_eval_logs:
     assert not (tmp_path / "r1").exists()  # refused before the run store was even created
 
 
-def test_skills_from_a_labels_file_joined_by_doc_hash(lm_eval_logs: tuple[Path, Path], tmp_path: Path) -> None:
-    smol, _ = lm_eval_logs
+def test_skills_from_a_labels_file_joined_by_doc_hash(lm_eval_log: Path, tmp_path: Path) -> None:
+    smol = lm_eval_log
     lines = [json.loads(x) for x in smol.read_text().splitlines() if '"strict-match"' in x]
     # a labeller's output keyed by lm-eval's doc_hash: every item gets one coarse skill from its first
     labels = tmp_path / "labels.jsonl"
@@ -189,11 +186,11 @@ def test_skills_from_a_labels_file_joined_by_doc_hash(lm_eval_logs: tuple[Path, 
         read_log(smol, LogConfig(filter="strict-match", skills_from=str(labels)))
 
 
-def test_an_imported_profile_targets_training_and_the_set_trains_with_trl_sft(lm_eval_logs: tuple[Path, Path],
+def test_an_imported_profile_targets_training_and_the_set_trains_with_trl_sft(lm_eval_log: Path,
                                                                                tiny_model_dir: Path,
                                                                                tmp_path: Path) -> None:
     need("trl")
-    smol, _ = lm_eval_logs
+    smol = lm_eval_log
     run_cli("import", str(smol), "--filter", "flexible-extract", "--output-path", str(tmp_path / "p.json"),
             "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path)
     out = tmp_path / "set"
@@ -229,7 +226,7 @@ from inspect_ai.solver import generate
 @task
 def arith():
     return Task(dataset=json_dataset("{data}", FieldSpec(input="question", target="answer", id="id",
-                                                         metadata=["skills"]), limit=12),
+                                                         metadata=["skills"]), limit=8),
                 solver=generate(), scorer=match(numeric=True))
 """
 
@@ -244,7 +241,7 @@ def inspect_logs(task_dir: Path, server: str) -> tuple[Path, Path]:
     for name, args in (("sampled", ("--epochs", "2", "--temperature", "0.7", "--seed", "0")),
                        ("greedy", ("--epochs", "1", "--temperature", "0"))):
         p = subprocess.run([bin_of("inspect"), "eval", "inspect_arith.py", "--model", "openai-api/llamacpp/smollm2",
-                            "--max-tokens", "64", "--log-dir", f"inspect-{name}", "--no-log-realtime", *args],
+                            "--max-tokens", "48", "--log-dir", f"inspect-{name}", "--no-log-realtime", *args],
                            cwd=task_dir, env=ENV | env, text=True, capture_output=True, timeout=600)
         assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
         logs.append(next((task_dir / f"inspect-{name}").glob("*.eval")))
@@ -260,13 +257,13 @@ def test_inspect_epochs_become_counts_and_compare_clustered(inspect_logs: tuple[
     sampled, greedy = inspect_logs
     with zipfile.ZipFile(sampled) as z:  # the log's own verdicts, per sample file
         raw = [json.loads(z.read(n)) for n in z.namelist() if n.startswith("samples/")]
-    assert len(raw) == 24
+    assert len(raw) == 16
     out = run_cli("import", str(sampled), "--output-path", str(tmp_path / "s.json"), "--runs-dir",
                   str(tmp_path / "runs"), cwd=tmp_path).stdout
     assert "inspect:match" in out
     prof = json.loads((tmp_path / "s.json").read_text())
-    assert len(prof["records"]) == 12  # items, not item-epochs
-    assert prof["overall"]["n"] == 24 and prof["overall"]["correct"] == sum(s["scores"]["match"]["value"] == "C"
+    assert len(prof["records"]) == 8  # items, not item-epochs
+    assert prof["overall"]["n"] == 16 and prof["overall"]["correct"] == sum(s["scores"]["match"]["value"] == "C"
                                                                           for s in raw)
     hits = {}
     for s in raw:
@@ -283,7 +280,7 @@ def test_inspect_epochs_become_counts_and_compare_clustered(inspect_logs: tuple[
     g = {r["id"]: r["correct"] for r in json.loads((tmp_path / "g.json").read_text())["records"]}
     changes = [2 * int(g[i]) - hits[i] for i in hits]  # each item's share of right answers, in halves
     assert d["test"] == "clustered-mcnemar-exact" and d["p_value"] == pytest.approx(cluster_mcnemar_p(changes))
-    assert (d["n"], d["n_before"], d["n_after"]) == (12, 24, 12)
+    assert (d["n"], d["n_before"], d["n_after"]) == (8, 16, 8)
 
 
 # ---------------------------------------------------------------- LightEval
@@ -318,7 +315,7 @@ def lighteval_log(task_dir: Path, smollm_dir: Path) -> Path:
 
 
 def test_lighteval_details_become_a_profile_and_a_paired_comparison(
-        lighteval_log: Path, lm_eval_logs: tuple[Path, Path], task_dir: Path, smollm_dir: Path, tmp_path: Path) -> None:
+        lighteval_log: Path, lm_eval_log: Path, task_dir: Path, smollm_dir: Path, tmp_path: Path) -> None:
     """LightEval and lm-eval both number a dataset's rows from 0, so the same model graded by the two harnesses on
     the same items pairs up: where their extraction rules disagree is a paired comparison too."""
     import pyarrow.parquet as pq
@@ -337,7 +334,7 @@ def test_lighteval_details_become_a_profile_and_a_paired_comparison(
     meta = prof["config"]["import"]
     assert meta["harness"] == "lighteval" and meta["task"] == "arith|0" and meta["metric"] == "extractive_match"
     assert meta["model"] == str(smollm_dir)  # from results_<date>.json beside the details
-    run_cli("import", str(lm_eval_logs[0]), "--filter", "flexible-extract", "--output-path", str(tmp_path / "b.json"),
+    run_cli("import", str(lm_eval_log), "--filter", "flexible-extract", "--output-path", str(tmp_path / "b.json"),
             "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path)
     out = run_cli("compare", str(tmp_path / "b.json"), str(tmp_path / "a.json"), "--output-path",
                   str(tmp_path / "cmp"), cwd=tmp_path).stdout
@@ -390,6 +387,10 @@ def test_attempts_weigh_like_separate_answers_in_the_joint_fit() -> None:
     a, b = attribute(counted, cfg), attribute(spread, cfg)
     assert {s: m.estimate for s, m in a.mastery.items()} == pytest.approx({s: m.estimate for s, m in b.mastery.items()})
     assert a.evidence["graded"] == 3  # items, not answers
+    # an attempt with no gradable answer stays out of the fit, as a format failure does: 1 of 3 here
+    partly = counted[:2] + [{"id": "c", "skills": ["y"], "correct": False, "attempts": 3, "hits": 1, "ungraded": 1}]
+    assert {s: m.estimate for s, m in attribute(partly, cfg).mastery.items()} == pytest.approx(
+        {s: m.estimate for s, m in a.mastery.items()})
 
 
 def test_a_file_no_harness_wrote_is_refused(tmp_path: Path, cli) -> None:

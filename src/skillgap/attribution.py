@@ -141,10 +141,10 @@ def outcomes_of(rows: Iterable[Mapping[str, Any]], where: str = "<records>") -> 
         graded = correct is not None and status == "ok"
         row = {"id": str(r.get("id", i)), "skills": tuple(dict.fromkeys(skills)),
                "correct": bool(correct) if graded else None, "chance": float(chance)}
-        if "attempts" in r and graded:  # answered several times: counts (`hits` of `attempts`)
-            att, hits = r["attempts"], r.get("hits")
+        if "attempts" in r and graded:  # answered several times: `hits` of `attempts`, less the `ungraded` ones
+            att, hits = r["attempts"] - r.get("ungraded", 0), r.get("hits")
             if not (type(att) is int and att >= 1 and type(hits) is int and 0 <= hits <= att):
-                raise DataError(where, i, "hits", f"expected 0 <= hits <= attempts, got {hits!r} of {att!r}")
+                raise DataError(where, i, "hits", f"expected 0 <= hits <= graded attempts, got {hits!r} of {att!r}")
             row |= {"attempts": att, "hits": hits}
         out.append(row)
     return out

@@ -128,10 +128,10 @@ def outcome(r: Record) -> dict[str, Any]:
     """What a paired comparison needs of one item: which item, its skills, and right / wrong / unparsed (with the
     counts of an item answered several times)."""
     choices = r.item.metadata.get("choices")
-    n, hits, _ = trials(r)
+    n, hits, ungraded = trials(r)
     return ({"id": r.item.id, "skills": list(r.item.skills), "k": r.item.k, "correct": r.grade.correct,
              "status": r.grade.status} | ({"chance": 1 / len(choices)} if choices else {})
-            | ({"attempts": n, "hits": hits} if "attempts" in r.item.metadata else {}))
+            | ({"attempts": n, "hits": hits, "ungraded": ungraded} if "attempts" in r.item.metadata else {}))
 
 
 def first_broken_step(record: Record) -> tuple[str, ...]:
