@@ -50,13 +50,21 @@ def bin_of(name: str) -> str:
 
 @pytest.fixture(scope="module")
 def task_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """32 arith test items as a plain dataset: question, answer, skills (and our id)."""
+    """32 arith test items as a plain dataset: question, answer, skills (and our id), and for multiple choice the
+    answer among three wrong numbers (`choices`, `gold`)."""
     d = tmp_path_factory.mktemp("logs")
     items = load_items(DataConfig(suite="arith", split="test", limit=32, seed=0))[0]
-    rows = [{"id": it.id, "question": it.prompt, "answer": it.answer, "skills": list(it.skills)} for it in items]
+    rows = [{"id": it.id, "question": it.prompt, "answer": it.answer, "skills": list(it.skills),
+             "choices": choices_for(it.answer, i % 4), "gold": i % 4} for i, it in enumerate(items)]
     (d / "data").mkdir()
     (d / "data" / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return d
+
+
+def choices_for(answer: str, gold: int) -> list[str]:
+    """Four options with the answer at `gold`: it and three numbers near it."""
+    wrong = [f"{answer}1", f"{answer}0", f"1{answer}"]
+    return wrong[:gold] + [answer] + wrong[gold:]
 
 
 # ---------------------------------------------------------------- lm-evaluation-harness
@@ -93,6 +101,22 @@ metric_list:
 metadata:
   version: 1.0
 """
+LM_EVAL_MC_TASK = """task: arith_mc
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: {data}
+test_split: test
+output_type: multiple_choice
+doc_to_text: "{{{{question}}}}\\nAnswer:"
+doc_to_choice: choices
+doc_to_target: gold
+metric_list:
+  - metric: acc
+  - metric: acc_norm
+metadata:
+  version: 1.0
+"""
 
 
 @pytest.fixture(scope="module")
@@ -101,8 +125,9 @@ def lm_eval_log(task_dir: Path, smollm_dir: Path) -> Path:
     need("lm_eval")
     (task_dir / "tasks").mkdir(exist_ok=True)
     (task_dir / "tasks" / "arith.yaml").write_text(LM_EVAL_TASK.format(data=task_dir / "data" / "test.jsonl"))
+    (task_dir / "tasks" / "arith_mc.yaml").write_text(LM_EVAL_MC_TASK.format(data=task_dir / "data" / "test.jsonl"))
     tool(bin_of("lm_eval"), "--model", "hf", "--model_args", f"pretrained={smollm_dir},dtype=float32",
-         "--include_path", "tasks", "--tasks", "arith_local", "--apply_chat_template", "--log_samples",
+         "--include_path", "tasks", "--tasks", "arith_local,arith_mc", "--apply_chat_template", "--log_samples",
          "--output_path", "lm-eval", "--device", "cpu", "--batch_size", "32", cwd=task_dir)
     return next((task_dir / "lm-eval").rglob("samples_arith_local_*.jsonl"))
 
@@ -170,6 +195,26 @@ def test_lm_eval_log_errors_name_the_file_and_field_before_writing(lm_eval_log: 
     err = one_line_error(*cli("import", str(tmp_path / "nothing.jsonl"), "--runs-dir", "r1"))
     assert "no such file" in err
     assert not (tmp_path / "r1").exists()  # refused before the run store was even created
+
+
+def test_multiple_choice_items_carry_their_chance_rate(lm_eval_log: Path, cli, tmp_path: Path) -> None:
+    """lm-eval's multiple-choice log (one loglikelihood request per choice): acc and acc_norm are both there, so
+    --metric is asked for; a guess is right 1 in 4, which the joint model is given as each item's chance rate."""
+    mc = next(lm_eval_log.parent.glob("samples_arith_mc_*.jsonl"))
+    err = one_line_error(*cli("import", str(mc), "--runs-dir", "r"))
+    assert "'metrics'" in err and "acc, acc_norm" in err and "--metric" in err
+    lines = [json.loads(x) for x in mc.read_text().splitlines()]
+    log = read_log(mc, LogConfig(metric="acc"))
+    assert sum(r.grade.correct for r in log.records) == sum(r["acc"] for r in lines)
+    by_id = {str(r["doc_id"]): r for r in lines}
+    for rec in log.records:
+        row = by_id[rec.item.id]
+        assert rec.item.metadata["choices"] == row["doc"]["choices"] and rec.item.answer == row["doc"]["answer"]
+        likeliest = max(range(4), key=lambda j: float(row["filtered_resps"][j][0]))
+        assert rec.output == row["doc"]["choices"][likeliest] and rec.grade.correct == (likeliest == row["doc"]["gold"])
+    out = output(*cli("import", str(mc), "--metric", "acc", "--output-path", "mc.json", "--runs-dir", "r"))
+    prof = json.loads((tmp_path / "mc.json").read_text())
+    assert "lm-eval:acc 32" in out and {r.get("chance") for r in prof["records"]} == {0.25}
 
 
 def test_skills_from_a_labels_file_joined_by_doc_hash(lm_eval_log: Path, tmp_path: Path) -> None:
@@ -398,6 +443,10 @@ def test_a_file_no_harness_wrote_is_refused(tmp_path: Path, cli) -> None:
     f.write_text(json.dumps({"id": 1, "question": "q"}) + "\n")
     err = one_line_error(*cli("import", str(f)))
     assert "not a log skillgap reads" in err and "lm-evaluation-harness" in err
+    (tmp_path / "out" / "model").mkdir(parents=True)
+    (tmp_path / "out" / "model" / "samples_a_2026.jsonl").write_text("")
+    err = one_line_error(*cli("import", "out"))  # an output folder: which logs it holds
+    assert "is a folder" in err and "samples_a_2026.jsonl" in err
 
 
 def test_import_help_is_fast_and_lists_the_options(cli) -> None:

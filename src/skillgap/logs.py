@@ -72,6 +72,12 @@ def detect(path: Path) -> str:
     """Which harness wrote `path`, from its structure: a zip or a JSON with `eval` and `samples` is Inspect, a
     Parquet with `doc`, `metric` and `model_response` columns is LightEval, JSON lines with `doc_id` and
     `filtered_resps` are lm-eval's samples."""
+    if path.is_dir():  # an output folder: name the logs in it, one import each
+        found = sorted(str(p) for pattern in ("samples_*.jsonl", "*.eval", "details_*.parquet")
+                       for p in path.rglob(pattern))
+        raise ConfigError(f"{path} is a folder; import one log at a time: "
+                          + (", ".join(found[:5]) + (f" (and {len(found) - 5} more)" if len(found) > 5 else "")
+                             if found else "it holds no samples_*.jsonl, .eval or details_*.parquet"))
     if not path.is_file():
         raise ConfigError(f"{path}: no such file (give an lm-eval samples_*.jsonl, an Inspect .eval or .json log, "
                           "or a LightEval details_*.parquet).")
@@ -229,24 +235,42 @@ def read_lm_eval(path: Path, cfg: LogConfig, labels: dict[str, tuple[str, ...]] 
             raise DataError(path, i, metric, "missing")
         skills = item_skills(r, "lm-eval", (iid, str(r.get("doc_hash"))), labels, path, i)
         prompt = dig(r, "arguments.gen_args_0.arg_0")
-        reply = r.get("resps") or [[""]]
-        reply = reply[0][0] if isinstance(reply[0], list) and reply[0] else reply[0]
-        answer = r["filtered_resps"][0] if r.get("filtered_resps") else None
         ok = binary(r[metric], path, i, metric)
-        if answer == "[invalid]":  # lm-eval's regex filters' "no match": no gradable answer
-            grade = Grade(None, None, f"{filt}: no answer extracted", "parse_error", f"lm-eval:{metric}")
+        meta: dict[str, Any] = {"doc_hash": r.get("doc_hash"), "source": "lm-eval"}
+        target, choices = str(r["target"]), lm_eval_choices(r)
+        if choices:  # multiple choice: one loglikelihood request per choice; the reply is the likeliest choice
+            # [[loglikelihood, is_greedy], ...], written as strings by lm-eval's sanitize_list
+            scores = [float(x[0] if isinstance(x, list) else x) for x in r.get("filtered_resps") or []]
+            reply = choices[max(range(len(scores)), key=scores.__getitem__)] if len(scores) == len(choices) else ""
+            target = choices[int(target)] if target.isdigit() and int(target) < len(choices) else target
+            meta["choices"] = choices  # a guess is right 1 in len(choices): the joint model's chance rate
+            grade = Grade(1.0 if ok else 0.0, reply, f"{metric} = {r[metric]}", rule=f"lm-eval:{metric}")
         else:
-            grade = Grade(1.0 if ok else 0.0, str(answer), f"{metric} = {r[metric]}", rule=f"lm-eval:{metric}")
-        item = Item(iid, str(r["target"]), skills, prompt=str(prompt if prompt is not None else r["doc"]),
-                    metadata={"doc_hash": r.get("doc_hash"), "source": "lm-eval"})
+            reply = r.get("resps") or [[""]]
+            reply = reply[0][0] if isinstance(reply[0], list) and reply[0] else reply[0]
+            answer = r["filtered_resps"][0] if r.get("filtered_resps") else None
+            if answer == "[invalid]":  # lm-eval's regex filters' "no match": no gradable answer
+                grade = Grade(None, None, f"{filt}: no answer extracted", "parse_error", f"lm-eval:{metric}")
+            else:
+                grade = Grade(1.0 if ok else 0.0, str(answer), f"{metric} = {r[metric]}", rule=f"lm-eval:{metric}")
+        item = Item(iid, target, skills, prompt=str(prompt if prompt is not None else r["doc"]), metadata=meta)
         records.append(Record(item, str(reply), grade))
-    task = path.stem.removeprefix("samples_").rsplit("_", 1)[0]
-    results = sorted(path.parent.glob("results_*.json"))
-    res = json.loads(results[-1].read_text()) if results else {}
+    task, date = path.stem.removeprefix("samples_").rsplit("_", 1)
+    results = path.parent / f"results_{date}.json"  # written by the same lm_eval call
+    res = json.loads(results.read_text()) if results.is_file() else {}
     model = res.get("model_name") or dig(res, "config.model_args") or path.parent.name
-    version = res.get("lm_eval_version") or dig(res, "versions") and (res.get("versions") or {}).get(task)
     return Log("lm-eval", records, {"model": str(model), "task": task, "filter": filt, "metric": metric,
-                                    "version": version, "results": str(results[-1]) if results else None})
+                                    "version": res.get("lm_eval_version"), "results": str(results) if res else None})
+
+
+def lm_eval_choices(row: Mapping[str, Any]) -> list[str] | None:
+    """A multiple-choice line's choices: its requests (`arguments.gen_args_i`) are (context, continuation) pairs,
+    one per choice, where a generation request has one (context, generation settings) pair."""
+    args = row.get("arguments")
+    if not isinstance(args, Mapping) or len(args) < 2:
+        return None
+    conts = [a.get("arg_1") if isinstance(a, Mapping) else None for a in args.values()]
+    return [c.strip() for c in conts] if all(isinstance(c, str) for c in conts) else None
 
 
 # ---------------------------------------------------------------- Inspect AI
@@ -326,8 +350,10 @@ def read_inspect(path: Path, cfg: LogConfig, labels: dict[str, tuple[str, ...]] 
             ok = inspect_verdict(score.get("value"), where, f"scores.{scorer}.value")
             grade = Grade(1.0 if ok else 0.0, score.get("answer"), str(score.get("explanation") or "")[:200],
                           rule=f"inspect:{scorer}")
+        choices = s.get("choices") or []  # a multiple_choice() task's options: chance 1 in len(choices)
         item = Item(iid, target, skills, prompt=text_of(s["input"]),
-                    metadata={"epoch": s.get("epoch", 1), "source": "inspect"})
+                    metadata={"epoch": s.get("epoch", 1), "source": "inspect"}
+                    | ({"choices": list(choices)} if len(choices) > 1 else {}))
         records.append(Record(item, str(output), grade))
     ev = header.get("eval", {})
     return Log("inspect", counted(records), {
@@ -368,8 +394,10 @@ def read_lighteval(path: Path, cfg: LogConfig, labels: dict[str, tuple[str, ...]
         answer = choices[gold] if isinstance(gold, int) and 0 <= gold < len(choices) else str(gold)
         text = dig(r, "model_response.text") or [""]
         ok = binary(value, path, i, f"metric.{metric}")
+        # a generative task's `choices` are its gold answers; a loglikelihood task's are the options to pick from
+        picks = len(choices) > 1 and "GENERATIVE" not in (doc.get("sampling_methods") or [])
         item = Item(iid, str(answer), skills, prompt=str(doc.get("query") or ""),
-                    metadata={"source": "lighteval"} | ({"choices": list(choices)} if len(choices) > 1 else {}))
+                    metadata={"source": "lighteval"} | ({"choices": list(choices)} if picks else {}))
         extracted = dig(doc, "specific.extracted_predictions") or [None]
         records.append(Record(item, str(text[0] if isinstance(text, list) else text),
                               Grade(1.0 if ok else 0.0, extracted[0] if isinstance(extracted, list) else extracted,
