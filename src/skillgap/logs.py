@@ -81,21 +81,22 @@ def detect(path: Path) -> str:
     if not path.is_file():
         raise ConfigError(f"{path}: no such file (give an lm-eval samples_*.jsonl, an Inspect .eval or .json log, "
                           "or a LightEval details_*.parquet).")
-    head = path.read_bytes()[:4]
+    with path.open("rb") as f:
+        head = f.read(4)
     if head == b"PK\x03\x04":
         return "inspect"
     if head == b"PAR1":
         return "lighteval"
-    text = path.read_text(errors="replace")
-    first = text.lstrip()[:1]
-    if first == "{":
-        try:
-            d = json.loads(text)
-        except json.JSONDecodeError:
-            d = None
-        if isinstance(d, dict) and "eval" in d and ("samples" in d or "results" in d):
-            return "inspect"
-        line = text.lstrip().splitlines()[0]
+    with path.open(errors="replace") as f:
+        line = next((x for x in f if x.strip()), "")
+    if line.lstrip()[:1] == "{":
+        if path.suffix == ".json":  # one JSON document: an Inspect log (`eval`, `samples`)
+            try:
+                d = json.loads(path.read_text())
+            except json.JSONDecodeError:
+                d = None
+            if isinstance(d, dict) and "eval" in d and ("samples" in d or "results" in d):
+                return "inspect"
         try:
             row = json.loads(line)
         except json.JSONDecodeError as e:

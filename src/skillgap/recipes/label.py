@@ -31,7 +31,8 @@ from skillgap.skills import load_inventory
 from skillgap.teacher import Teacher
 
 
-def _is_labelled_jsonl(path: Path) -> bool:
+def is_labelled_jsonl(path: Path) -> bool:
+    """A JSONL of items with `skills`: an inventory whose items can vote as the embed labeller's neighbours."""
     if path.suffix not in (".jsonl", ".json") or not path.is_file():
         return False
     with path.open(encoding="utf-8") as f:
@@ -55,7 +56,7 @@ def label_recipe(data: DataConfig, skills_path: str | Path, cfg: LabelConfig, ou
     examples = None
     if cfg.labeler == "embed":
         source = Path(examples_path) if examples_path else Path(skills_path)
-        if examples_path or _is_labelled_jsonl(source):
+        if examples_path or is_labelled_jsonl(source):
             examples = labelled_examples(source)
             console.print(f"[dim]embed: {len(inventory)} skills, {len(examples)} labelled neighbours from "
                           f"{source.name}[/dim]")

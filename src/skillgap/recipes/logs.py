@@ -17,6 +17,7 @@ from skillgap.errors import ConfigError
 from skillgap.io import write_json
 from skillgap.label import LabelConfig, label_items, labelled_examples
 from skillgap.logs import LogConfig, read_log
+from skillgap.recipes.label import is_labelled_jsonl
 from skillgap.profile import Profile, build_profile
 from skillgap.skills import SkillSet, load_inventory
 from skillgap.store import RunStore, fingerprint
@@ -42,7 +43,8 @@ def import_log(path: str | Path, cfg: LogConfig, runs_dir: str | Path = "runs", 
     log = read_log(path, cfg, unlabelled=label is not None)  # every row checked before anything is written
     records = log.records
     if label is not None:
-        examples = labelled_examples(inventory) if str(inventory).endswith(".jsonl") else None
+        labelled = label.labeler == "embed" and is_labelled_jsonl(Path(inventory))
+        examples = labelled_examples(inventory) if labelled else None
         items = label_items([r.item for r in records], skills, label, examples, teacher)
         records = [replace(r, item=it) for r, it in zip(records, items)]
     identity = {"kind": "import", "log": file_hash(path), "filter": log.meta["filter"], "metric": log.meta["metric"],
